@@ -1,0 +1,93 @@
+"""Command line: `python -m helpers run|env|profiles|synth|validate ...` (see --help)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from helpers import profiles, runner
+
+    results = runner.run(a.profile, a.only.split(",") if a.only else None, a.out,
+                         profiles.parse_assignments(a.set), a.timeout, html=not a.no_html)
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_env(a: argparse.Namespace) -> int:
+    from helpers import envcheck
+
+    env = envcheck.collect()
+    for table in (env.facts(), env.gpu_table(), envcheck.verdict_table(env)):
+        print(table.to_markdown(), end="\n\n")
+    return 0
+
+
+def _cmd_profiles(a: argparse.Namespace) -> int:
+    from helpers import profiles
+    from helpers.tables import markdown
+
+    names = list(profiles.PROFILES)
+    keys = [k for k in profiles.PROFILES[names[0]].as_dict() if k != "name"]
+    rows = [(k, *(profiles.PROFILES[n].as_dict()[k] for n in names)) for k in keys]
+    rows.append(("effective_batch", *(profiles.PROFILES[n].effective_batch for n in names)))
+    print(markdown(("field", *names), rows))
+    print(f"\nDefault here: {profiles.default_name()}")
+    return 0
+
+
+def _cmd_synth(a: argparse.Namespace) -> int:
+    from helpers import synthetic
+
+    spec = synthetic.SynthSpec(n_train=a.n_train, n_val=a.n_val, imgsz=a.imgsz, seed=a.seed)
+    print(synthetic.generate(a.out, spec, progress=True))
+    return 0
+
+
+def _cmd_validate(a: argparse.Namespace) -> int:
+    from helpers import validate
+
+    rep = validate.validate(a.data)
+    print(rep.to_markdown(limit=a.limit))
+    return 0 if rep.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run the notebooks headless with Papermill and write a summary")
+    r.add_argument("--profile", help="quick | gpu | full (default: gpu with CUDA, quick without)")
+    r.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,01")
+    r.add_argument("--out", help="output folder (default runs/workbook-PROFILE)")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    r.add_argument("--timeout", type=float, help="seconds per notebook (default: the profile's)")
+    r.add_argument("--no-html", action="store_true", help="skip the HTML renderings of executed notebooks")
+    r.set_defaults(fn=_cmd_run)
+
+    sub.add_parser("env", help="print the environment check").set_defaults(fn=_cmd_env)
+    sub.add_parser("profiles", help="print the profiles side by side").set_defaults(fn=_cmd_profiles)
+
+    s = sub.add_parser("synth", help="generate the synthetic shapes dataset")
+    s.add_argument("--out", required=True)
+    s.add_argument("--n-train", type=int, default=32)
+    s.add_argument("--n-val", type=int, default=8)
+    s.add_argument("--imgsz", type=int, default=128)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_cmd_synth)
+
+    v = sub.add_parser("validate", help="validate a YOLO dataset yaml; exit 1 on errors")
+    v.add_argument("data")
+    v.add_argument("--limit", type=int, default=50)
+    v.set_defaults(fn=_cmd_validate)
+
+    a = p.parse_args(argv)
+    try:
+        return a.fn(a)
+    except (KeyError, ValueError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

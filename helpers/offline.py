@@ -1,0 +1,67 @@
+"""Offline by default: no weights, datasets or fonts fetched from the network.
+
+Ultralytics reads YOLO_OFFLINE when it is imported, so `configure()` runs in `helpers/__init__` before anything
+imports ultralytics. Set WORKBOOK_ONLINE=1 to let Ultralytics go online (e.g. to fetch official weights yourself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+ONLINE_VAR = "WORKBOOK_ONLINE"
+FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+
+
+class OfflineError(RuntimeError):
+    """Raised when a step would need the network while the workbook is offline."""
+
+
+def is_offline() -> bool:
+    """True unless the user opted into network use with WORKBOOK_ONLINE=1."""
+    return os.environ.get(ONLINE_VAR, "").strip().lower() not in {"1", "true", "yes"}
+
+
+def configure() -> bool:
+    """Set YOLO_OFFLINE=1 (unless WORKBOOK_ONLINE=1) and return whether the workbook is offline."""
+    offline = is_offline()
+    if offline:
+        os.environ["YOLO_OFFLINE"] = "1"
+    return offline
+
+
+def install_fonts() -> list[Path]:
+    """Give Ultralytics a local font so its plotting never tries to download Arial.
+
+    Ultralytics' `check_font` looks in its config dir, then matplotlib's font list, then downloads. We copy
+    matplotlib's bundled DejaVu Sans (a real, freely licensed TTF) into the config dir under the names it asks for.
+    """
+    import matplotlib
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    placed = []
+    for name in FONT_NAMES:
+        dst = Path(USER_CONFIG_DIR) / name
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+        placed.append(dst)
+    return placed
+
+
+def require_local(path: str | os.PathLike) -> Path:
+    """Return `path` if it exists locally; offline, a missing weights/data file is a clear error, not a download."""
+    p = Path(path)
+    if p.exists():
+        return p
+    if is_offline():
+        hint = ""
+        if p.suffix == ".pt":
+            hint = f" Build the model from its config instead (e.g. '{p.stem}.yaml'), or copy the file to {p}."
+        raise OfflineError(
+            f"'{path}' is not on this machine and the workbook is offline (YOLO_OFFLINE=1), so nothing is "
+            f"downloaded.{hint} To allow downloads, set {ONLINE_VAR}=1."
+        )
+    return p

@@ -1,0 +1,26 @@
+"""Where the workbook keeps things: the repo root, its `runs/` output folder and the shared datasets beside it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def runs_dir() -> Path:
+    """Output root for runs and generated data ($WORKBOOK_RUNS, default <repo>/runs)."""
+    return Path(os.environ.get("WORKBOOK_RUNS", ROOT / "runs")).resolve()
+
+
+def datasets_dir() -> Path:
+    """Where generated datasets and copies of shared datasets live (never inside ../shared)."""
+    return runs_dir() / "datasets"
+
+
+def shared_datasets_dir() -> Path | None:
+    """The read-only real datasets beside the repo ($WORKBOOK_SHARED_DATASETS or ../shared/datasets), if present."""
+    env = os.environ.get("WORKBOOK_SHARED_DATASETS")
+    path = Path(env) if env else ROOT.parent / "shared" / "datasets"
+    return path.resolve() if path.is_dir() else None

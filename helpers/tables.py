@@ -1,0 +1,50 @@
+"""Small tables that render as HTML in JupyterLab and as Markdown in summaries and terminals."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+
+def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-style Markdown table ('|' inside cells escaped)."""
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + " --- |" * len(headers)]
+    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], colours: Sequence[str | None] | None = None) -> str:
+    """An HTML table; `colours` optionally tints the first cell of each row."""
+    head = "".join(f"<th style='text-align:left'>{html.escape(str(h))}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        tint = colours[i] if colours else None
+        cells = [
+            f"<td style='text-align:left{';color:' + tint if tint and j == 0 else ''}'>{html.escape(str(v))}</td>"
+            for j, v in enumerate(row)
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+class Table:
+    """A titled table object: rich HTML in notebooks, Markdown as text."""
+
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "",
+                 colours: Sequence[str | None] | None = None):
+        self.headers, self.rows, self.title, self.colours = list(headers), [list(r) for r in rows], title, colours
+
+    def _repr_html_(self) -> str:
+        title = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        return title + html_table(self.headers, self.rows, self.colours)
+
+    def to_markdown(self) -> str:
+        title = f"**{self.title}**\n\n" if self.title else ""
+        return title + markdown(self.headers, self.rows)
+
+    def __repr__(self) -> str:
+        return self.to_markdown()

@@ -1,0 +1,252 @@
+"""Dataset validator: every problem with its file and line, before Ultralytics silently drops images.
+
+Stock Ultralytics skips a whole image (its valid boxes too) when one label line is bad, with one warning for the scan,
+and lets zero-size boxes through. This validator reads every image and every label line and reports each problem.
+Errors make a dataset unusable as is; warnings are legal but worth knowing (background images, orphan labels).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from helpers.datasets import DatasetError, class_names, load_yaml, split_sources
+from helpers.tables import Table
+
+SEVERITY_COLOURS = {"error": "#c0392b", "warning": "#b9770e"}
+IMG_SUFFIXES = {".avif", ".bmp", ".dng", ".heic", ".heif", ".jp2", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # "error" | "warning"
+    kind: str
+    file: str
+    line: int | None
+    message: str
+
+
+@dataclass
+class Report:
+    """What the validator found. `ok` is False when there is any error."""
+
+    dataset: str
+    names: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    images: dict[str, int] = field(default_factory=dict)  # split -> image count
+    boxes: int = 0
+    class_counts: Counter = field(default_factory=Counter)
+    labels: dict[str, list[tuple[int, float, float, float, float]]] = field(default_factory=dict)  # image -> valid boxes
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> Counter:
+        """Problems per (severity, kind)."""
+        return Counter((p.severity, p.kind) for p in self.problems)
+
+    def summary(self) -> str:
+        imgs = ", ".join(f"{k}: {v}" for k, v in self.images.items()) or "none"
+        state = "OK" if self.ok else f"{len(self.errors)} error(s)"
+        return f"{self.dataset}: {state}, {len(self.warnings)} warning(s); images {imgs}; {self.boxes} valid boxes"
+
+    def rows(self, limit: int | None = None) -> list[tuple[str, str, str, str, str]]:
+        """(severity, kind, file, line, message) rows, errors first."""
+        ordered = sorted(self.problems, key=lambda p: (p.severity != "error", p.kind, p.file, p.line or 0))
+        return [(p.severity, p.kind, p.file, "" if p.line is None else str(p.line), p.message) for p in ordered[:limit]]
+
+    def table(self, limit: int | None = 50) -> Table:
+        """The problems as a table (errors first, at most `limit` rows)."""
+        more = f" (first {limit} of {len(self.problems)})" if limit is not None and len(self.problems) > limit else ""
+        colours = [SEVERITY_COLOURS[r[0]] for r in self.rows(limit)]
+        return Table(("severity", "kind", "file", "line", "message"), self.rows(limit), self.summary() + more, colours)
+
+    def to_markdown(self, limit: int | None = 50) -> str:
+        return self.table(limit).to_markdown() if self.problems else f"**{self.summary()}**"
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_() if self.problems else f"<p><b>{html.escape(self.summary())}</b></p>"
+
+    def raise_if_errors(self) -> None:
+        """Stop with a readable list of errors (for use before training)."""
+        if not self.ok:
+            listing = "\n".join(f"  {p.file}:{p.line or '-'}: {p.kind}: {p.message}" for p in self.errors[:20])
+            more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+            raise DatasetError(f"{self.summary()}\n{listing}{more}")
+
+
+def label_path(image: Path) -> Path:
+    """The label file Ultralytics reads for an image: last '/images/' -> '/labels/', suffix -> .txt."""
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    return Path(sb.join(str(image).rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt")
+
+
+def _images_in(location: Path, rep: Report, split: str) -> list[Path]:
+    if location.is_dir():
+        return sorted(p for p in location.rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
+    if location.is_file() and location.suffix == ".txt":  # a list of image paths, relative to the list's folder
+        out = []
+        for n, line in enumerate(location.read_text().splitlines(), 1):
+            if line.strip():
+                p = Path(line.strip())
+                p = p if p.is_absolute() else (location.parent / p).resolve()
+                if not p.exists():
+                    rep.problems.append(Problem("error", "missing-image", str(location), n, f"listed image {p} does not exist"))
+                else:
+                    out.append(p)
+        return out
+    rep.problems.append(
+        Problem("error", "missing-split", str(location), None, f"'{split}' points to {location}, which does not exist")
+    )
+    return []
+
+
+def _check_image(path: Path, rep: Report) -> None:
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:  # verify() leaves the file unusable; a full decode catches truncation
+            im.load()
+            if min(im.size) < 2:
+                rep.problems.append(Problem("error", "tiny-image", str(path), None, f"image is {im.size[0]}x{im.size[1]} px"))
+    except Exception as e:  # PIL raises many types for broken files
+        rep.problems.append(Problem("error", "corrupt-image", str(path), None, f"cannot be decoded: {type(e).__name__}: {e}"))
+
+
+def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, float, float, float]]:
+    """Check one label file line by line; return its valid boxes."""
+    good = []
+    seen: dict[str, int] = {}
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        rep.problems.append(Problem("warning", "empty-label", str(path), None, "no boxes: trained as a background image"))
+        return good
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        parts = line.split()
+        def bad(kind: str, msg: str) -> None:
+            rep.problems.append(Problem("error", kind, str(path), n, f"{msg}: '{line[:60]}'"))
+
+        if len(parts) != 5:
+            hint = " (looks like a segmentation polygon)" if len(parts) > 5 and len(parts) % 2 == 1 else ""
+            bad("bad-line", f"expected 5 numbers 'class cx cy w h', got {len(parts)}{hint}")
+            continue
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            bad("not-a-number", "a value is not a number")
+            continue
+        cls, cx, cy, w, h = values
+        if cls != int(cls) or not 0 <= cls < nc:
+            bad("class-out-of-range", f"class id {parts[0]} is not an integer in 0..{nc - 1}")
+            continue
+        if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
+            bad("coord-out-of-range", "coordinates must be normalised to 0..1")
+            continue
+        if w <= 0 or h <= 0:
+            bad("zero-size-box", f"box has zero size (w={parts[3]}, h={parts[4]})")
+            continue
+        key = " ".join(parts)
+        if key in seen:
+            rep.problems.append(
+                Problem("warning", "duplicate-box", str(path), n, f"same box as line {seen[key]} (Ultralytics drops duplicates)")
+            )
+            continue
+        seen[key] = n
+        good.append((int(cls), cx, cy, w, h))
+    return good
+
+
+def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
+    """Validate a YOLO detection dataset described by a yaml file; never raises for dataset content."""
+    rep = Report(dataset=str(data_yaml))
+    try:
+        data = load_yaml(data_yaml)
+        rep.names = class_names(data)
+    except DatasetError as e:
+        rep.problems.append(Problem("error", "bad-yaml", str(data_yaml), None, str(e)))
+        return rep
+    for need in ("train", "val"):
+        if not data.get(need):
+            rep.problems.append(Problem("error", "missing-key", str(data_yaml), None, f"'{need}:' is missing"))
+    nc = len(rep.names)
+    label_dirs: set[Path] = set()
+    used_labels: set[Path] = set()
+    seen_in: dict[Path, str] = {}  # image -> first split that listed it
+    for src in split_sources(data_yaml, data):
+        images = [img for loc in src.locations for img in _images_in(loc, rep, src.split)]
+        rep.images[src.split] = len(images)
+        if not images and all(loc.exists() for loc in src.locations):
+            rep.problems.append(Problem("error", "no-images", str(src.locations[0]), None, f"'{src.split}' has no images"))
+        shared = [img for img in images if img in seen_in]
+        if shared:
+            other = seen_in[shared[0]]
+            rep.problems.append(
+                Problem("warning", "split-overlap", str(src.locations[0]), None,
+                        f"{len(shared)} of {len(images)} '{src.split}' images are also in '{other}': "
+                        f"its metrics then measure memorisation, not generalisation")
+            )
+        by_label: dict[Path, Path] = {}
+        for img in images:
+            if img in seen_in:
+                continue  # already checked in an earlier split
+            seen_in[img] = src.split
+            lab = label_path(img)
+            label_dirs.add(lab.parent)
+            if lab in by_label:
+                rep.problems.append(
+                    Problem("warning", "duplicate-image", str(img), None, f"shares label file {lab.name} with {by_label[lab].name}")
+                )
+            by_label[lab] = img
+            if check_images:
+                _check_image(img, rep)
+            if not lab.exists():
+                rep.problems.append(Problem("warning", "no-label", str(img), None, "no label file: trained as a background image"))
+                continue
+            used_labels.add(lab)
+            boxes = _check_labels(lab, nc, rep)
+            rep.labels[str(img)] = boxes
+            rep.boxes += len(boxes)
+            rep.class_counts.update(b[0] for b in boxes)
+    for d in sorted(label_dirs):
+        if d.is_dir():
+            for lab in sorted(d.glob("*.txt")):
+                if lab not in used_labels:
+                    rep.problems.append(Problem("warning", "orphan-label", str(lab), None, "label file has no image"))
+    return rep
+
+
+def ultralytics_view(report: Report, split_images: list[Path], nc: int) -> Table:
+    """What stock Ultralytics' own label check does with each image, beside what this validator found."""
+    from ultralytics.data.utils import verify_image_label
+
+    by_file: dict[str, list[Problem]] = {}
+    for p in report.problems:
+        by_file.setdefault(Path(p.file).stem, []).append(p)
+    rows = []
+    for img in split_images:
+        res = verify_image_label((str(img), str(label_path(img)), "", False, nc, 0, 0, False))
+        lb, msg = res[1], str(res[-1]).strip()
+        if lb is None:
+            theirs = f"image DROPPED with all its boxes ({msg.split(':')[-1].strip()[:70]})"
+        else:
+            theirs = f"kept {len(lb)} box(es)" + (f"; {msg.split(':')[-1].strip()[:50]}" if msg else "")
+        ours = "; ".join(f"{p.kind}" + (f" (line {p.line})" if p.line else "") for p in by_file.get(img.stem, [])) or "ok"
+        rows.append((img.name, ours, theirs))
+    return Table(("image", "this validator", "stock Ultralytics"), rows, "Same images, two checks")
