@@ -52,6 +52,14 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def _cmd_freeze(a: argparse.Namespace) -> int:
+    from helpers import runner
+
+    for p in runner.freeze(a.executed):
+        print("refreshed", p)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -80,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("data")
     v.add_argument("--limit", type=int, default=50)
     v.set_defaults(fn=_cmd_validate)
+
+    f = sub.add_parser("freeze", help="refresh committed notebooks from a quick run (keeps NBVAL_CHECK_OUTPUT outputs)")
+    f.add_argument("executed", nargs="?", default="runs/workbook-quick")
+    f.set_defaults(fn=_cmd_freeze)
 
     a = p.parse_args(argv)
     try:

@@ -37,6 +37,7 @@ def sample_grid(labels: dict[str, list[Box]], names: Sequence[str], n: int = 8, 
     for ax, (path, boxes) in zip(axes.flat, items):
         with Image.open(path) as im:
             im = im.convert("RGB")
+            im.thumbnail((320, 320))  # keeps notebooks small; boxes are normalised, so they still fit
             w, h = im.size
             ax.imshow(im)
         for cls, cx, cy, bw, bh in boxes:

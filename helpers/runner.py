@@ -186,3 +186,34 @@ def run(profile: str | None = None, only: list[str] | None = None, out: str | Pa
     if progress:
         print(f"Summary: {files['md']}  |  {files['html']}")
     return results
+
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def freeze(executed_dir: str | Path, notebooks: list[Path] | None = None) -> list[Path]:
+    """Refresh the committed notebooks from an executed run: outputs kept only for NBVAL_CHECK_OUTPUT cells.
+
+    nbval (`--nbval-lax`) compares exactly those cells, so their outputs must be committed; every other output is
+    dropped to keep the repository small.
+    """
+    written = []
+    for src in notebooks or discover():
+        ran = Path(executed_dir) / src.name
+        if not ran.exists():
+            continue
+        executed = {c["source"]: c for c in nbformat.read(ran, as_version=4)["cells"] if c["cell_type"] == "code"}
+        nb = nbformat.read(src, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            done = executed.get(cell.source)
+            keep = cell.source.lstrip().startswith(CHECK_MARK) and done is not None
+            cell.outputs = [o for o in done["outputs"] if o.get("output_type") != "display_data"] if keep else []
+            cell.execution_count = done.get("execution_count") if keep else None  # nbval skips unrun cells
+            cell.metadata.pop("execution", None)
+            cell.metadata.pop("papermill", None)
+        nb.metadata.pop("papermill", None)
+        nbformat.write(nb, src)
+        written.append(src)
+    return written
