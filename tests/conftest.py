@@ -1,0 +1,24 @@
+"""Shared fixtures. Outputs go to a temporary runs folder; GPU tests skip cleanly without CUDA."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers  # noqa: F401  (sets YOLO_OFFLINE before anything imports ultralytics)
+from helpers import profiles
+
+
+def pytest_collection_modifyitems(config, items):
+    if profiles.cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """An isolated WORKBOOK_RUNS folder."""
+    monkeypatch.setenv("WORKBOOK_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"

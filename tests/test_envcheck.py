@@ -1,0 +1,58 @@
+import importlib
+
+from helpers import envcheck
+
+
+def test_bf16_and_flash_follow_compute_capability():
+    t4 = envcheck.GPU(0, "Tesla T4", 15.0, (7, 5))
+    a100 = envcheck.GPU(0, "A100", 80.0, (8, 0))
+    h100 = envcheck.GPU(0, "H100", 80.0, (9, 0))
+    assert not t4.bf16_tensor_cores and not t4.flash_attn_ok
+    assert a100.bf16_tensor_cores and h100.bf16_tensor_cores and h100.flash_attn_ok
+
+
+def test_collect_on_this_machine():
+    env = envcheck.collect()
+    assert env.torch and env.ultralytics.startswith("8.4")
+    assert env.offline and env.cpu_cores >= 1 and env.ram_gib > 0
+    assert len(env.gpus) == (len(env.gpus) if env.cuda_available else 0)
+    md = env.facts().to_markdown()
+    assert "Ultralytics" in md and "CPU cores" in md
+
+
+def test_missing_and_broken_packages(monkeypatch):
+    assert envcheck.probe_package("no_such_mod", "no-such-dist-xyz").version is None
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "yaml":
+            raise OSError("libfoo.so: undefined symbol: _ZN3c10\nsecond line")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    p = envcheck.probe_package("yaml", "pyyaml")
+    assert p.version and not p.usable
+    assert p.error == "OSError: libfoo.so: undefined symbol: _ZN3c10"  # one line, no traceback
+
+
+def fake_env(gpus, missing=()):
+    env = envcheck.collect()
+    env.gpus = gpus
+    env.cuda_available = bool(gpus)
+    for m in missing:
+        env.packages[m] = envcheck.Package(m, None)
+    return env
+
+
+def test_verdicts_without_gpu_say_quick_and_how_to_fix():
+    v = {x.notebook: x for x in envcheck.verdicts(fake_env([], missing=("onnxruntime", "tensorrt")))}
+    assert v["02_train_b256"].runs == "quick (CPU)"
+    assert "pip install -e '.[export]'" in v["05_export_tensorrt"].fix
+    assert "onnxruntime" in v["05_export_tensorrt"].missing
+
+
+def test_verdicts_on_small_and_large_gpus():
+    small = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "T4", 15.0, (7, 5))]))}
+    assert "accumulation" in small["02_train_b256"].missing
+    big = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "H100", 79.0, (9, 0))]))}
+    assert big["02_train_b256"].missing == "" and "gpu" in big["02_train_b256"].runs

@@ -1,0 +1,45 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import offline
+
+
+def test_import_sets_yolo_offline():
+    assert os.environ.get("YOLO_OFFLINE") == "1"
+    from ultralytics.utils import ONLINE
+
+    assert ONLINE is False
+
+
+def test_online_opt_in_in_a_fresh_process():
+    code = "import os, helpers; print(helpers.OFFLINE, os.environ.get('YOLO_OFFLINE'))"
+    env = {k: v for k, v in os.environ.items() if k != "YOLO_OFFLINE"}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, WORKBOOK_ONLINE="1"),
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "None"]
+
+
+def test_missing_weights_is_a_clear_error(tmp_path):
+    with pytest.raises(offline.OfflineError, match=r"yolo12n\.yaml"):
+        offline.require_local("yolo12n.pt")
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"x")
+    assert offline.require_local(f) == f
+
+
+def test_fonts_are_local_so_nothing_is_fetched(monkeypatch):
+    import requests
+    from ultralytics.utils.checks import check_font
+
+    offline.install_fonts()
+
+    def no_network(*a, **k):
+        raise AssertionError("tried to reach the network")
+
+    monkeypatch.setattr(requests, "head", no_network)
+    monkeypatch.setattr(requests, "get", no_network)
+    assert check_font("Arial.ttf").exists()
+    assert check_font("Arial.Unicode.ttf").exists()

@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import pytest
+
+from helpers import datasets, faults, synthetic, validate
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    root = tmp_path_factory.mktemp("broken")
+    data, done = faults.broken_dataset(root)
+    return data, done, validate.validate(data)
+
+
+def test_clean_synthetic_dataset_passes(tmp_path):
+    rep = validate.validate(synthetic.generate(tmp_path, synthetic.SynthSpec(n_train=6, n_val=2, imgsz=64)))
+    assert rep.ok and not rep.problems
+    assert rep.images == {"train": 6, "val": 2}
+    assert rep.boxes == sum(rep.class_counts.values()) > 0
+
+
+def test_every_fault_is_reported_with_file_and_line(broken):
+    _, _, rep = broken
+    got = {(p.severity, p.kind, Path(p.file).name, p.line) for p in rep.problems}
+    assert got == {
+        ("error", "class-out-of-range", "train_000000.txt", 4),
+        ("error", "zero-size-box", "train_000001.txt", 5),
+        ("error", "bad-line", "train_000002.txt", 3),
+        ("error", "coord-out-of-range", "train_000003.txt", 3),
+        ("error", "corrupt-image", "train_000004.jpg", None),
+        ("warning", "no-label", "train_000005.jpg", None),
+        ("warning", "duplicate-box", "train_000006.txt", 3),
+        ("warning", "orphan-label", "stray_000099.txt", None),
+    }
+    assert not rep.ok
+
+
+def test_valid_boxes_of_a_bad_file_are_kept(broken):
+    _, _, rep = broken
+    # train_000000 has 3 good boxes and one bad line: the good ones still count.
+    boxes = next(v for k, v in rep.labels.items() if k.endswith("train_000000.jpg"))
+    assert len(boxes) == 3
+
+
+def test_stock_ultralytics_drops_whole_images(broken):
+    data, _, rep = broken
+    images = sorted((data.parent / "images" / "train").glob("*.jpg"))
+    rows = {r[0]: r[2] for r in validate.ultralytics_view(rep, images, nc=5).rows}
+    assert rows["train_000000.jpg"].startswith("image DROPPED")
+    assert rows["train_000002.jpg"].startswith("image DROPPED")
+    assert rows["train_000001.jpg"].startswith("kept")  # the zero-size box passes silently
+
+
+def test_raise_if_errors_lists_each_problem(broken):
+    _, _, rep = broken
+    with pytest.raises(datasets.DatasetError) as e:
+        rep.raise_if_errors()
+    assert "train_000002.txt:3: bad-line" in str(e.value)
+
+
+def test_report_renders(broken):
+    _, _, rep = broken
+    md = rep.to_markdown()
+    assert md.count("| error |") == 5 and "severity" in md
+    assert "<table>" in rep._repr_html_()
+
+
+def test_missing_yaml_and_bad_paths_are_reported_not_raised(tmp_path):
+    rep = validate.validate(tmp_path / "nope.yaml")
+    assert [p.kind for p in rep.problems] == ["bad-yaml"]
+    y = tmp_path / "d.yaml"
+    y.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: [a]\n")
+    rep = validate.validate(y)
+    assert {p.kind for p in rep.errors} == {"missing-split"}
+    y.write_text("train: [unclosed\n")
+    assert validate.validate(y).problems[0].kind == "bad-yaml"
+
+
+def test_segmentation_line_gets_a_hint(tmp_path):
+    root = tmp_path / "seg"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=1, n_val=1, imgsz=64))
+    (root / "labels/train/train_000000.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5\n")
+    rep = validate.validate(root / "dataset.yaml")
+    assert "segmentation polygon" in rep.errors[0].message
+
+
+def test_overlapping_splits_warn_once(tmp_path):
+    root = tmp_path / "same"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=3, n_val=1, imgsz=64))
+    (root / "dataset.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [a,b,c,d,e]\n")
+    rep = validate.validate(root / "dataset.yaml")
+    assert [p.kind for p in rep.problems] == ["split-overlap"]
+    assert rep.images == {"train": 3, "val": 3}
+
+
+def test_shared_coco128_as_its_readme_describes(tmp_path):
+    shared = datasets.find_shared()
+    if "coco128" not in shared:
+        pytest.skip("coco128 is not beside the repo")
+    rep = validate.validate(shared["coco128"])
+    kinds = sorted(p.kind for p in rep.problems)
+    assert kinds == ["no-label", "no-label", "orphan-label", "orphan-label", "split-overlap"]
+    # 941 lines published, 12 of them in the two orphan label files.
+    assert rep.boxes == 929 and len(rep.class_counts) == 71
