@@ -1,0 +1,179 @@
+"""Training throughput and memory matrix (model x batch x nbs x options), with the same step code as the workbook.
+
+    python benchmarks/train_throughput.py --matrix b256            # on a GPU: the batch-256 matrix
+    python benchmarks/train_throughput.py --matrix smoke --device cpu   # tiny, anywhere
+    python benchmarks/train_throughput.py --matrix b256 --loader    # also: the real dataloader vs pre-loaded tensors
+
+Each configuration runs in this process, one after another, through `helpers.probe.run` (pre-loaded tensors).
+Results go to benchmarks/results/<tag>.json and .md, rewritten after every configuration so a cut-off run keeps what
+it measured. Ratios compare configurations within the same run only (img/s varies 10-15% between runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+import helpers  # noqa: F401  (offline before ultralytics is imported)
+from helpers import probe
+from helpers.tables import markdown
+
+RESULTS = Path(__file__).resolve().parent / "results"
+P = probe.ProbeConfig
+
+
+def matrix(name: str) -> list[probe.ProbeConfig]:
+    """Named sets of configurations. The first config of each (model, batch, nbs) group is its baseline."""
+    n256 = P(model="yolo12n.yaml", batch=256, nbs=256)
+    n64 = P(model="yolo12n.yaml", batch=64, nbs=256)
+    s256 = P(model="yolo12s.yaml", batch=256, nbs=256)
+    if name == "smoke":
+        return [P(batch=4, nbs=8, imgsz=128, warmup=1, steps=2),
+                P(batch=4, nbs=8, imgsz=128, warmup=1, steps=2, attention="sdpa", checkpoint="all")]
+    if name == "b256":
+        return [
+            n256,
+            replace(n256, attention="sdpa"),
+            replace(n256, attention="sdpa", checkpoint="attention"),
+            replace(n256, attention="sdpa", checkpoint="blocks"),
+            replace(n256, attention="sdpa", checkpoint="all"),
+            replace(n256, attention="sdpa", amp="bf16"),
+            replace(n256, attention="sdpa", amp="bf16", checkpoint="all"),
+            replace(n256, attention="sdpa", cudnn_benchmark=True),
+            replace(n256, attention="sdpa", checkpoint="all", cudnn_benchmark=True),
+            n64,
+            replace(n64, attention="sdpa"),
+            replace(n64, attention="sdpa", checkpoint="attention"),
+            replace(n64, attention="sdpa", checkpoint="all"),
+            replace(n64, attention="sdpa", cudnn_benchmark=True),
+            s256,
+            replace(s256, attention="sdpa"),
+            replace(s256, attention="sdpa", checkpoint="all"),
+            P(model="yolov9s.yaml", batch=64, nbs=64),
+        ]
+    raise SystemExit(f"unknown matrix {name!r}: smoke | b256")
+
+
+def environment(device: torch.device) -> dict:
+    """Device and versions, as printed by the libraries themselves."""
+    import ultralytics
+
+    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+           "cudnn": torch.backends.cudnn.version(), "ultralytics": ultralytics.__version__,
+           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        env["gpu_memory_gib"] = round(p.total_memory / 2**30, 1)
+        env["capability"] = f"{p.major}.{p.minor}"
+        try:
+            env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                           capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return env
+
+
+def group(c: dict) -> tuple:
+    return c["model"], c["batch"], c["nbs"], c["imgsz"]
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: each row with its ratios to the baseline (first row) of its (model, batch, nbs) group."""
+    base: dict[tuple, dict] = {}
+    rows = []
+    for r in results:
+        b = base.setdefault(group(r["config"]), r)
+        if r["ok"]:
+            speed = f"{r['img_s'] / b['img_s']:.2f}x" if b["ok"] else "-"
+            mem = f"{r['peak_allocated_gib'] / b['peak_allocated_gib']:.2f}x" if b["ok"] and b["peak_allocated_gib"] else "-"
+            rows.append((r["label"], f"{r['img_s']:.0f}", f"{r['step_s'] * 1000:.0f}",
+                         f"{r['peak_allocated_gib']:.1f}" if r["peak_allocated_gib"] is not None else "-",
+                         f"{r['peak_reserved_gib']:.1f}" if r["peak_reserved_gib"] is not None else "-", speed, mem))
+        else:
+            peak = f">{r['peak_allocated_gib']:.1f}" if r.get("peak_allocated_gib") else "-"
+            rows.append((r["label"], "-", "-", peak, "-", "-", r["error"][:60]))
+    return markdown(("configuration", "img/s", "ms/step", "peak alloc GiB", "peak reserved GiB",
+                     "speed vs group baseline", "memory vs baseline"), rows)
+
+
+def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str) -> dict:
+    """The same model trained by Ultralytics from JPEGs on disk (mosaic etc.), timed per batch: loader wait vs compute."""
+    from ultralytics import YOLO
+
+    from helpers import datasets, offline, profiles, trainer
+
+    offline.install_fonts()
+    prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)
+    data = datasets.synthetic_for(prof, progress=False)
+    trainer.set_options(attention_backend)
+    model = YOLO("yolo12n.yaml")
+    timer = trainer.StepTimer(skip=3).attach(model)
+    t0 = time.time()
+    model.train(data=str(data), trainer=trainer.WorkbookTrainer, imgsz=imgsz, batch=batch, nbs=batch, epochs=1,
+                workers=workers, val=False, plots=False, cache=False, project="/tmp/wb-bench", name="loader",
+                exist_ok=True, verbose=False)
+    out = {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "workers": workers,
+           "wall_s": round(time.time() - t0, 1), **timer.summary()}
+    trainer.set_options(None)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--matrix", default="b256")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--tag", default=None, help="results file name (default: matrix + device + date)")
+    ap.add_argument("--out-dir", default=str(RESULTS))
+    ap.add_argument("--only", default="", help="comma-separated row numbers to run (0-based)")
+    ap.add_argument("--loader", action="store_true", help="also measure the real dataloader (yolo12n b256, sdpa)")
+    ap.add_argument("--loader-images", type=int, default=2560)
+    a = ap.parse_args(argv)
+
+    dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    env = environment(dev)
+    tag = a.tag or f"{a.matrix}-{env['device'].replace(' ', '_')}-{time.strftime('%Y%m%d')}"
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = matrix(a.matrix)
+    if a.only:
+        configs = [configs[int(i)] for i in a.only.split(",")]
+    doc = {"environment": env, "results": [], "loader": None}
+    print(json.dumps(env), flush=True)
+
+    def save() -> None:
+        (out / f"{tag}.json").write_text(json.dumps(doc, indent=2))
+        md = [f"# Training throughput: {a.matrix}", "",
+              "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
+              "Pre-loaded tensors, real Ultralytics loss/AMP/accumulation/EMA step; median of "
+              f"{configs[0].steps} optimizer steps after {configs[0].warmup} warm-up; 640 px unless the label says.", "",
+              table(doc["results"])]
+        if doc["loader"]:
+            md += ["", "## Real dataloader vs pre-loaded tensors", "", markdown(list(doc["loader"]), [list(doc["loader"].values())])]
+        (out / f"{tag}.md").write_text("\n".join(md) + "\n")
+
+    for cfg in configs:
+        r = probe.run(cfg, dev)
+        doc["results"].append(asdict(r))
+        shown = f"{r.img_s:8.1f} img/s" if r.ok else f"FAILED {r.error[:80]}"
+        peak = f"{r.peak_allocated_gib:6.2f} GiB" if r.peak_allocated_gib is not None else ""
+        print(f"{r.label:55s} {shown}  {peak}", flush=True)
+        save()
+    if a.loader:
+        doc["loader"] = loader_share(640, 256, a.loader_images, 8, "sdpa")
+        print("loader:", json.dumps(doc["loader"]), flush=True)
+        save()
+    print(f"wrote {out / tag}.json and .md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Fast area attention for YOLOv12: the stock `AAttn.forward` builds an explicit N x N attention matrix per head;
+this computes the same thing with `torch.nn.functional.scaled_dot_product_attention` (or flash-attn when asked).
+
+The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere, and it is
+mirrored in $WORKBOOK_ATTENTION so that the worker processes Ultralytics starts for DDP (which import our trainer
+class) apply the same backend: see `helpers.trainer.WorkbookTrainer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from ultralytics.nn.modules.block import AAttn
+
+ENV_VAR = "WORKBOOK_ATTENTION"
+BACKENDS = ("auto", "sdpa", "flash", "stock")
+STOCK_FORWARD = AAttn.forward
+
+
+class FlashAttnUnavailable(RuntimeError):
+    """flash-attn was asked for explicitly but cannot run here (the message says why, in one line)."""
+
+
+def flash_attn_status() -> tuple[bool, str]:
+    """(usable, reason): flash-attn 2 needs the package, a CUDA GPU with compute capability >= 8.0."""
+    try:
+        import flash_attn  # noqa: F401
+    except Exception as e:  # ImportError, or OSError/undefined symbol from a build against another torch
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        return False, (f"flash-attn is not importable ({type(e).__name__}: {first}); "
+                       "install it with `pip install -e '.[flash]'` (compiles against your CUDA), or use 'sdpa'")
+    if not torch.cuda.is_available():
+        return False, "flash-attn needs a CUDA GPU; using 'sdpa'"
+    major, minor = torch.cuda.get_device_capability()
+    if major < 8:
+        return False, f"flash-attn 2 needs compute capability >= 8.0 (this GPU: {major}.{minor}); using 'sdpa'"
+    return True, "flash-attn available"
+
+
+def _split_qkv(self: AAttn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int, int, int]:
+    """q, k, v as [B', N', heads, head_dim] (B' = B * area), exactly as the stock forward slices them."""
+    B, _, H, W = x.shape
+    N = H * W
+    qkv = self.qkv(x).flatten(2).transpose(1, 2)
+    if self.area > 1:
+        qkv = qkv.reshape(B * self.area, N // self.area, self.all_head_dim * 3)
+    b, n, _ = qkv.shape
+    q, k, v = qkv.view(b, n, self.num_heads, self.head_dim * 3).split(self.head_dim, dim=3)
+    return q, k, v, B, H, W, n
+
+
+def _finish(self: AAttn, out: torch.Tensor, v: torch.Tensor, B: int, H: int, W: int) -> torch.Tensor:
+    """From per-area [B', N', heads, head_dim] back to [B, C, H, W], plus the positional term, as in the stock code."""
+    x = out.reshape(B, H, W, self.all_head_dim).permute(0, 3, 1, 2).contiguous()
+    v = v.reshape(B, H, W, self.all_head_dim).permute(0, 3, 1, 2).contiguous()
+    return self.proj(x + self.pe(v))
+
+
+def sdpa_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
+    """Area attention through scaled_dot_product_attention (flash / memory-efficient kernels on CUDA)."""
+    q, k, v, B, H, W, _ = _split_qkv(self, x)
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    return _finish(self, out.transpose(1, 2), v, B, H, W)
+
+
+def flash_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
+    """Area attention through flash-attn 2 when the tensors allow it (CUDA, fp16/bf16), else SDPA."""
+    q, k, v, B, H, W, _ = _split_qkv(self, x)
+    if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
+        from flash_attn import flash_attn_func
+
+        out = flash_attn_func(q.contiguous(), k.contiguous(), v.contiguous())
+    else:  # fp32 (e.g. an fp32 validation pass) or CPU: flash-attn has no kernel for it
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+    return _finish(self, out, v, B, H, W)
+
+
+FORWARDS = {"stock": STOCK_FORWARD, "sdpa": sdpa_forward, "flash": flash_forward}
+
+
+def resolve(backend: str) -> tuple[str, str]:
+    """(backend actually used, why). 'auto' picks flash when it can run, else sdpa; explicit 'flash' must run."""
+    if backend not in BACKENDS:
+        raise ValueError(f"attention backend {backend!r} is not one of {BACKENDS}")
+    if backend in ("flash", "auto"):
+        ok, why = flash_attn_status()
+        if ok:
+            return "flash", why
+        if backend == "flash":
+            raise FlashAttnUnavailable(why)
+        return "sdpa", why
+    return backend, "as requested"
+
+
+def patch(backend: str = "auto") -> str:
+    """Route every YOLOv12 area-attention layer through `backend`; returns the backend used. Also sets $WORKBOOK_ATTENTION."""
+    used, _ = resolve(backend)
+    AAttn.forward = FORWARDS[used]
+    os.environ[ENV_VAR] = used
+    return used
+
+
+def unpatch() -> None:
+    """Back to Ultralytics' own forward."""
+    AAttn.forward = STOCK_FORWARD
+    os.environ.pop(ENV_VAR, None)
+
+
+def current() -> str:
+    """The backend AAttn uses right now."""
+    return next(name for name, fn in FORWARDS.items() if AAttn.forward is fn)
+
+
+def patch_from_env() -> str | None:
+    """Apply $WORKBOOK_ATTENTION if set (what DDP workers do); returns the backend or None."""
+    backend = os.environ.get(ENV_VAR)
+    return patch(backend) if backend else None
+
+
+@contextlib.contextmanager
+def patched(backend: str) -> Iterator[str]:
+    """Use `backend` inside the block, then restore what was there before."""
+    before, env = AAttn.forward, os.environ.get(ENV_VAR)
+    try:
+        yield patch(backend)
+    finally:
+        AAttn.forward = before
+        if env is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = env

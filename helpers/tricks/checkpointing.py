@@ -1,0 +1,80 @@
+"""Activation checkpointing for chosen layers of an Ultralytics model (`torch.utils.checkpoint`).
+
+A checkpointed layer keeps only its input during the forward pass and recomputes its activations in the backward
+pass: less memory, more compute. The switch is a plain boolean attribute on each chosen layer, read by a class-level
+wrapper of that layer type's `forward`, so models (and their checkpoints) stay picklable and load without this package.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from ultralytics.nn.modules import A2C2f, C3k2, Conv
+
+FLAG = "_workbook_checkpoint"
+LAYER_SETS: dict[str, tuple[type[nn.Module], ...]] = {
+    "attention": (A2C2f,),  # only YOLOv12's area-attention blocks
+    "blocks": (C3k2, A2C2f),  # every C3k2 / A2C2f block
+    "all": (Conv, C3k2, A2C2f),  # every top-level Conv, C3k2 and A2C2f layer
+}
+_ORIGINAL: dict[type[nn.Module], Callable] = {}
+
+
+def _wrapped(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def forward(self: nn.Module, *args, **kwargs):
+        if getattr(self, FLAG, False) and self.training and torch.is_grad_enabled():
+            return checkpoint(original, self, *args, use_reentrant=False, **kwargs)
+        return original(self, *args, **kwargs)
+
+    forward._workbook_original = original
+    return forward
+
+
+def _install(types: Iterable[type[nn.Module]]) -> None:
+    for cls in types:
+        if cls not in _ORIGINAL:
+            _ORIGINAL[cls] = cls.forward
+            cls.forward = _wrapped(cls.forward)
+
+
+def uninstall() -> None:
+    """Restore the layer classes' own forward methods (flags left on models become inert)."""
+    for cls, fn in _ORIGINAL.items():
+        cls.forward = fn
+    _ORIGINAL.clear()
+
+
+def top_level_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers of an Ultralytics model's Sequential (`model.model`), unwrapping DDP/EMA-style `.module`."""
+    m = getattr(model, "module", model)
+    return list(getattr(m, "model", m))
+
+
+def enable(model: nn.Module, layers: str = "attention") -> int:
+    """Checkpoint the top-level layers of the kinds in LAYER_SETS[layers]; returns how many were switched on."""
+    if layers not in LAYER_SETS:
+        raise ValueError(f"layers={layers!r}: choose one of {sorted(LAYER_SETS)}")
+    kinds = LAYER_SETS[layers]
+    _install(kinds)
+    n = 0
+    for layer in top_level_layers(model):
+        on = type(layer) in kinds
+        setattr(layer, FLAG, on)
+        n += on
+    return n
+
+
+def disable(model: nn.Module) -> None:
+    for layer in top_level_layers(model):
+        if hasattr(layer, FLAG):
+            setattr(layer, FLAG, False)
+
+
+def enabled_layers(model: nn.Module) -> list[int]:
+    """Indices of the top-level layers that are checkpointed."""
+    return [i for i, layer in enumerate(top_level_layers(model)) if getattr(layer, FLAG, False)]
