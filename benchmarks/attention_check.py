@@ -26,6 +26,8 @@ def model_parity(device: torch.device) -> dict:
     from ultralytics.nn.tasks import DetectionModel
 
     torch.manual_seed(0)
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN convs default to TF32 (10-bit mantissa): compare true fp32
+    torch.backends.cuda.matmul.allow_tf32 = False
     m = DetectionModel("yolo12n.yaml", verbose=False).to(device).train()
     x = torch.rand(8, 3, 640, 640, device=device)
     out = {}
@@ -35,6 +37,7 @@ def model_parity(device: torch.device) -> dict:
             a = m(x)
             with attention.patched("sdpa"):
                 b = m(x)
+        torch.backends.cudnn.allow_tf32 = True
         out[name] = {k: {"max_abs_diff": float((a[k].float() - b[k].float()).abs().max()),
                          "max_abs_value": float(a[k].float().abs().max())} for k in ("boxes", "scores")}
     return out

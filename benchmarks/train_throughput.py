@@ -59,7 +59,20 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
             replace(s256, attention="sdpa", checkpoint="all"),
             P(model="yolov9s.yaml", batch=64, nbs=64),
         ]
-    raise SystemExit(f"unknown matrix {name!r}: smoke | b256")
+    if name == "b256-extra":  # compile and head checkpointing, with same-run baselines
+        return [
+            n256,
+            replace(n256, attention="sdpa"),
+            replace(n256, attention="sdpa", compile=True, warmup=5),
+            replace(n256, attention="sdpa", checkpoint="all"),
+            replace(n256, attention="sdpa", checkpoint="all+head"),
+            replace(n256, attention="sdpa", checkpoint="all+head", compile=True, warmup=5),
+            n64,
+            replace(n64, attention="sdpa"),
+            replace(n64, attention="sdpa", compile=True, warmup=5),
+            replace(n64, attention="sdpa", checkpoint="attention", compile=True, warmup=5),
+        ]
+    raise SystemExit(f"unknown matrix {name!r}: smoke | b256 | b256-extra")
 
 
 def environment(device: torch.device) -> dict:
@@ -105,8 +118,12 @@ def table(results: list[dict]) -> str:
                      "speed vs group baseline", "memory vs baseline"), rows)
 
 
-def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str) -> dict:
-    """The same model trained by Ultralytics from JPEGs on disk (mosaic etc.), timed per batch: loader wait vs compute."""
+def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str, epochs: int = 3) -> dict:
+    """The same model trained by Ultralytics from JPEGs on disk (mosaic on), timed per batch: loader wait vs compute.
+
+    Ultralytics' loader starts its workers when it is built, so the first ~2 x workers batches are ready before the
+    first step; only later epochs show the steady state, hence several epochs and `skip` batches each.
+    """
     from ultralytics import YOLO
 
     from helpers import datasets, offline, profiles, trainer
@@ -118,10 +135,12 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_
     model = YOLO("yolo12n.yaml")
     timer = trainer.StepTimer(skip=3).attach(model)
     t0 = time.time()
-    model.train(data=str(data), trainer=trainer.WorkbookTrainer, imgsz=imgsz, batch=batch, nbs=batch, epochs=1,
+    model.train(data=str(data), trainer=trainer.WorkbookTrainer, imgsz=imgsz, batch=batch, nbs=batch, epochs=epochs,
+                close_mosaic=0,
                 workers=workers, val=False, plots=False, cache=False, project="/tmp/wb-bench", name="loader",
                 exist_ok=True, verbose=False)
-    out = {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "workers": workers,
+    out = {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "epochs": epochs,
+           "mosaic": True, "workers": workers,
            "wall_s": round(time.time() - t0, 1), **timer.summary()}
     trainer.set_options(None)
     return out
@@ -154,14 +173,18 @@ def main(argv: list[str] | None = None) -> int:
         md = [f"# Training throughput: {a.matrix}", "",
               "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
               "Pre-loaded tensors, real Ultralytics loss/AMP/accumulation/EMA step; median of "
-              f"{configs[0].steps} optimizer steps after {configs[0].warmup} warm-up; 640 px unless the label says.", "",
+              f"{configs[0].steps} optimizer steps after {configs[0].warmup} warm-up (5 for compiled models); "
+              "640 px unless the label says. Ratios: against the first row of the same model/batch/nbs group.", "",
               table(doc["results"])]
         if doc["loader"]:
             md += ["", "## Real dataloader vs pre-loaded tensors", "", markdown(list(doc["loader"]), [list(doc["loader"].values())])]
         (out / f"{tag}.md").write_text("\n".join(md) + "\n")
 
     for cfg in configs:
-        r = probe.run(cfg, dev)
+        try:
+            r = probe.run(cfg, dev)
+        except Exception as e:  # e.g. a compiler error: record it and go on with the matrix
+            r = probe.ProbeResult(asdict(cfg), cfg.label(), env["device"], ok=False, error=f"{type(e).__name__}: {e}"[:300])
         doc["results"].append(asdict(r))
         shown = f"{r.img_s:8.1f} img/s" if r.ok else f"FAILED {r.error[:80]}"
         peak = f"{r.peak_allocated_gib:6.2f} GiB" if r.peak_allocated_gib is not None else ""

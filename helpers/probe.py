@@ -29,6 +29,7 @@ class ProbeConfig:
     attention: str = "stock"  # see tricks.attention.BACKENDS
     checkpoint: str = ""  # "" | "attention" | "blocks" | "all"
     cudnn_benchmark: bool = False  # Ultralytics' default (deterministic=True) leaves it off
+    compile: bool = False  # torch.compile the model (first steps include compilation: use warmup >= 3)
     boxes_per_image: int = 8
     warmup: int = 3  # optimizer steps not timed
     steps: int = 8  # optimizer steps timed
@@ -47,6 +48,8 @@ class ProbeConfig:
             parts.append(f"ckpt-{self.checkpoint}")
         if self.cudnn_benchmark:
             parts.append("cudnn-bench")
+        if self.compile:
+            parts.append("compiled")
         return " ".join(parts)
 
 
@@ -91,7 +94,8 @@ def _build(cfg: ProbeConfig, device: torch.device):
     if cfg.checkpoint:
         checkpointing.enable(model, cfg.checkpoint)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4)
-    return model, opt, ModelEMA(model)
+    ema = ModelEMA(model)
+    return (torch.compile(model) if cfg.compile else model), model, opt, ema
 
 
 def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResult:
@@ -105,7 +109,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
     prev_bench = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = opt = ema = batch = None
+    model = raw = opt = ema = batch = None
     try:
         with ExitStack() as stack:
             stack.enter_context(attention.patched(cfg.attention))
@@ -113,7 +117,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
                 gc.collect()
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(dev)
-            model, opt, ema = _build(cfg, dev)
+            model, raw, opt, ema = _build(cfg, dev)
             amp_on = cuda and cfg.amp in ("fp16", "bf16")
             dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
             scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp == "fp16")
@@ -129,11 +133,11 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
                         loss, items = model(b)
                     scaler.scale(loss.sum()).backward()
                 scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+                torch.nn.utils.clip_grad_norm_(raw.parameters(), max_norm=10.0)
                 scaler.step(opt)
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
-                ema.update(model)
+                ema.update(raw)
                 if cuda:
                     torch.cuda.synchronize(dev)
                 if step >= cfg.warmup:
@@ -148,7 +152,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
         if cuda:
             res.peak_allocated_gib = torch.cuda.max_memory_allocated(dev) / 2**30
             res.peak_reserved_gib = torch.cuda.max_memory_reserved(dev) / 2**30
-        del model, opt, ema, batch
+        del model, raw, opt, ema, batch
         if cfg.checkpoint:
             checkpointing.uninstall()
         torch.backends.cudnn.benchmark = prev_bench

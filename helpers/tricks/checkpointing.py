@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from ultralytics.nn.modules import A2C2f, C3k2, Conv
+from ultralytics.nn.modules import A2C2f, C3k2, Conv, Detect
 
 FLAG = "_workbook_checkpoint"
 LAYER_SETS: dict[str, tuple[type[nn.Module], ...]] = {
     "attention": (A2C2f,),  # only YOLOv12's area-attention blocks
     "blocks": (C3k2, A2C2f),  # every C3k2 / A2C2f block
     "all": (Conv, C3k2, A2C2f),  # every top-level Conv, C3k2 and A2C2f layer
+    "all+head": (Conv, C3k2, A2C2f, Detect),  # ... and the detection head (large P3 activations)
 }
 _ORIGINAL: dict[type[nn.Module], Callable] = {}
 
