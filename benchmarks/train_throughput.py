@@ -72,7 +72,15 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
             replace(n64, attention="sdpa", compile=True, warmup=5),
             replace(n64, attention="sdpa", checkpoint="attention", compile=True, warmup=5),
         ]
-    raise SystemExit(f"unknown matrix {name!r}: smoke | b256 | b256-extra")
+    if name == "ckpt":  # the leanest options, each against the same-run stock baseline
+        return [
+            n256,
+            replace(n256, attention="sdpa", checkpoint="all"),
+            replace(n256, attention="sdpa", checkpoint="all+head"),
+            n64,
+            replace(n64, attention="sdpa", checkpoint="all+head"),
+        ]
+    raise SystemExit(f"unknown matrix {name!r}: smoke | b256 | b256-extra | ckpt")
 
 
 def environment(device: torch.device) -> dict:
@@ -146,6 +154,20 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_
     return out
 
 
+def isolated(matrix_name: str, index: str, cfg: probe.ProbeConfig, device: str) -> probe.ProbeResult:
+    """Run one configuration of the matrix in a child process and read back its result."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, __file__, "--matrix", matrix_name, "--only", index, "--tag", "one",
+                               "--out-dir", tmp], capture_output=True, text=True)
+        try:
+            return probe.ProbeResult(**json.loads((Path(tmp) / "one.json").read_text())["results"][0])
+        except (OSError, KeyError, IndexError, ValueError):
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return probe.ProbeResult(asdict(cfg), cfg.label(), device, ok=False, error=f"child failed: {tail[0][:200]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--matrix", default="b256")
@@ -155,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated row numbers to run (0-based)")
     ap.add_argument("--loader", action="store_true", help="also measure the real dataloader (yolo12n b256, sdpa)")
     ap.add_argument("--loader-images", type=int, default=2560)
+    ap.add_argument("--isolate", action="store_true",
+                    help="run each configuration in a fresh process (a failure cannot leave memory behind)")
     a = ap.parse_args(argv)
 
     dev = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -180,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
             md += ["", "## Real dataloader vs pre-loaded tensors", "", markdown(list(doc["loader"]), [list(doc["loader"].values())])]
         (out / f"{tag}.md").write_text("\n".join(md) + "\n")
 
-    for cfg in configs:
-        try:
-            r = probe.run(cfg, dev)
-        except Exception as e:  # e.g. a compiler error: record it and go on with the matrix
-            r = probe.ProbeResult(asdict(cfg), cfg.label(), env["device"], ok=False, error=f"{type(e).__name__}: {e}"[:300])
+    for i, cfg in enumerate(configs):
+        if a.isolate:
+            r = isolated(a.matrix, a.only.split(",")[i] if a.only else str(i), cfg, env["device"])
+        else:
+            try:
+                r = probe.run(cfg, dev)
+            except Exception as e:  # e.g. a compiler error: record it and go on with the matrix
+                r = probe.ProbeResult(asdict(cfg), cfg.label(), env["device"], ok=False, error=f"{type(e).__name__}: {e}"[:300])
         doc["results"].append(asdict(r))
         shown = f"{r.img_s:8.1f} img/s" if r.ok else f"FAILED {r.error[:80]}"
         peak = f"{r.peak_allocated_gib:6.2f} GiB" if r.peak_allocated_gib is not None else ""

@@ -14,8 +14,11 @@ ONLINE_VAR = "WORKBOOK_ONLINE"
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 
 
-class OfflineError(RuntimeError):
-    """Raised when a step would need the network while the workbook is offline."""
+class OfflineError(ConnectionError):
+    """Raised when a step would need the network while the workbook is offline.
+
+    A ConnectionError, so Ultralytics' own offline handling applies (e.g. its AMP check is skipped, not failed).
+    """
 
 
 def is_offline() -> bool:
@@ -49,6 +52,35 @@ def install_fonts() -> list[Path]:
             shutil.copyfile(src, dst)
         placed.append(dst)
     return placed
+
+
+def block_downloads() -> bool:
+    """Offline, make Ultralytics' one download function fail at once with a clear OfflineError (no network attempt).
+
+    YOLO_OFFLINE alone does not stop Ultralytics from trying to fetch a dataset named like 'coco8.yaml' or the
+    yolo26n.pt its AMP check wants. Returns True when downloads are blocked.
+    """
+    if not is_offline():
+        return False
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils.downloads as downloads
+
+    def refuse(url: str = "", *args, **kwargs):
+        raise OfflineError(
+            f"Not downloading {url}: the workbook is offline (YOLO_OFFLINE=1). Use local files (a dataset .yaml "
+            f"path, a model .yaml config); set {ONLINE_VAR}=1 to allow downloads."
+        )
+
+    refuse.workbook_blocked = True
+    downloads.safe_download = refuse
+    data_utils.safe_download = refuse
+    return True
+
+
+def prepare_ultralytics() -> None:
+    """Everything Ultralytics needs to run offline here: a local font, and downloads refused up front."""
+    install_fonts()
+    block_downloads()
 
 
 def require_local(path: str | os.PathLike) -> Path:

@@ -31,6 +31,9 @@ class Profile:
     cache: str | bool = "ram"
     device: str = ""  # "" lets Ultralytics choose; "cpu", "0", "0,1"
     seed: int = 0
+    attention: str = "auto"  # YOLOv12 area attention: auto | sdpa | flash | stock (helpers.tricks.attention)
+    checkpoint: str = ""  # activation checkpointing: "" | attention | blocks | all | all+head
+    amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
 
     @property

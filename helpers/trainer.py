@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 
+from helpers import offline
 from helpers.tricks import attention, checkpointing
 
 CHECKPOINT_VAR = "WORKBOOK_CHECKPOINT"
@@ -40,6 +41,7 @@ class WorkbookTrainer(DetectionTrainer):
     """DetectionTrainer that applies the attention backend and activation checkpointing chosen by `set_options`."""
 
     def __init__(self, *args, **kwargs):
+        offline.prepare_ultralytics()
         attention.patch_from_env()
         super().__init__(*args, **kwargs)
 

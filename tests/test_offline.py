@@ -43,3 +43,24 @@ def test_fonts_are_local_so_nothing_is_fetched(monkeypatch):
     monkeypatch.setattr(requests, "get", no_network)
     assert check_font("Arial.ttf").exists()
     assert check_font("Arial.Unicode.ttf").exists()
+
+
+def test_downloads_are_refused_before_any_network_call(monkeypatch):
+    import requests
+    import ultralytics.utils.downloads as downloads
+    from ultralytics.data.utils import check_det_dataset
+
+    def no_network(*a, **k):
+        raise AssertionError("tried to reach the network")
+
+    monkeypatch.setattr(requests, "head", no_network)
+    monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.setattr(downloads, "safe_download", downloads.safe_download)  # restored after the test
+    import ultralytics.data.utils as data_utils
+
+    monkeypatch.setattr(data_utils, "safe_download", data_utils.safe_download)
+    assert offline.block_downloads()
+    with pytest.raises(offline.OfflineError, match="offline"):
+        downloads.attempt_download_asset("yolo12n.pt")
+    with pytest.raises(offline.OfflineError, match="Not downloading .*coco8.zip"):
+        check_det_dataset("coco8.yaml")  # a built-in dataset name Ultralytics would fetch

@@ -1,0 +1,32 @@
+"""Training precision: Ultralytics' `amp` argument takes True/'fp16' (autocast + GradScaler), 'bf16' (no scaler) or
+False/'fp32'. It does not check the GPU; this guard refuses bf16 where there are no bf16 tensor cores (compute
+capability < 8.0, e.g. a T4), since PyTorch would accept it there and run it slowly in emulation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CHOICES = ("fp16", "bf16", "fp32")
+
+
+def bf16_tensor_cores(device: int | str | torch.device = 0) -> bool:
+    """True on CUDA GPUs of compute capability >= 8.0 (A100, H100, RTX 30/40)."""
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def choose_amp(requested: str = "fp16", device: int | str | torch.device = 0) -> tuple[str | bool, str]:
+    """(value for Ultralytics' `amp`, one-line reason). bf16 on a GPU without bf16 tensor cores falls back to fp16."""
+    if requested not in CHOICES:
+        raise ValueError(f"amp={requested!r}: choose one of {CHOICES}")
+    if requested == "fp32":
+        return False, "full fp32 (slowest, most memory)"
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU: Ultralytics trains in fp32 on the CPU"
+    if requested == "bf16":
+        if bf16_tensor_cores(device):
+            return "bf16", "bf16 autocast, no GradScaler"
+        major, minor = torch.cuda.get_device_capability(device)
+        return True, (f"bf16 refused: this GPU (compute capability {major}.{minor}) has no bf16 tensor cores; "
+                      "using fp16 autocast + GradScaler")
+    return True, "fp16 autocast + GradScaler (Ultralytics' default)"

@@ -1,0 +1,80 @@
+"""Activation checkpointing: same gradients, only chosen layers, and models stay portable."""
+
+import copy
+import io
+import subprocess
+import sys
+
+import pytest
+import torch
+from ultralytics.nn.tasks import DetectionModel
+
+from helpers.tricks import checkpointing
+
+
+@pytest.fixture(autouse=True)
+def restore():
+    yield
+    checkpointing.uninstall()
+
+
+def step(m, x):
+    m.zero_grad()
+    out = m(x)
+    (out["boxes"].pow(2).mean() + out["scores"].pow(2).mean()).backward()
+    return torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None])
+
+
+def test_same_gradients_with_and_without():
+    torch.manual_seed(0)
+    m = DetectionModel("yolo12n.yaml", verbose=False).train()
+    x = torch.rand(2, 3, 96, 96)
+    state = copy.deepcopy(m.state_dict())
+    plain = step(m, x)
+    m.load_state_dict(state)  # BatchNorm running stats back to where they were
+    assert checkpointing.enable(m, "all+head") == 16
+    ckpt = step(m, x)
+    assert torch.allclose(plain, ckpt, atol=1e-6)
+
+
+def test_layer_sets_choose_top_level_layers():
+    m = DetectionModel("yolo12n.yaml", verbose=False)
+    assert checkpointing.enable(m, "attention") == 5
+    assert checkpointing.enabled_layers(m) == [6, 8, 11, 14, 17]
+    kinds = {type(m.model[i]).__name__ for i in checkpointing.enabled_layers(m)}
+    assert kinds == {"A2C2f"}
+    checkpointing.enable(m, "blocks")
+    assert {type(m.model[i]).__name__ for i in checkpointing.enabled_layers(m)} == {"A2C2f", "C3k2"}
+    checkpointing.disable(m)
+    assert checkpointing.enabled_layers(m) == []
+    with pytest.raises(ValueError, match="choose one of"):
+        checkpointing.enable(m, "everything")
+
+
+def test_recompute_really_happens():
+    """With checkpointing, the layer's forward runs twice per training step (once more in backward)."""
+    m = DetectionModel("yolo12n.yaml", verbose=False).train()
+    calls = []
+    m.model[6].cv1.register_forward_hook(lambda *a: calls.append(1))  # inner layers run again on recompute
+    step(m, torch.rand(1, 3, 64, 64))
+    assert len(calls) == 1
+    checkpointing.enable(m, "attention")
+    calls.clear()
+    step(m, torch.rand(1, 3, 64, 64))
+    assert len(calls) == 2
+    calls.clear()
+    with torch.no_grad():
+        m.eval()(torch.rand(1, 3, 64, 64))
+    assert len(calls) == 1  # no checkpointing outside training
+
+
+def test_checkpointed_model_loads_without_helpers(tmp_path):
+    m = DetectionModel("yolo12n.yaml", verbose=False)
+    checkpointing.enable(m, "all")
+    path = tmp_path / "m.pt"
+    torch.save({"model": m}, path)
+    code = (f"import torch, sys\nm = torch.load(r'{path}', weights_only=False)['model']\n"
+            "assert 'helpers' not in sys.modules\n"
+            "print(type(m).__module__, m.eval()(torch.rand(1, 3, 64, 64))[0].shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "ultralytics.nn.tasks torch.Size([1, 84, 84])" in out.stdout, out.stderr[-1500:]
