@@ -71,6 +71,7 @@ PROFILES: dict[str, Profile] = {
         workers=0,
         cache=False,
         device="cpu",
+        checkpoint="attention",  # exercise the checkpointing path in the smoke run
         notebook_timeout_s=900,
     ),
     "gpu": Profile(

@@ -8,9 +8,12 @@ WORKBOOK_ATTENTION (see tricks.attention) and WORKBOOK_CHECKPOINT ('attention' |
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ultralytics.models.yolo.detect import DetectionTrainer
@@ -35,6 +38,19 @@ def set_options(attention_backend: str | None = None, checkpoint: str | None = N
     else:
         os.environ.pop(CHECKPOINT_VAR, None)
     return env
+
+
+@contextlib.contextmanager
+def quiet(level: int = logging.WARNING) -> Iterator[None]:
+    """Silence Ultralytics' INFO log and its progress bars inside the block (warnings and errors still show)."""
+    from ultralytics.utils import LOGGER
+
+    before = LOGGER.level
+    LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(before)
 
 
 class WorkbookTrainer(DetectionTrainer):

@@ -37,6 +37,21 @@ def test_same_gradients_with_and_without():
     assert torch.allclose(plain, ckpt, atol=1e-6)
 
 
+def test_batchnorm_statistics_updated_once_per_step():
+    torch.manual_seed(0)
+    m = DetectionModel("yolo12n.yaml", verbose=False).train()
+    x = torch.rand(2, 3, 64, 64)
+    state = copy.deepcopy(m.state_dict())
+    step(m, x)
+    plain = {k: v.clone() for k, v in m.state_dict().items() if "running" in k}
+    m.load_state_dict(state)
+    checkpointing.enable(m, "all+head")
+    step(m, x)
+    ckpt = {k: v for k, v in m.state_dict().items() if "running" in k}
+    assert all(torch.allclose(plain[k], ckpt[k], atol=1e-7) for k in plain)
+    assert all(b.momentum == 0.03 for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))
+
+
 def test_layer_sets_choose_top_level_layers():
     m = DetectionModel("yolo12n.yaml", verbose=False)
     assert checkpointing.enable(m, "attention") == 5

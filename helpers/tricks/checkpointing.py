@@ -1,14 +1,16 @@
 """Activation checkpointing for chosen layers of an Ultralytics model (`torch.utils.checkpoint`).
 
 A checkpointed layer keeps only its input during the forward pass and recomputes its activations in the backward
-pass: less memory, more compute. The switch is a plain boolean attribute on each chosen layer, read by a class-level
+pass: less memory, more compute. The recomputation would update BatchNorm running statistics a second time per step;
+it runs with BatchNorm momentum 0, so the statistics are exactly those of an unchecked step. The switch is a plain boolean attribute on each chosen layer, read by a class-level
 wrapper of that layer type's `forward`, so models (and their checkpoints) stay picklable and load without this package.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -25,11 +27,26 @@ LAYER_SETS: dict[str, tuple[type[nn.Module], ...]] = {
 _ORIGINAL: dict[type[nn.Module], Callable] = {}
 
 
+@contextlib.contextmanager
+def _batchnorm_frozen(module: nn.Module) -> Iterator[None]:
+    """Momentum 0 for the BatchNorm layers inside `module`: the recomputation leaves running stats unchanged."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+
+
 def _wrapped(original: Callable) -> Callable:
     @functools.wraps(original)
     def forward(self: nn.Module, *args, **kwargs):
         if getattr(self, FLAG, False) and self.training and torch.is_grad_enabled():
-            return checkpoint(original, self, *args, use_reentrant=False, **kwargs)
+            contexts = lambda: (contextlib.nullcontext(), _batchnorm_frozen(self))  # noqa: E731
+            return checkpoint(original, self, *args, use_reentrant=False, context_fn=contexts, **kwargs)
         return original(self, *args, **kwargs)
 
     forward._workbook_original = original

@@ -1,0 +1,79 @@
+"""Read the measured benchmark results (benchmarks/results/*.json) for the notebooks: tables and plots from files,
+never typed-in numbers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import paths
+from helpers.tables import Table
+
+RESULTS = paths.ROOT / "benchmarks" / "results"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    environment: dict
+    rows: list[dict]  # ProbeResult dicts, in the order measured
+    loader: dict | None
+    contaminated_after_failure: bool  # memory of rows after a failed row is not trustworthy (see README there)
+
+    @property
+    def device(self) -> str:
+        return self.environment.get("device", "?")
+
+
+def load(name: str, folder: Path | None = None) -> Run:
+    """One results file by name (without .json)."""
+    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
+    rows = doc.get("results", [])
+    failed_at = next((i for i, r in enumerate(rows) if not r["ok"] and "out of memory" not in r["error"]), None)
+    return Run(name, doc.get("environment", {}), rows, doc.get("loader"), failed_at is not None)
+
+
+def available(folder: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (folder or RESULTS).glob("*.json") if "results" in json.loads(p.read_text()))
+
+
+def find(run: Run, label: str) -> dict | None:
+    """The row with this configuration label (e.g. 'yolo12n b256 fp16 sdpa'), if measured."""
+    return next((r for r in run.rows if r["label"] == label), None)
+
+
+def table(run: Run, baseline: str | None = None) -> Table:
+    """img/s, peak memory and ratios to `baseline` (default: the run's first row), as measured in that one run."""
+    base = find(run, baseline) if baseline else run.rows[0]
+    rows = []
+    for r in run.rows:
+        if r["ok"]:
+            rows.append((r["label"], f"{r['img_s']:.0f}", f"{r['peak_allocated_gib']:.1f}",
+                         f"{r['img_s'] / base['img_s']:.2f}x" if base and base["ok"] else "-",
+                         f"{r['peak_allocated_gib'] / base['peak_allocated_gib']:.2f}x" if base and base["ok"] else "-"))
+        else:
+            rows.append((r["label"], "failed", "-", "-", r["error"][:50]))
+    title = f"{run.name}: {run.device}, torch {run.environment.get('torch')}, Ultralytics {run.environment.get('ultralytics')}"
+    return Table(("configuration", "img/s", "peak GiB", "speed vs base", "memory vs base"), rows, title)
+
+
+def plot(run: Run, labels: list[str] | None = None, limit_gib: float | None = 16.0):
+    """Speed against peak memory, one point per configuration, with a card's memory line (default 16 GiB)."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in run.rows if r["ok"] and (labels is None or r["label"] in labels)]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for r in rows:
+        ax.scatter(r["peak_allocated_gib"], r["img_s"], s=30)
+        ax.annotate(r["label"].replace("yolo12n ", ""), (r["peak_allocated_gib"], r["img_s"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    if limit_gib:
+        ax.axvline(limit_gib, color="#c0392b", ls="--", lw=1)
+        ax.text(limit_gib, ax.get_ylim()[0], f" {limit_gib:g} GiB card", color="#c0392b", fontsize=8, va="bottom")
+    ax.set_xlabel("peak allocated GiB")
+    ax.set_ylabel("images / s")
+    ax.set_title(f"Measured on {run.device} ({run.name})", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

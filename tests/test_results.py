@@ -1,0 +1,36 @@
+"""The committed benchmark results are complete and readable, and the notebooks' reader flags doubtful runs."""
+
+import json
+
+from helpers import results
+
+
+def test_every_results_file_names_device_and_versions():
+    names = results.available()
+    assert "b256-h100" in names and "ckpt-h100" in names
+    for name in names:
+        run = results.load(name)
+        env = run.environment
+        assert env["device"] and env["torch"] and env["ultralytics"] and env["date"], name
+        assert run.rows, name
+        for r in run.rows:
+            assert r["ok"] == (r["img_s"] is not None), (name, r["label"])
+
+
+def test_table_ratios_come_from_the_same_run():
+    run = results.load("ckpt-h100")
+    table = results.table(run)
+    base = run.rows[0]
+    lean = results.find(run, "yolo12n b256 fp16 sdpa ckpt-all+head")
+    row = next(r for r in table.rows if r[0] == lean["label"])
+    assert row[3] == f"{lean['img_s'] / base['img_s']:.2f}x"
+
+
+def test_a_run_with_a_failed_row_is_flagged(tmp_path):
+    ok = {"label": "a", "ok": True, "error": "", "img_s": 1.0, "peak_allocated_gib": 1.0}
+    oom = dict(ok, label="b", ok=False, error="CUDA out of memory: ...", img_s=None)
+    crash = dict(ok, label="c", ok=False, error="InductorError: ...", img_s=None)
+    for name, rows, flagged in (("oom", [ok, oom, ok], False), ("crash", [ok, crash, ok], True)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"environment": {}, "results": rows}))
+        assert results.load(name, tmp_path).contaminated_after_failure is flagged
+    assert results.load("b256-extra-h100").contaminated_after_failure
