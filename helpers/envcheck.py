@@ -172,8 +172,11 @@ def collect() -> EnvReport:
     )
 
 
-def verdicts(env: EnvReport) -> list[Verdict]:
-    """Per notebook: which profile runs here, what is missing and the exact command to get it."""
+def verdicts(env: EnvReport, only_present: bool = True) -> list[Verdict]:
+    """Per notebook: which profile runs here, what is missing and the exact command to get it.
+
+    `only_present` keeps the notebooks that exist in notebooks/ (the list below also covers the planned ones).
+    """
     gpu = env.cuda_available and bool(env.gpus)
     big = max((g.memory_gib for g in env.gpus), default=0.0)
     pk = env.packages
@@ -182,7 +185,7 @@ def verdicts(env: EnvReport) -> list[Verdict]:
         miss = [m for m in mods if not pk[m].usable]
         return ", ".join(miss), "; ".join(dict.fromkeys(OPTIONAL[m][1] for m in miss))
 
-    train = "quick + gpu (micro-batch x accumulation from the planner)" if gpu else "quick (CPU)"
+    train = "quick + gpu profiles" if gpu else "quick (CPU)"
     train_missing = "" if gpu else "a CUDA GPU for the gpu/full profiles"
     if gpu and big < 45:
         train_missing = f"physical batch 256 of stock yolo12n needs ~45 GiB (largest GPU here: {big:.0f} GiB): accumulation is used"
@@ -205,6 +208,8 @@ def verdicts(env: EnvReport) -> list[Verdict]:
     out.append(Verdict("06_troubleshooting", "yes (GPU-only failures are shown from recorded runs)", "", ""))
     out.append(Verdict("07_yolov9_b64", train, train_missing, "" if gpu else "run on a machine with an NVIDIA GPU"))
     out.append(Verdict("08_claims_ledger", "yes (reads benchmarks/results)", "", ""))
+    if only_present:
+        out = [v for v in out if (paths.NOTEBOOKS / f"{v.notebook}.ipynb").exists()]
     return out
 
 

@@ -45,14 +45,19 @@ def fake_env(gpus, missing=()):
 
 
 def test_verdicts_without_gpu_say_quick_and_how_to_fix():
-    v = {x.notebook: x for x in envcheck.verdicts(fake_env([], missing=("onnxruntime", "tensorrt")))}
+    v = {x.notebook: x for x in envcheck.verdicts(fake_env([], missing=("onnxruntime", "tensorrt")), only_present=False)}
     assert v["02_train_b256"].runs == "quick (CPU)"
     assert "pip install -e '.[export]'" in v["05_export_tensorrt"].fix
     assert "onnxruntime" in v["05_export_tensorrt"].missing
 
 
 def test_verdicts_on_small_and_large_gpus():
-    small = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "T4", 15.0, (7, 5))]))}
+    small = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "T4", 15.0, (7, 5))]), only_present=False)}
     assert "accumulation" in small["02_train_b256"].missing
-    big = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "H100", 79.0, (9, 0))]))}
+    big = {x.notebook: x for x in envcheck.verdicts(fake_env([envcheck.GPU(0, "H100", 79.0, (9, 0))]), only_present=False)}
     assert big["02_train_b256"].missing == "" and "gpu" in big["02_train_b256"].runs
+
+
+def test_verdicts_list_only_notebooks_that_exist():
+    names = [v.notebook for v in envcheck.verdicts(envcheck.collect())]
+    assert names and all((envcheck.paths.NOTEBOOKS / f"{n}.ipynb").exists() for n in names)
