@@ -1,0 +1,47 @@
+"""Learning-rate scaling for large batches, and what Ultralytics itself does with batch, nbs and lr0.
+
+Pure functions, so a reader can check every number before a long run. Facts from Ultralytics 8.4's trainer:
+- accumulate = max(round(nbs / batch), 1); during warm-up it ramps from 1 to that value;
+- weight decay is scaled by batch * accumulate / nbs; lr0 is never scaled;
+- optimizer="auto" ignores lr0: MuSGD at lr 0.01 when the run has more than 10,000 iterations
+  (ceil(images / max(batch, nbs)) * epochs), else AdamW at lr 0.002 * 5 / (4 + classes).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def scale_lr(lr_ref: float, batch_ref: int, batch: int, rule: str = "linear") -> float:
+    """The lr for `batch`, from one tuned at `batch_ref`: linear (lr ∝ batch) or sqrt (lr ∝ √batch)."""
+    if batch_ref <= 0 or batch <= 0:
+        raise ValueError("batch sizes must be positive")
+    ratio = batch / batch_ref
+    if rule == "linear":
+        return lr_ref * ratio
+    if rule == "sqrt":
+        return lr_ref * math.sqrt(ratio)
+    raise ValueError(f"rule={rule!r}: choose 'linear' or 'sqrt'")
+
+
+def accumulate(batch: int, nbs: int) -> int:
+    """Micro-batches per optimizer step in Ultralytics."""
+    return max(round(nbs / batch), 1)
+
+
+def effective_batch(batch: int, nbs: int) -> int:
+    """Images per optimizer step on one GPU: micro-batch x accumulation."""
+    return batch * accumulate(batch, nbs)
+
+
+def ultralytics_weight_decay(weight_decay: float, batch: int, nbs: int) -> float:
+    """The decay Ultralytics applies: weight_decay * batch * accumulate / nbs (lr0 gets no such scaling)."""
+    return weight_decay * batch * accumulate(batch, nbs) / nbs
+
+
+def ultralytics_auto_optimizer(images: int, batch: int, nbs: int, epochs: int, classes: int) -> tuple[str, float, float]:
+    """(optimizer, lr, momentum) that optimizer='auto' picks, whatever lr0 says."""
+    iterations = math.ceil(images / max(batch, nbs)) * epochs
+    if iterations > 10000:
+        return "MuSGD", 0.01, 0.9
+    return "AdamW", round(0.002 * 5 / (4 + classes), 6), 0.9
