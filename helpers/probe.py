@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from helpers.lr import accumulate
 from helpers.tricks import attention, checkpointing
 
 
@@ -37,7 +38,7 @@ class ProbeConfig:
 
     @property
     def accumulate(self) -> int:
-        return max(round(self.nbs / self.batch), 1)
+        return accumulate(self.batch, self.nbs)
 
     def label(self) -> str:
         parts = [self.model.replace(".yaml", ""), f"b{self.batch}" + (f"x{self.accumulate}" if self.accumulate > 1 else ""),

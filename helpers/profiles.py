@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from helpers.lr import accumulate
+
 ENV_VAR = "WORKBOOK_PROFILE"
 
 
@@ -39,7 +41,7 @@ class Profile:
     @property
     def accumulate(self) -> int:
         """Gradient-accumulation steps Ultralytics derives from nbs and batch."""
-        return max(round(self.nbs / self.batch), 1)
+        return accumulate(self.batch, self.nbs)
 
     @property
     def effective_batch(self) -> int:
