@@ -74,9 +74,7 @@ class StepTimer:
     """Callbacks that split each training batch into data wait (loader) and compute, for images/s and stall %.
 
     Attach with `timer.attach(model)` before `model.train(...)`. Times come from the host clock around Ultralytics'
-    batch callbacks; `on_train_batch_end` runs after the optimizer step's CUDA work has been queued, so on a GPU the
-    split is approximate unless the step synchronises (the loss is read back each step, which does).
-    """
+    batch callbacks; the batch-end callback synchronises CUDA, so "compute" includes the GPU work of the step.
 
     skip: int = 3  # batches ignored at the start of each epoch (warm-up, cudnn autotune, worker start)
     batch_size: int = 0
