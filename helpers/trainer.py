@@ -75,6 +75,7 @@ class StepTimer:
 
     Attach with `timer.attach(model)` before `model.train(...)`. Times come from the host clock around Ultralytics'
     batch callbacks; the batch-end callback synchronises CUDA, so "compute" includes the GPU work of the step.
+    """
 
     skip: int = 3  # batches ignored at the start of each epoch (warm-up, cudnn autotune, worker start)
     batch_size: int = 0
