@@ -1,0 +1,138 @@
+"""Memory planner: probe a few real training steps at small micro-batches, fit peak memory against batch, and pick
+the largest micro-batch that fits the card with a margin; accumulation (Ultralytics' `nbs`) makes up the rest of the
+effective batch.
+
+Peak memory of a training step grows close to linearly with the micro-batch (activations scale with it; weights,
+optimizer state and the CUDA context do not), so two or three probes predict the rest. An out-of-memory probe is a
+measurement too: it caps the choice below that batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from helpers import lr
+from helpers.probe import ProbeConfig, ProbeResult
+from helpers.tables import Table
+
+
+@dataclass(frozen=True)
+class Point:
+    batch: int
+    peak_gib: float | None  # None: the probe ran out of memory
+    img_s: float | None = None
+
+    @property
+    def oom(self) -> bool:
+        return self.peak_gib is None
+
+
+@dataclass
+class Plan:
+    card_gib: float
+    margin: float
+    target: int  # the effective batch asked for
+    points: list[Point]
+    slope: float | None = None  # GiB per image
+    intercept: float | None = None  # GiB at batch 0
+    micro_batch: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def accumulate(self) -> int:
+        return lr.accumulate(self.micro_batch, self.target)
+
+    @property
+    def nbs(self) -> int:
+        """Ultralytics' `nbs` that gives the target: accumulate = round(nbs / batch)."""
+        return self.target
+
+    @property
+    def effective_batch(self) -> int:
+        return self.micro_batch * self.accumulate
+
+    def predicted_gib(self, batch: int) -> float | None:
+        return None if self.slope is None else self.intercept + self.slope * batch
+
+    def train_args(self) -> dict[str, int]:
+        """The real Ultralytics arguments for this plan."""
+        return {"batch": self.micro_batch, "nbs": self.nbs}
+
+    def table(self) -> Table:
+        rows = [(p.batch, "out of memory" if p.oom else f"{p.peak_gib:.2f}",
+                 "-" if self.slope is None else f"{self.predicted_gib(p.batch):.2f}") for p in self.points]
+        title = (f"Plan: micro-batch {self.micro_batch} x accumulate {self.accumulate} = effective {self.effective_batch} "
+                 f"(card {self.card_gib:.1f} GiB, margin {self.margin:.0%})")
+        return Table(("micro-batch", "measured peak GiB", "fit GiB"), rows, title)
+
+
+def fit(points: Sequence[Point]) -> tuple[float, float]:
+    """Least-squares line peak = intercept + slope * batch through the probes that ran; needs two batch sizes."""
+    ok = [(p.batch, p.peak_gib) for p in points if not p.oom]
+    if len({b for b, _ in ok}) < 2:
+        raise ValueError("need successful probes at two or more batch sizes to fit memory against batch")
+    n = len(ok)
+    mb = sum(b for b, _ in ok) / n
+    mp = sum(g for _, g in ok) / n
+    slope = sum((b - mb) * (g - mp) for b, g in ok) / sum((b - mb) ** 2 for b, _ in ok)
+    return slope, mp - slope * mb
+
+
+def choose(points: Sequence[Point], card_gib: float, target: int = 256, margin: float = 0.1) -> Plan:
+    """The largest divisor of `target` whose predicted peak fits in (1 - margin) of the card, below any OOM batch."""
+    plan = Plan(card_gib, margin, target, list(points))
+    plan.slope, plan.intercept = fit(points)
+    usable = card_gib * (1 - margin)
+    ooms = [p.batch for p in points if p.oom]
+    cap = min(ooms) - 1 if ooms else target
+    if ooms:
+        plan.notes.append(f"batch {min(ooms)} ran out of memory during probing: the plan stays below it")
+    divisors = [b for b in range(target, 0, -1) if target % b == 0 and b <= cap]
+    fitting = [b for b in divisors if plan.predicted_gib(b) <= usable]
+    if not fitting:
+        plan.micro_batch = 1
+        plan.notes.append(f"even batch 1 is predicted at {plan.predicted_gib(1):.1f} GiB > {usable:.1f} GiB usable: "
+                          "use SDPA attention, activation checkpointing or a smaller image size")
+    else:
+        plan.micro_batch = fitting[0]
+    if plan.micro_batch == target:
+        plan.notes.append(f"physical batch {target} fits: no accumulation needed")
+    return plan
+
+
+def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[ProbeConfig], ProbeResult]) -> list[Point]:
+    """Probe increasing micro-batches (few steps each); stop at the first out-of-memory, which is kept as a point."""
+    points = []
+    for b in sorted(batches):
+        r = run(replace(base, batch=b, nbs=b, warmup=1, steps=2))
+        if r.ok:
+            points.append(Point(b, r.peak_allocated_gib, r.img_s))
+        elif "out of memory" in r.error:
+            points.append(Point(b, None))
+            break
+        else:
+            raise RuntimeError(f"probe at batch {b} failed: {r.error}")
+    return points
+
+
+def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = 0.1,
+         card_gib: float | None = None, run: Callable[[ProbeConfig], ProbeResult] | None = None,
+         fallback_batch: int = 8) -> Plan:
+    """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch)."""
+    import torch
+
+    if run is None:
+        if not torch.cuda.is_available():
+            p = Plan(card_gib or 0.0, margin, target, [], micro_batch=fallback_batch)
+            p.notes.append("no CUDA GPU: nothing to probe, so the profile's micro-batch is used as is; "
+                           "on a GPU the planner measures real training steps")
+            return p
+        from helpers import probe
+
+        run = probe.run
+        if card_gib is None:
+            card_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    if card_gib is None:
+        raise ValueError("card_gib is needed when a custom probe runner is given")
+    return choose(probe_points(base, batches, run), card_gib, target, margin)
