@@ -24,6 +24,7 @@ import torch
 
 import helpers  # noqa: F401  (offline before ultralytics is imported)
 from helpers import probe
+from helpers.results import rows_table
 from helpers.tables import markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,7 +32,7 @@ P = probe.ProbeConfig
 
 
 def matrix(name: str) -> list[probe.ProbeConfig]:
-    """Named sets of configurations. The first config of each (model, batch, nbs) group is its baseline."""
+    """Named sets of configurations. The first config of each (model, batch, nbs, image size) group is its baseline."""
     n256 = P(model="yolo12n.yaml", batch=256, nbs=256)
     n64 = P(model="yolo12n.yaml", batch=64, nbs=256)
     s256 = P(model="yolo12s.yaml", batch=256, nbs=256)
@@ -101,29 +102,6 @@ def environment(device: torch.device) -> dict:
         except (OSError, subprocess.SubprocessError):
             pass
     return env
-
-
-def group(c: dict) -> tuple:
-    return c["model"], c["batch"], c["nbs"], c["imgsz"]
-
-
-def table(results: list[dict]) -> str:
-    """Markdown: each row with its ratios to the baseline (first row) of its (model, batch, nbs) group."""
-    base: dict[tuple, dict] = {}
-    rows = []
-    for r in results:
-        b = base.setdefault(group(r["config"]), r)
-        if r["ok"]:
-            speed = f"{r['img_s'] / b['img_s']:.2f}x" if b["ok"] else "-"
-            mem = f"{r['peak_allocated_gib'] / b['peak_allocated_gib']:.2f}x" if b["ok"] and b["peak_allocated_gib"] else "-"
-            rows.append((r["label"], f"{r['img_s']:.0f}", f"{r['step_s'] * 1000:.0f}",
-                         f"{r['peak_allocated_gib']:.1f}" if r["peak_allocated_gib"] is not None else "-",
-                         f"{r['peak_reserved_gib']:.1f}" if r["peak_reserved_gib"] is not None else "-", speed, mem))
-        else:
-            peak = f">{r['peak_allocated_gib']:.1f}" if r.get("peak_allocated_gib") else "-"
-            rows.append((r["label"], "-", "-", peak, "-", "-", r["error"][:60]))
-    return markdown(("configuration", "img/s", "ms/step", "peak alloc GiB", "peak reserved GiB",
-                     "speed vs group baseline", "memory vs baseline"), rows)
 
 
 def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str, epochs: int = 3) -> dict:
@@ -198,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
               "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
               "Pre-loaded tensors, real Ultralytics loss/AMP/accumulation/EMA step; median of "
               f"{configs[0].steps} optimizer steps after {configs[0].warmup} warm-up (5 for compiled models); "
-              "640 px unless the label says. Ratios: against the first row of the same model/batch/nbs group.", "",
-              table(doc["results"])]
+              "640 px unless the label says. Ratios: against the first row of the same model/batch/nbs/size group.", "",
+              rows_table(doc["results"]).to_markdown()]
         if doc["loader"]:
             md += ["", "## Real dataloader vs pre-loaded tensors", "", markdown(list(doc["loader"]), [list(doc["loader"].values())])]
         (out / f"{tag}.md").write_text("\n".join(md) + "\n")

@@ -30,8 +30,8 @@ def load(name: str, folder: Path | None = None) -> Run:
     """One results file by name (without .json)."""
     doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
     rows = doc.get("results", [])
-    failed_at = next((i for i, r in enumerate(rows) if not r["ok"] and "out of memory" not in r["error"]), None)
-    return Run(name, doc.get("environment", {}), rows, doc.get("loader"), failed_at is not None)
+    crashed = any(not r["ok"] and "out of memory" not in r["error"] for r in rows)
+    return Run(name, doc.get("environment", {}), rows, doc.get("loader"), crashed)
 
 
 def available(folder: Path | None = None) -> list[str]:
@@ -43,19 +43,38 @@ def find(run: Run, label: str) -> dict | None:
     return next((r for r in run.rows if r["label"] == label), None)
 
 
-def table(run: Run, baseline: str | None = None) -> Table:
-    """img/s, peak memory and ratios to `baseline` (default: the run's first row), as measured in that one run."""
-    base = find(run, baseline) if baseline else run.rows[0]
-    rows = []
-    for r in run.rows:
+def group_key(row: dict) -> tuple:
+    """Rows of one (model, batch, nbs, image size) group are compared with the first row of that group."""
+    c = row["config"]
+    return c["model"], c["batch"], c["nbs"], c["imgsz"]
+
+
+def rows_table(rows: list[dict], title: str = "") -> Table:
+    """img/s, memory and ratios to the first row of each row's group, all from one run (ratios across runs mislead)."""
+    def gib(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    base: dict[tuple, dict] = {}
+    out = []
+    for r in rows:
+        b = base.setdefault(group_key(r), r)
         if r["ok"]:
-            rows.append((r["label"], f"{r['img_s']:.0f}", f"{r['peak_allocated_gib']:.1f}",
-                         f"{r['img_s'] / base['img_s']:.2f}x" if base and base["ok"] else "-",
-                         f"{r['peak_allocated_gib'] / base['peak_allocated_gib']:.2f}x" if base and base["ok"] else "-"))
+            speed = f"{r['img_s'] / b['img_s']:.2f}x" if b["ok"] else "-"
+            mem = f"{r['peak_allocated_gib'] / b['peak_allocated_gib']:.2f}x" if b["ok"] and b["peak_allocated_gib"] else "-"
+            out.append((r["label"], f"{r['img_s']:.0f}", gib(r["peak_allocated_gib"]), speed, mem,
+                        f"{r['step_s'] * 1000:.0f}", gib(r["peak_reserved_gib"])))
         else:
-            rows.append((r["label"], "failed", "-", "-", r["error"][:50]))
-    title = f"{run.name}: {run.device}, torch {run.environment.get('torch')}, Ultralytics {run.environment.get('ultralytics')}"
-    return Table(("configuration", "img/s", "peak GiB", "speed vs base", "memory vs base"), rows, title)
+            peak = f">{r['peak_allocated_gib']:.1f}" if r.get("peak_allocated_gib") else "-"
+            out.append((r["label"], "failed", peak, "-", r["error"][:60], "-", "-"))
+    headers = ("configuration", "img/s", "peak alloc GiB", "speed vs group baseline", "memory vs group baseline",
+               "ms/step", "peak reserved GiB")
+    return Table(headers, out, title)
+
+
+def table(run: Run) -> Table:
+    """A results file as a table (see rows_table)."""
+    env = run.environment
+    return rows_table(run.rows, f"{run.name}: {run.device}, torch {env.get('torch')}, Ultralytics {env.get('ultralytics')}")
 
 
 def plot(run: Run, labels: list[str] | None = None, limit_gib: float | None = 16.0):
