@@ -50,7 +50,7 @@ class Plan:
 
     @property
     def effective_batch(self) -> int:
-        return self.micro_batch * self.accumulate
+        return lr.effective_batch(self.micro_batch, self.target)
 
     def predicted_gib(self, batch: int) -> float | None:
         return None if self.slope is None else self.intercept + self.slope * batch

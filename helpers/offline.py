@@ -71,7 +71,6 @@ def block_downloads() -> bool:
             f"path, a model .yaml config); set {ONLINE_VAR}=1 to allow downloads."
         )
 
-    refuse.workbook_blocked = True
     downloads.safe_download = refuse
     data_utils.safe_download = refuse
     return True

@@ -11,13 +11,13 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 
 from helpers.lr import accumulate
-from helpers.tricks import attention, checkpointing
+from helpers.tricks import attention, checkpointing, precision
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = dev.type == "cuda"
     res = ProbeResult(asdict(cfg), cfg.label(), torch.cuda.get_device_name(dev) if cuda else "cpu", ok=False)
-    if cfg.amp == "bf16" and cuda and torch.cuda.get_device_capability(dev) < (8, 0):
+    if cfg.amp == "bf16" and cuda and not precision.bf16_tensor_cores(dev):
         res.error = "bf16 needs compute capability >= 8.0"
         return res
     prev_bench = torch.backends.cudnn.benchmark
@@ -112,8 +112,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
     gen = torch.Generator().manual_seed(cfg.seed)
     model = raw = opt = ema = batch = None
     try:
-        with ExitStack() as stack:
-            stack.enter_context(attention.patched(cfg.attention))
+        with attention.patched(cfg.attention):
             if cuda:
                 gc.collect()
                 torch.cuda.empty_cache()

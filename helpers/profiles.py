@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from helpers.lr import accumulate
+from helpers.lr import accumulate, effective_batch
 
 ENV_VAR = "WORKBOOK_PROFILE"
 
@@ -46,7 +46,7 @@ class Profile:
     @property
     def effective_batch(self) -> int:
         """Images per optimizer step: micro-batch x accumulation."""
-        return self.batch * self.accumulate
+        return effective_batch(self.batch, self.nbs)
 
     def replace(self, **changes: Any) -> "Profile":
         """A copy with some values changed; unknown names raise a clear error."""

@@ -9,6 +9,7 @@ import nbformat
 import yaml
 
 from helpers import paths
+from helpers.runner import CHECK_MARK
 
 ROOT = paths.ROOT
 ALIASES = {"pytorch": "torch"}
@@ -42,7 +43,7 @@ def test_each_notebook_has_a_parameters_cell_and_small_outputs():
         assert len(tagged) == 1, path.name
         for c in nb.cells:
             if c.cell_type == "code" and c.outputs:
-                assert c.source.startswith("# NBVAL_CHECK_OUTPUT"), f"{path.name}: committed output in an unchecked cell"
+                assert c.source.startswith(CHECK_MARK), f"{path.name}: committed output in an unchecked cell"
         assert path.stat().st_size < 100_000, path.name
 
 
