@@ -45,3 +45,32 @@ def ultralytics_auto_optimizer(images: int, batch: int, nbs: int, epochs: int, c
     if iterations > 10000:
         return "MuSGD", 0.01, 0.9
     return "AdamW", round(0.002 * 5 / (4 + classes), 6), 0.9
+
+
+def ddp_split(batch: int, nbs: int, world: int) -> dict[str, int]:
+    """How Ultralytics 8.4 spreads `batch` over `world` GPUs: `batch` is the global micro-batch, each rank loads
+    batch // world images, accumulation is round(nbs / batch) on the global batch, and DDP averages the ranks'
+    gradients (Ultralytics multiplies the loss by world size, so the step sees the sum)."""
+    if world < 1:
+        raise ValueError("world must be >= 1")
+    if batch % world:
+        raise ValueError(f"batch={batch} does not split evenly over {world} GPUs; use a multiple of {world}")
+    acc = accumulate(batch, nbs)
+    return {"per_rank_batch": batch // world, "accumulate": acc, "global_effective_batch": batch * acc,
+            "world": world}
+
+
+def steps_per_epoch(images: int, effective: int) -> float:
+    """Optimizer steps per epoch at an effective batch (the quantity that shrinks as the batch grows)."""
+    return images / effective
+
+
+def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, min_steps: int = 50,
+                  max_fraction: float = 0.2) -> float:
+    """Warm-up length in epochs for a large batch: at least `base` epochs (Ultralytics' default) and at least
+    `min_steps` optimizer steps, because at batch 256 an epoch of a small dataset is only a handful of steps; capped at
+    `max_fraction` of the run. Ultralytics interpolates lr, momentum and accumulation over warmup_epochs x
+    batches-per-epoch iterations and never warms up past the second-to-last epoch."""
+    per_epoch = steps_per_epoch(images, effective)
+    want = max(base, min_steps / per_epoch) if per_epoch > 0 else base
+    return round(min(want, max_fraction * epochs, max(epochs - 1, 0)), 2)

@@ -66,6 +66,31 @@ class Plan:
                  f"(card {self.card_gib:.1f} GiB, margin {self.margin:.0%})")
         return Table(("micro-batch", "measured peak GiB", "fit GiB"), rows, title)
 
+    def plot(self):
+        """Measured points, the fitted line, the card and the usable limit, and the chosen micro-batch."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.5, 3.6))
+        ok = [p for p in self.points if not p.oom]
+        ax.plot([p.batch for p in ok], [p.peak_gib for p in ok], "o", color="C0", label="measured peak")
+        for p in self.points:
+            if p.oom:
+                ax.axvline(p.batch, color="C3", ls=":", label=f"out of memory at {p.batch}")
+        top = max([self.target, self.micro_batch] + [p.batch for p in self.points])
+        if self.slope is not None:
+            xs = [1, top]
+            ax.plot(xs, [self.predicted_gib(x) for x in xs], "-", color="C0", alpha=0.5, label="fit")
+        if self.card_gib:
+            ax.axhline(self.card_gib, color="k", lw=1, label=f"card {self.card_gib:.0f} GiB")
+            ax.axhline(self.card_gib * (1 - self.margin), color="k", lw=1, ls="--", label="usable (margin)")
+        if self.micro_batch and self.slope is not None:
+            ax.plot([self.micro_batch], [self.predicted_gib(self.micro_batch)], "*", ms=14, color="C2",
+                    label=f"chosen micro-batch {self.micro_batch}")
+        ax.set(xlabel="micro-batch", ylabel="peak allocated GiB", title="Memory plan")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return fig
+
 
 def fit(points: Sequence[Point]) -> tuple[float, float]:
     """Least-squares line peak = intercept + slope * batch through the probes that ran; needs two batch sizes."""
@@ -118,8 +143,11 @@ def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[Probe
 
 def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = 0.1,
          card_gib: float | None = None, run: Callable[[ProbeConfig], ProbeResult] | None = None,
-         fallback_batch: int = 8) -> Plan:
-    """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch)."""
+         fallback_batch: int = 8, verify: bool = True) -> Plan:
+    """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch).
+
+    With `verify`, the chosen micro-batch is probed too (a prediction is not a measurement); if it runs out of
+    memory, that point joins the others and the choice is made again below it."""
     import torch
 
     if run is None:
@@ -135,4 +163,18 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
             card_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     if card_gib is None:
         raise ValueError("card_gib is needed when a custom probe runner is given")
-    return choose(probe_points(base, batches, run), card_gib, target, margin)
+    points = probe_points(base, batches, run)
+    chosen = choose(points, card_gib, target, margin)
+    while verify and chosen.micro_batch not in {p.batch for p in points}:
+        r = run(replace(base, batch=chosen.micro_batch, nbs=chosen.micro_batch, warmup=1, steps=2))
+        if not r.ok and "out of memory" not in r.error:
+            raise RuntimeError(f"probe at batch {chosen.micro_batch} failed: {r.error}")
+        points.append(Point(chosen.micro_batch, r.peak_allocated_gib if r.ok else None, r.img_s if r.ok else None))
+        points.sort(key=lambda p: p.batch)
+        before = chosen.micro_batch
+        chosen = choose(points, card_gib, target, margin)
+        chosen.notes.insert(0, f"checked: micro-batch {before} " +
+                            (f"measured {r.peak_allocated_gib:.1f} GiB" if r.ok else "ran out of memory"))
+        if not r.ok and chosen.micro_batch >= before:  # cannot happen with an OOM cap, guard against loops
+            break
+    return chosen

@@ -63,9 +63,9 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="CPU smoke run: tiny images, a few dozen images, 1 epoch; every notebook in a minute or two.",
+        description="CPU smoke run: tiny images, a few dozen images, 3 epochs; every notebook in a minute or two.",
         imgsz=128,
-        epochs=1,
+        epochs=3,
         batch=8,
         nbs=16,
         n_train=32,

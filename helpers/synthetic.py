@@ -7,6 +7,7 @@ whatever the counts, and a dataset of 32 images is the first 32 of one of 2048.
 from __future__ import annotations
 
 import json
+import os
 import math
 import shutil
 from dataclasses import asdict, dataclass
@@ -116,6 +117,15 @@ def write_yaml(root: Path, names: list[str] | tuple[str, ...], train: str = "ima
     return out
 
 
+def _write_one(job: tuple[SynthSpec, Path, str, int]) -> None:
+    spec, root, split, i = job
+    img, labels = draw_image(spec, split, i)
+    stem = f"{split}_{i:06d}"
+    img.save(root / "images" / split / f"{stem}.jpg", quality=92)
+    lines = [f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}" for c, x, y, w, h in labels]
+    (root / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+
+
 def generate(root: str | Path, spec: SynthSpec | None = None, *, progress: bool = False) -> Path:
     """Write the dataset under `root` (images/, labels/, dataset.yaml) and return the yaml path.
 
@@ -129,20 +139,28 @@ def generate(root: str | Path, spec: SynthSpec | None = None, *, progress: bool 
         return root / "dataset.yaml"
     if root.exists():
         shutil.rmtree(root)
-    jobs = [("train", i) for i in range(spec.n_train)] + [("val", i) for i in range(spec.n_val)]
-    if progress:
-        from tqdm.auto import tqdm
-
-        jobs = tqdm(jobs, desc="synthetic images", unit="img")
+    jobs = [(spec, root, "train", i) for i in range(spec.n_train)] + [(spec, root, "val", i) for i in range(spec.n_val)]
     for split in ("train", "val"):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    for split, i in jobs:
-        img, labels = draw_image(spec, split, i)
-        stem = f"{split}_{i:06d}"
-        img.save(root / "images" / split / f"{stem}.jpg", quality=92)
-        lines = [f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}" for c, x, y, w, h in labels]
-        (root / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    workers = min(os.cpu_count() or 1, 16) if len(jobs) >= 256 else 1  # each image has its own RNG: order-free
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers)
+        done = pool.map(_write_one, jobs, chunksize=32)
+    else:
+        pool, done = None, map(_write_one, jobs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        done = tqdm(done, total=len(jobs), desc="synthetic images", unit="img")
+    try:
+        for _ in done:
+            pass
+    finally:
+        if pool:
+            pool.shutdown()
     out = write_yaml(root, spec.classes)
     stamp.write_text(wanted)
     return out

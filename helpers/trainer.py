@@ -118,3 +118,36 @@ class StepTimer:
         w = statistics.median(self.wait_s) if self.wait_s else 0.0
         return {"compute_s": c, "wait_s": w, "img_s": self.batch_size / (c + w), "img_s_no_wait": self.batch_size / c,
                 "stall_pct": 100 * w / (c + w), "batches": len(self.compute_s)}
+
+
+@dataclass
+class EpochProgress:
+    """One progress bar over epochs (with loss and mAP) in place of Ultralytics' per-batch bars, which `quiet()`
+    hides. Attach with `EpochProgress().attach(model)`."""
+
+    bar: object = None
+
+    def on_train_start(self, trainer) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        if self.bar is None:
+            return
+        m = trainer.metrics or {}
+        loss = trainer.tloss
+        if isinstance(loss, dict):  # 8.4: a dict of loss components
+            loss = sum(float(v) for v in loss.values())
+        self.bar.set_postfix({"loss": f"{float(loss):.3f}" if loss is not None else "-",
+                              "mAP50-95": f"{m.get('metrics/mAP50-95(B)', 0.0):.3f}"})
+        self.bar.update(1)
+
+    def on_train_end(self, trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def attach(self, model) -> "EpochProgress":
+        for name in ("on_train_start", "on_fit_epoch_end", "on_train_end"):
+            model.add_callback(name, getattr(self, name))
+        return self

@@ -53,3 +53,32 @@ def test_auto_switches_to_musgd_on_long_runs():
     assert lr.ultralytics_auto_optimizer(118_287, 256, 256, 600, 80)[0] == "MuSGD"
     assert lr.ultralytics_auto_optimizer(1000, 256, 256, 10, 80) == ("AdamW", round(0.01 / 84, 6), 0.9)
     assert math.ceil(118_287 / 256) * 600 > 10000
+
+
+def test_ddp_split_follows_ultralytics():
+    # batch is global: 4 GPUs x 256 = 1024, no accumulation; 4 x 64 with nbs 1024 accumulates 4 steps.
+    assert lr.ddp_split(1024, 1024, 4) == {"per_rank_batch": 256, "accumulate": 1, "global_effective_batch": 1024,
+                                           "world": 4}
+    assert lr.ddp_split(256, 1024, 4)["accumulate"] == 4
+    assert lr.ddp_split(256, 1024, 4)["global_effective_batch"] == 1024
+    with pytest.raises(ValueError, match="multiple of 3"):
+        lr.ddp_split(256, 256, 3)
+
+
+def test_warmup_is_long_enough_in_optimizer_steps():
+    # 2048 images at effective 256 = 8 steps/epoch: 3 epochs would be 24 steps, so 50 steps need 6.25 epochs,
+    # capped at 20% of a 30-epoch run.
+    assert lr.warmup_epochs(30, 2048, 256) == pytest.approx(6.0)
+    assert lr.warmup_epochs(600, 2048, 256) == pytest.approx(6.25)
+    assert lr.warmup_epochs(600, 100_000, 256) == pytest.approx(3.0)  # plenty of steps: Ultralytics' default
+    assert lr.warmup_epochs(1, 32, 16) == 0  # Ultralytics never warms up past the second-to-last epoch
+
+
+def test_warmup_matches_ultralytics_iterations():
+    # Ultralytics warms up over round(warmup_epochs * batches_per_epoch) iterations (8.4's _get_warmup_iterations).
+    from types import SimpleNamespace
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    fake = SimpleNamespace(args=SimpleNamespace(warmup_epochs=lr.warmup_epochs(600, 2048, 256)), epochs=600)
+    assert BaseTrainer._get_warmup_iterations(fake, 8) == 50

@@ -63,3 +63,27 @@ def test_cpu_falls_back_to_the_profile_batch(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     p = memory.plan(ProbeConfig(), target=16, fallback_batch=8)
     assert p.micro_batch == 8 and p.accumulate == 2 and "no CUDA GPU" in p.notes[0]
+
+
+def test_the_chosen_batch_is_probed_and_an_oom_there_lowers_the_choice():
+    seen = []
+
+    def fake_run(cfg: ProbeConfig) -> ProbeResult:
+        seen.append(cfg.batch)
+        if cfg.batch >= 128:  # the line predicts 128 fits in 40 GiB, the card disagrees
+            return ProbeResult({}, cfg.label(), "fake", ok=False, error="CUDA out of memory")
+        return ProbeResult({}, cfg.label(), "fake", ok=True, peak_allocated_gib=1.5 + 0.2 * cfg.batch, img_s=1.0)
+
+    p = memory.plan(ProbeConfig(), target=256, batches=(8, 16, 32), card_gib=40.0, run=fake_run)
+    assert seen == [8, 16, 32, 128, 64]  # 128 chosen by the fit, refuted; 64 chosen and confirmed
+    assert p.micro_batch == 64 and p.accumulate == 4
+    assert any(n.startswith("checked: micro-batch 64 measured") for n in p.notes)
+    assert any("128 ran out of memory" in n for n in p.notes)
+
+
+def test_plan_plot_shows_points_fit_and_limits():
+    p = memory.choose(linear([8, 16, 32], oom_at=32), card_gib=16.0)
+    fig = p.plot()
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "measured peak" in labels and "fit" in labels and "out of memory at 32" in labels
+    assert any(label.startswith("chosen micro-batch") for label in labels)

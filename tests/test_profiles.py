@@ -37,7 +37,7 @@ def test_gpu_profiles_are_effective_b256_at_640():
 
 def test_quick_profile_is_small():
     q = profiles.get("quick")
-    assert q.imgsz <= 160 and q.epochs <= 2 and q.n_train <= 64 and q.device == "cpu"
+    assert q.imgsz <= 160 and q.epochs <= 3 and q.n_train <= 64 and q.device == "cpu"
 
 
 def test_resolve_takes_only_real_overrides():

@@ -1,0 +1,55 @@
+"""Training curves from Ultralytics' results.csv: loss components, mAP and the learning rate actually applied."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+
+def load(run_dir: str | Path) -> dict[str, list[float]]:
+    """results.csv as columns of floats (Ultralytics pads the header names with spaces in some versions)."""
+    path = Path(run_dir) / "results.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: did the training run finish its first epoch?")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols: dict[str, list[float]] = {}
+    for row in rows:
+        for k, v in row.items():
+            cols.setdefault(k.strip(), []).append(float(v) if v not in ("", None) else float("nan"))
+    return cols
+
+
+def final(cols: dict[str, list[float]]) -> dict[str, float]:
+    """The last epoch's metrics (mAP50-95, mAP50, precision, recall)."""
+    keys = {"mAP50-95": "metrics/mAP50-95(B)", "mAP50": "metrics/mAP50(B)", "precision": "metrics/precision(B)",
+            "recall": "metrics/recall(B)"}
+    return {short: cols[k][-1] for short, k in keys.items() if k in cols}
+
+
+def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
+    """Three panels: train/val loss components, mAP50-95 and mAP50, and lr (parameter group 0)."""
+    ep = cols["epoch"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for i, part in enumerate(("box", "cls", "dfl")):
+        colour = f"C{i}"
+        for split, style in (("train", "-"), ("val", "--")):
+            key = f"{split}/{part}_loss"
+            if key in cols:
+                axes[0].plot(ep, cols[key], style, color=colour, label=f"{split} {part}")
+    axes[0].set(title="loss components", xlabel="epoch")
+    axes[0].legend(fontsize=7, ncol=2)
+    for key, label in (("metrics/mAP50-95(B)", "mAP50-95"), ("metrics/mAP50(B)", "mAP50")):
+        if key in cols:
+            axes[1].plot(ep, cols[key], marker="o", ms=3, label=label)
+    axes[1].set(title="validation mAP", xlabel="epoch", ylim=(0, None))
+    axes[1].legend(fontsize=7)
+    axes[2].plot(ep, cols.get("lr/pg0", []), marker="o", ms=3, color="C3")
+    axes[2].set(title="lr (end of epoch, group 0)", xlabel="epoch")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
