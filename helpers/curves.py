@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 
-def load(run_dir: str | Path) -> dict[str, list[float]]:
-    """results.csv as columns of floats (Ultralytics pads the header names with spaces in some versions)."""
-    path = Path(run_dir) / "results.csv"
+def load(run: str | Path) -> dict[str, list[float]]:
+    """A run's results.csv (a run folder or the csv itself) as columns of floats (header names stripped)."""
+    path = Path(run)
+    path = path if path.suffix == ".csv" else path / "results.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: did the training run finish its first epoch?")
     with path.open(newline="") as f:
@@ -40,7 +41,7 @@ def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
             key = f"{split}/{part}_loss"
             if key in cols:
                 axes[0].plot(ep, cols[key], style, color=colour, label=f"{split} {part}")
-    axes[0].set(title="loss components", xlabel="epoch")
+    axes[0].set(title="loss components (log scale)", xlabel="epoch", yscale="log")  # early val spikes dwarf the rest
     axes[0].legend(fontsize=7, ncol=2)
     for key, label in (("metrics/mAP50-95(B)", "mAP50-95"), ("metrics/mAP50(B)", "mAP50")):
         if key in cols:

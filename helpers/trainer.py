@@ -133,7 +133,7 @@ class EpochProgress:
         self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
 
     def on_fit_epoch_end(self, trainer) -> None:
-        if self.bar is None:
+        if self.bar is None or self.bar.n >= self.bar.total:  # Ultralytics calls it once more after the final val
             return
         m = trainer.metrics or {}
         loss = trainer.tloss
@@ -151,3 +151,144 @@ class EpochProgress:
         for name in ("on_train_start", "on_fit_epoch_end", "on_train_end"):
             model.add_callback(name, getattr(self, name))
         return self
+
+
+class RecipeTrainer(WorkbookTrainer):
+    """WorkbookTrainer plus the stability tricks of `helpers.tricks.recipe.Recipe` (read from $WORKBOOK_RECIPE):
+    warm-restart schedule, configurable clip norm with grad-norm logging, NaN/Inf guard, staged loss gains, early
+    stop with a reason, periodic empty_cache, atomic checkpoint writes. Logs go to `tricks_log.csv` and
+    `guard_events.csv` in the run folder."""
+
+    def __init__(self, *args, **kwargs):
+        from helpers.tricks import checkpoint_io, guard
+        from helpers.tricks.recipe import Recipe
+
+        self.recipe = Recipe.from_env()
+        super().__init__(*args, **kwargs)
+        self.guard = guard.NaNGuard(self.recipe.guard_max_bad, self.recipe.guard_lr_drop) if self.recipe.nan_guard else None
+        self.step_norms: list[float] = []  # this epoch's pre-clip gradient norms
+        self.epoch_norms: list[float] = []  # median per epoch
+        self.epoch_log: list[dict] = []
+        self.stop_reason: str | None = None
+        self.gains: tuple[float, float, float] | None = None
+        self.memory_log: list[dict] = []
+        self._bad_loss = False
+        self._base_gains = {"box": self.args.box, "cls": self.args.cls, "dfl": self.args.dfl}
+        if self.recipe.atomic_save:
+            self.wdir = checkpoint_io.AtomicPath(self.wdir)
+            self.last, self.best = self.wdir / "last.pt", self.wdir / "best.pt"
+        self.add_callback("on_train_epoch_start", RecipeTrainer._epoch_start)
+        self.add_callback("on_train_batch_end", RecipeTrainer._batch_end)
+        self.add_callback("on_train_epoch_end", RecipeTrainer._epoch_end)
+        self.add_callback("on_fit_epoch_end", RecipeTrainer._fit_epoch_end)
+
+    # --- schedule -------------------------------------------------------------------------------------------------
+    def _setup_scheduler(self):
+        from torch import optim
+
+        sched = self.recipe.schedule(self.epochs, self.args.lrf, bool(self.args.cos_lr))
+        self.schedule = sched
+        self.lf = lambda e: sched(e) * (self.guard.lr_scale if self.guard else 1.0)
+        self.scheduler = optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+
+    # --- step: clip, log, guard -----------------------------------------------------------------------------------
+    def optimizer_step(self):
+        import math
+
+        import torch
+
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.recipe.clip_norm if self.recipe.clip_norm is not None else float("inf")
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=max_norm))
+        self.step_norms.append(norm)
+        loss_ok = not self._bad_loss and (self.loss is None or bool(torch.isfinite(self.loss).all()))
+        self._bad_loss = False
+        scaler_on = self.scaler.is_enabled()
+        if self.guard and self.guard.is_bad(loss_ok, norm, scaler_on):
+            self.optimizer.zero_grad()
+            if scaler_on:
+                self.scaler.update()  # the unscale_ recorded the infs: the scaler lowers its scale too
+            self.guard.bad(self.model, self.optimizer, {"epoch": self.epoch + 1, "loss_finite": loss_ok,
+                                                        "grad_norm": norm if math.isfinite(norm) else str(norm)})
+            return
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        if self.ema:
+            self.ema.update(self.model)
+        if self.guard:
+            self.guard.good(self.model, self.optimizer)
+
+    # --- callbacks (called with the trainer) -----------------------------------------------------------------------
+    @staticmethod
+    def _epoch_start(t: "RecipeTrainer") -> None:
+        from helpers.tricks import loss_stages
+
+        t.step_norms = []
+        stages = t.recipe.stages()
+        if stages:
+            t.gains = loss_stages.apply(t, stages, t._base_gains, t.epoch + 1)
+
+    @staticmethod
+    def _batch_end(t: "RecipeTrainer") -> None:
+        import torch
+
+        if t.loss is not None and not bool(torch.isfinite(t.loss).all()):
+            t._bad_loss = True  # a micro-batch of a step still accumulating
+
+    @staticmethod
+    def _epoch_end(t: "RecipeTrainer") -> None:
+        import torch
+
+        k = t.recipe.empty_cache_every
+        if k and (t.epoch + 1) % k == 0 and torch.cuda.is_available():
+            before = (torch.cuda.memory_allocated(), torch.cuda.memory_reserved())
+            torch.cuda.empty_cache()
+            after = (torch.cuda.memory_allocated(), torch.cuda.memory_reserved())
+            t.memory_log.append({"epoch": t.epoch + 1, "allocated_gib": before[0] / 2**30,
+                                 "reserved_before_gib": before[1] / 2**30, "reserved_after_gib": after[1] / 2**30,
+                                 "allocated_after_gib": after[0] / 2**30})
+
+    @staticmethod
+    def _fit_epoch_end(t: "RecipeTrainer") -> None:
+        import math
+        import statistics
+
+        from helpers.tricks import convergence
+
+        finite = [n for n in t.step_norms if math.isfinite(n)]
+        med = statistics.median(finite) if finite else float("nan")
+        t.epoch_norms.append(med)
+        m = t.metrics or {}
+        row = {"epoch": t.epoch + 1, "lr_pg0": t.optimizer.param_groups[0]["lr"], "grad_norm_median": med,
+               "grad_norm_max": max(finite) if finite else float("nan"), "steps": len(t.step_norms),
+               "clipped_steps": sum(n > (t.recipe.clip_norm or float("inf")) for n in finite),
+               "lr_scale": t.guard.lr_scale if t.guard else 1.0,
+               "guard_events": len(t.guard.events) if t.guard else 0,
+               "box": t.args.box, "cls": t.args.cls, "dfl": t.args.dfl,
+               "val_loss": sum(float(v) for k, v in m.items() if k.startswith("val/")),
+               "mAP50-95": float(m.get("metrics/mAP50-95(B)", float("nan")))}
+        t.epoch_log.append(row)
+        if t.recipe.early_stop and t.stop_reason is None:
+            reason = convergence.diagnose([r["val_loss"] for r in t.epoch_log], [r["mAP50-95"] for r in t.epoch_log],
+                                          t.epoch_norms, t.recipe.early_stop)
+            if reason:
+                t.stop_reason = reason
+                t.stop = True
+                from ultralytics.utils import LOGGER
+
+                LOGGER.warning(f"early stop after epoch {t.epoch + 1}: {reason}")
+        row["stop_reason"] = t.stop_reason or ""
+        _write_csv(t.save_dir / "tricks_log.csv", t.epoch_log)
+        if t.guard and t.guard.events:
+            _write_csv(t.save_dir / "guard_events.csv", t.guard.events)
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    import csv
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)

@@ -1,0 +1,54 @@
+"""Convergence diagnosis for early stopping: validation-loss spread over a window, mAP stagnation over a patience,
+and gradient-norm explosion. Pure functions over per-epoch histories; `RecipeTrainer` stops with the reason."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    patience: int = 10  # epochs without an mAP gain of min_delta
+    min_delta: float = 1e-3
+    window: int = 5  # epochs over which the validation-loss spread is measured
+    val_loss_std: float | None = None  # stop when the spread falls below this *and* mAP has stagnated for `window`
+    explode_factor: float = 10.0  # an epoch's median grad norm this many times the previous window's median
+    min_epochs: int = 3
+
+
+def signals(val_loss: list[float], maps: list[float], grad_norms: list[float], cfg: EarlyStop) -> dict[str, float]:
+    """The three signals at the last epoch (NaN when not enough history)."""
+    nan = float("nan")
+    w = cfg.window
+    spread = statistics.pstdev(val_loss[-w:]) if len(val_loss) >= w else nan
+    best_i = max(range(len(maps)), key=lambda i: maps[i]) if maps else -1
+    since_best = len(maps) - 1 - best_i if maps else 0
+    # epochs since the last improvement of at least min_delta over everything before it
+    last_gain = 0
+    for i in range(1, len(maps)):
+        if maps[i] > max(maps[:i]) + cfg.min_delta:
+            last_gain = i
+    stagnant = len(maps) - 1 - last_gain if maps else 0
+    prev = [g for g in grad_norms[-w - 1:-1] if math.isfinite(g)]
+    ratio = grad_norms[-1] / statistics.median(prev) if prev and grad_norms and statistics.median(prev) > 0 else nan
+    return {"val_loss_std": spread, "epochs_without_gain": stagnant, "epochs_since_best": since_best,
+            "grad_norm_ratio": ratio}
+
+
+def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], cfg: EarlyStop) -> str | None:
+    """A reason to stop now, or None."""
+    n = len(maps)
+    if n < cfg.min_epochs:
+        return None
+    s = signals(val_loss, maps, grad_norms, cfg)
+    if grad_norms and (not math.isfinite(grad_norms[-1]) or s["grad_norm_ratio"] > cfg.explode_factor):
+        return (f"gradient norm exploded: median {grad_norms[-1]:.3g} this epoch, {s['grad_norm_ratio']:.1f}x the "
+                f"previous {cfg.window} epochs")
+    if s["epochs_without_gain"] >= cfg.patience:
+        return f"mAP has not improved by {cfg.min_delta} for {s['epochs_without_gain']} epochs (patience {cfg.patience})"
+    if cfg.val_loss_std is not None and s["val_loss_std"] < cfg.val_loss_std and s["epochs_without_gain"] >= cfg.window:
+        return (f"validation loss has settled (std {s['val_loss_std']:.4f} over {cfg.window} epochs < "
+                f"{cfg.val_loss_std}) and mAP has not improved for {s['epochs_without_gain']} epochs")
+    return None
