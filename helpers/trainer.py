@@ -173,6 +173,7 @@ class RecipeTrainer(WorkbookTrainer):
         self.gains: tuple[float, float, float] | None = None
         self.memory_log: list[dict] = []
         self._bad_loss = False
+        self._epoch_open = False
         self._base_gains = {"box": self.args.box, "cls": self.args.cls, "dfl": self.args.dfl}
         if self.recipe.atomic_save:
             self.wdir = checkpoint_io.AtomicPath(self.wdir)
@@ -219,12 +220,49 @@ class RecipeTrainer(WorkbookTrainer):
         if self.guard:
             self.guard.good(self.model, self.optimizer)
 
+    def resume_training(self, ckpt):
+        """Ultralytics' resume, plus: drop log rows of epochs the checkpoint does not cover (a run killed between
+        writing results.csv and last.pt would otherwise log that epoch twice) and reload the tricks log."""
+        super().resume_training(ckpt)
+        if ckpt is None or not self.resume:
+            return
+        for name in ("results.csv", "tricks_log.csv"):
+            path = self.save_dir / name
+            if not path.exists():
+                continue
+            lines = path.read_text().splitlines()
+            kept = [lines[0]] + [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= self.start_epoch]
+            path.write_text("\n".join(kept) + "\n")
+            if name == "tricks_log.csv":
+                import csv
+
+                with path.open(newline="") as f:
+                    self.epoch_log = [dict(r) for r in csv.DictReader(f)]
+                for r in self.epoch_log:
+                    r["epoch"] = int(r["epoch"])
+                    for k in ("val_loss", "mAP50-95", "grad_norm_median"):
+                        r[k] = float(r[k])
+                self.epoch_norms = [r["grad_norm_median"] for r in self.epoch_log]
+
+    def _handle_nan_recovery(self, epoch):
+        """Ultralytics reloads last.pt and redoes the epoch when the epoch's last loss is NaN/Inf; with the guard on,
+        that step was already skipped, so only a non-finite validation fitness still triggers the reload."""
+        import math
+
+        import torch
+
+        if self.guard and self.loss is not None and not bool(torch.isfinite(self.loss).all()) and (
+                self.fitness is None or math.isfinite(self.fitness)):
+            return False
+        return super()._handle_nan_recovery(epoch)
+
     # --- callbacks (called with the trainer) -----------------------------------------------------------------------
     @staticmethod
     def _epoch_start(t: "RecipeTrainer") -> None:
         from helpers.tricks import loss_stages
 
         t.step_norms = []
+        t._epoch_open = True
         stages = t.recipe.stages()
         if stages:
             t.gains = loss_stages.apply(t, stages, t._base_gains, t.epoch + 1)
@@ -256,6 +294,9 @@ class RecipeTrainer(WorkbookTrainer):
 
         from helpers.tricks import convergence
 
+        if not t._epoch_open:
+            return  # Ultralytics calls on_fit_epoch_end once more after validating best.pt
+        t._epoch_open = False
         finite = [n for n in t.step_norms if math.isfinite(n)]
         med = statistics.median(finite) if finite else float("nan")
         t.epoch_norms.append(med)

@@ -1,0 +1,168 @@
+"""The stability tricks as pure logic: schedule, loss gains, clip, NaN guard, early stop, atomic writes, translator."""
+
+import math
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from helpers.tricks import checkpoint_io, convergence, guard, loss_stages, schedule, translate
+from helpers.tricks.recipe import Recipe
+
+
+def test_schedule_restart_exp_and_cosine():
+    s = schedule.Schedule(epochs=10, lrf=0.01, restart_epoch=6, restart_fraction=0.5, decay=0.9)
+    assert s(0) == pytest.approx(1.0) and s(5) == pytest.approx(s.base(5))  # Ultralytics' linear before it
+    assert s(6) == pytest.approx(0.5) and s(8) == pytest.approx(0.5 * 0.81)
+    c = schedule.Schedule(epochs=10, lrf=0.01, restart_epoch=6, restart_fraction=0.5, after="cosine")
+    assert c(6) == pytest.approx(0.5) and c(9) == pytest.approx(0.01)
+    assert c(7) > c(8) > c(9)
+    with pytest.raises(ValueError, match="inside the run"):
+        schedule.Schedule(epochs=10, restart_epoch=10)
+
+
+def test_schedule_base_is_ultralytics_own():
+    from ultralytics.utils.torch_utils import one_cycle
+
+    s = schedule.Schedule(epochs=30, lrf=0.02, cos=True)
+    oc = one_cycle(1, 0.02, 30)
+    assert all(s(e) == pytest.approx(oc(e)) for e in range(30))
+
+
+def test_loss_stages_scaled_and_lookup():
+    st = loss_stages.LossStages.scaled(600)
+    assert [s[0] for s in st.stages] == [1, 101, 451]
+    assert st.at(100) == (1.5, 0.8, 0.5) and st.at(101) == (1.0, 1.0, 1.0) and st.at(600) == (0.7, 1.2, 1.3)
+    assert [s[0] for s in loss_stages.LossStages.scaled(6).stages] == [1, 2, 5]
+    with pytest.raises(ValueError):
+        loss_stages.LossStages(((2, 1, 1, 1),))
+
+
+def test_loss_value_changes_with_the_stage():
+    """The real detection loss on a fixed batch: the box term doubles when the stage doubles its gain."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(0)
+    model = DetectionModel("yolo12n.yaml", nc=5, verbose=False)
+    model.args = get_cfg()
+    batch = {"img": torch.rand(2, 3, 64, 64), "batch_idx": torch.tensor([0.0, 1.0]), "cls": torch.tensor([[1.0], [3.0]]),
+             "bboxes": torch.tensor([[0.5, 0.5, 0.3, 0.3], [0.4, 0.6, 0.2, 0.4]])}
+    trainer = SimpleNamespace(args=model.args, model=model)
+    stages = loss_stages.LossStages(((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)))
+    base = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
+    model.train()
+    loss_stages.apply(trainer, stages, base, epoch=2)
+    _, before = model.loss(batch)
+    assert loss_stages.apply(trainer, stages, base, epoch=3) == (15.0, 0.25, 1.5)
+    _, after = model.loss(batch)  # same criterion object, built before the switch
+    assert float(after["box_loss"]) == pytest.approx(2 * float(before["box_loss"]), rel=1e-5)
+    assert float(after["cls_loss"]) == pytest.approx(0.5 * float(before["cls_loss"]), rel=1e-5)
+    assert float(after["dfl_loss"]) == pytest.approx(float(before["dfl_loss"]), rel=1e-5)
+
+
+def fake_trainer(clip_norm, loss=1.0, max_bad=3):
+    from helpers.trainer import RecipeTrainer
+
+    lin = torch.nn.Linear(4, 1, bias=False)
+    opt = torch.optim.SGD(lin.parameters(), lr=1.0)
+    t = SimpleNamespace(model=lin, optimizer=opt, scaler=torch.amp.GradScaler("cpu", enabled=False), ema=None,
+                        recipe=Recipe(clip_norm=clip_norm), guard=guard.NaNGuard(max_bad=max_bad), step_norms=[],
+                        loss=torch.tensor(loss), _bad_loss=False, epoch=0)
+    return t, lin, opt, lambda: RecipeTrainer.optimizer_step(t)
+
+
+def test_clip_norm_is_applied_and_logged():
+    t, lin, opt, step = fake_trainer(clip_norm=2.0)
+    lin.weight.grad = torch.tensor([[30.0, 40.0, 0.0, 0.0]])  # norm 50
+    w0 = lin.weight.detach().clone()
+    step()
+    assert t.step_norms == [pytest.approx(50.0)]  # the pre-clip norm is logged
+    assert float((lin.weight.detach() - w0).norm()) == pytest.approx(2.0, rel=1e-5)  # SGD lr 1: the update is the clipped grad
+
+
+def test_nan_guard_skips_lowers_lr_and_restores():
+    t, lin, opt, step = fake_trainer(clip_norm=10.0, max_bad=2)
+    lin.weight.grad = torch.ones(1, 4)
+    step()  # good: snapshot taken
+    good = lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.mul_(float("nan"))  # weights corrupted outside the step
+    lin.weight.grad = torch.full((1, 4), float("nan"))
+    step()
+    assert torch.isnan(lin.weight).all() and t.guard.events[-1]["action"] == "skip+lr_drop"
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    lin.weight.grad = torch.full((1, 4), float("nan"))
+    step()
+    assert t.guard.events[-1]["action"] == "restore" and torch.equal(lin.weight, good)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.25) and t.guard.lr_scale == pytest.approx(0.25)
+    t.loss = torch.tensor(float("inf"))  # a non-finite loss is bad even with finite gradients
+    lin.weight.grad = torch.ones(1, 4)
+    step()
+    assert t.guard.events[-1]["loss_finite"] is False and torch.equal(lin.weight, good)
+
+
+def test_guard_leaves_fp16_scaler_overflow_to_the_scaler():
+    assert not guard.NaNGuard.is_bad(True, float("inf"), scaler_enabled=True)
+    assert guard.NaNGuard.is_bad(True, float("inf"), scaler_enabled=False)
+    assert guard.NaNGuard.is_bad(False, 1.0, scaler_enabled=True)
+
+
+def test_early_stop_fires_on_stagnation_not_on_improvement():
+    cfg = convergence.EarlyStop(patience=4, min_delta=0.01, window=3)
+    improving = [0.1 * i for i in range(10)]
+    flat = [0.1, 0.3, 0.5, 0.5, 0.505, 0.5, 0.502, 0.5]
+    norms = [1.0] * 10
+    assert convergence.diagnose([1.0] * 10, improving, norms, cfg) is None
+    reason = convergence.diagnose([1.0] * 8, flat, norms[:8], cfg)
+    assert reason and "not improved" in reason and "5 epochs" in reason
+    boom = convergence.diagnose([1.0] * 6, improving[:6], [1.0, 1.1, 0.9, 1.0, 1.0, 25.0], cfg)
+    assert boom and boom.startswith("gradient norm exploded")
+    settled = convergence.EarlyStop(patience=100, window=3, val_loss_std=0.01)
+    assert "settled" in convergence.diagnose([2.0, 1.5, 1.2, 1.2, 1.2, 1.201], [0.1, 0.2, 0.3, 0.3, 0.3, 0.3],
+                                             [1.0] * 6, settled)
+    assert convergence.diagnose([2.0, 1.5, 1.2, 1.2, 1.2, 1.201], [0.1, 0.2, 0.3, 0.35, 0.4, 0.45], [1.0] * 6,
+                                settled) is None
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    p = checkpoint_io.AtomicPath(tmp_path / "last.pt")
+    p.write_bytes(b"good checkpoint")
+    assert isinstance(p.parent / "epoch3.pt", checkpoint_io.AtomicPath)
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        p.write_bytes(b"half a new checkp")
+    assert p.read_bytes() == b"good checkpoint"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["last.pt"]  # no temporary left behind
+
+
+def test_translator_maps_every_key_or_says_why():
+    from ultralytics.cfg import get_cfg
+
+    t = translate.translate({"batch": 64, "accumulate": 4, "grad_clip_norm": 2.0, "mosaic_prob": 0.5,
+                             "amp_dtype": "bfloat16", "fp16_skip_layers": ["dfl"], "gradient_checkpointing": True,
+                             "restart_epoch": 300, "lr0": 0.02, "epochs": 600, "warmup_epoch": 3})
+    assert t.args == {"batch": 64, "nbs": 256, "mosaic": 0.5, "amp": "bf16", "lr0": 0.02, "epochs": 600}
+    assert t.recipe == {"clip_norm": 2.0, "restart_epoch": 300}
+    assert t.tricks == {"checkpoint": "all"}
+    assert [k for k, _ in t.unsupported] == ["fp16_skip_layers"]
+    assert t.unknown == ["warmup_epoch"]  # a typo of warmup_epochs: reported, not dropped
+    get_cfg(overrides=t.args)  # Ultralytics accepts every translated argument
+    md = t.table().to_markdown()
+    assert "warmup_epoch" in md and "fp16_skip_layers" in md
+
+
+def test_recipe_round_trips_through_the_environment(monkeypatch):
+    r = Recipe(clip_norm=2.0, restart_epoch=3, loss_stages=((1, 1.5, 0.8, 0.5), (3, 1, 1, 1)),
+               early_stop=convergence.EarlyStop(patience=5), augment="long-run")
+    monkeypatch.delenv("WORKBOOK_RECIPE", raising=False)
+    r.activate()
+    assert Recipe.from_env() == r
+    assert r.ultralytics_args()["copy_paste"] == 0.15
+    with pytest.raises(ValueError, match="choose one of"):
+        Recipe(augment="nope").activate()
