@@ -48,3 +48,22 @@ def broken_dataset(root: str | Path) -> tuple[Path, list[tuple[str, str]]]:
     done.append(("stray_000099.txt", "label file with no image"))
     (root / "generator.json").unlink()  # the folder no longer matches its spec: regenerate next time
     return data, done
+
+
+def nan_trainer(bad_iterations: set[int] | frozenset[int]):
+    """A RecipeTrainer subclass that turns the images of the given training iterations (0-based, counted across
+    epochs) into NaN, to show and test the NaN guard on a real run."""
+    from helpers.trainer import RecipeTrainer
+
+    class NaNInjectingTrainer(RecipeTrainer):
+        bad = frozenset(bad_iterations)
+        seen = 0
+
+        def preprocess_batch(self, batch):
+            batch = super().preprocess_batch(batch)
+            if type(self).seen in self.bad:
+                batch["img"] = batch["img"] * float("nan")
+            type(self).seen += 1
+            return batch
+
+    return NaNInjectingTrainer

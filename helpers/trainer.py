@@ -174,6 +174,7 @@ class RecipeTrainer(WorkbookTrainer):
         self.memory_log: list[dict] = []
         self._bad_loss = False
         self._epoch_open = False
+        self._stepped_loss = None
         self._base_gains = {"box": self.args.box, "cls": self.args.cls, "dfl": self.args.dfl}
         if self.recipe.atomic_save:
             self.wdir = checkpoint_io.AtomicPath(self.wdir)
@@ -204,6 +205,7 @@ class RecipeTrainer(WorkbookTrainer):
         self.step_norms.append(norm)
         loss_ok = not self._bad_loss and (self.loss is None or bool(torch.isfinite(self.loss).all()))
         self._bad_loss = False
+        self._stepped_loss = self.loss  # this micro-batch is accounted for: on_train_batch_end must not re-flag it
         scaler_on = self.scaler.is_enabled()
         if self.guard and self.guard.is_bad(loss_ok, norm, scaler_on):
             self.optimizer.zero_grad()
@@ -271,7 +273,7 @@ class RecipeTrainer(WorkbookTrainer):
     def _batch_end(t: "RecipeTrainer") -> None:
         import torch
 
-        if t.loss is not None and not bool(torch.isfinite(t.loss).all()):
+        if t.loss is not None and t.loss is not t._stepped_loss and not bool(torch.isfinite(t.loss).all()):
             t._bad_loss = True  # a micro-batch of a step still accumulating
 
     @staticmethod

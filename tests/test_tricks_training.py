@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from helpers import synthetic, trainer
+from helpers import faults, synthetic, trainer
 from helpers.tricks.recipe import Recipe, deactivate
 
 
@@ -64,28 +64,14 @@ def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path):
     assert all(float(x["grad_norm_max"]) > 1.0 for x in log) and sum(int(x["clipped_steps"]) for x in log) > 0
 
 
-class Poisoned(trainer.RecipeTrainer):
-    """Injects NaN into the images of chosen optimizer steps (iterations, 0-based)."""
-
-    bad = {2, 3}
-    seen = 0
-
-    def preprocess_batch(self, batch):
-        batch = super().preprocess_batch(batch)
-        if Poisoned.seen in Poisoned.bad:
-            batch["img"] = batch["img"] * float("nan")
-        Poisoned.seen += 1
-        return batch
-
-
 def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path):
     from ultralytics import YOLO
 
     Recipe(guard_max_bad=2, guard_lr_drop=0.5).activate()
-    Poisoned.seen = 0
+    Poisoned = faults.nan_trainer({2, 3})  # two bad steps in a row: skip, then restore
     model = YOLO("yolo12n.yaml")
     with trainer.quiet():
-        model.train(trainer=Poisoned, **args(data, tmp_path, "nan", epochs=2))
+        model.train(trainer=Poisoned, **args(data, tmp_path, "nan", epochs=3))  # epoch 3 must run clean
     t = model.trainer
     events = rows(t.save_dir / "guard_events.csv")
     assert [e["action"] for e in events] == ["skip+lr_drop", "restore"]
