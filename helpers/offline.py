@@ -71,8 +71,13 @@ def block_downloads() -> bool:
             f"path, a model .yaml config); set {ONLINE_VAR}=1 to allow downloads."
         )
 
+    def no_release_lookup(repo: str = "", *args, **kwargs):
+        raise OfflineError(f"Not asking GitHub for the release assets of {repo}: the workbook is offline "
+                           f"(YOLO_OFFLINE=1). Use a local file; set {ONLINE_VAR}=1 to allow network access.")
+
     downloads.safe_download = refuse
     data_utils.safe_download = refuse
+    downloads.get_github_assets = no_release_lookup  # unknown weight names are looked up on GitHub first
     return True
 
 

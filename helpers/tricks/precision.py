@@ -15,18 +15,21 @@ def bf16_tensor_cores(device: int | str | torch.device = 0) -> bool:
     return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
-def choose_amp(requested: str = "fp16", device: int | str | torch.device = 0) -> tuple[str | bool, str]:
-    """(value for Ultralytics' `amp`, one-line reason). bf16 on a GPU without bf16 tensor cores falls back to fp16."""
+def choose_amp(requested: str = "fp16", device: int | str | torch.device = 0,
+               capability: tuple[int, int] | None = None) -> tuple[str | bool, str]:
+    """(value for Ultralytics' `amp`, one-line reason). bf16 on a GPU without bf16 tensor cores falls back to fp16.
+    `capability` stands in for a GPU's compute capability (to show what a T4, 7.5, would get)."""
     if requested not in CHOICES:
         raise ValueError(f"amp={requested!r}: choose one of {CHOICES}")
     if requested == "fp32":
         return False, "full fp32 (slowest, most memory)"
-    if not torch.cuda.is_available():
+    if capability is None and not torch.cuda.is_available():
         return False, "no CUDA GPU: Ultralytics trains in fp32 on the CPU"
     if requested == "bf16":
-        if bf16_tensor_cores(device):
+        cap = capability or torch.cuda.get_device_capability(device)
+        if cap >= (8, 0):
             return "bf16", "bf16 autocast, no GradScaler"
-        major, minor = torch.cuda.get_device_capability(device)
+        major, minor = cap
         return True, (f"bf16 refused: this GPU (compute capability {major}.{minor}) has no bf16 tensor cores; "
                       "using fp16 autocast + GradScaler")
     return True, "fp16 autocast + GradScaler (Ultralytics' default)"

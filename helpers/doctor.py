@@ -1,0 +1,153 @@
+"""The doctor: turn a training failure (an exception or pasted error text) into a finding — what happened, why,
+and the fix as concrete arguments or commands — and wrap training so the finding prints under the traceback.
+
+Each rule matches the real messages of PyTorch, Ultralytics and the workbook (see helpers/failures.py, which
+reproduces every one of them, and tests/test_doctor.py)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    what: str
+    why: str
+    fix: list[str] = field(default_factory=list)
+    section: str = ""  # where the workbook explains it
+
+    def __str__(self) -> str:
+        lines = [f"[doctor] {self.kind}: {self.what}", f"  why: {self.why}"]
+        lines += [f"  fix: {f}" for f in self.fix]
+        if self.section:
+            lines.append(f"  see: {self.section}")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        fixes = "\n".join(f"- {f}" for f in self.fix)
+        return f"**{self.kind}** — {self.what}\n\n*Why:* {self.why}\n\n*Fix:*\n{fixes}\n\n*See:* {self.section}"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for MASTER_PORT."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _text(exc_or_text: BaseException | str) -> str:
+    if isinstance(exc_or_text, BaseException):
+        parts = []
+        e: BaseException | None = exc_or_text
+        while e is not None:  # the whole chain: the cause often names the real problem
+            parts.append(f"{type(e).__module__}.{type(e).__name__}: {e}")
+            e = e.__cause__ or e.__context__
+        return "\n".join(parts)
+    return str(exc_or_text)
+
+
+def _oom(t: str) -> Finding:
+    m = re.search(r"batch=(\d+)", t)
+    b = int(m.group(1)) if m else None
+    half = f"batch={b // 2}" if b else "batch=<half>"
+    return Finding("out-of-memory", "the GPU ran out of memory during a training step",
+                   "activations grow with the micro-batch; at 640 px stock yolo12n needs ~48 GiB at batch 256",
+                   [f"keep the effective batch, halve the micro-batch: {half} with the same nbs (accumulation doubles)",
+                    "or let the planner choose: memory.plan(ProbeConfig(...)).train_args()",
+                    "trainer.set_options('sdpa', 'all') (SDPA area attention + activation checkpointing) with "
+                    "trainer=WorkbookTrainer",
+                    "doctor.train(model, retry_oom=True, ...) retries with the micro-batch halved and nbs kept"],
+                   "02_train_b256 §2, 03_tuning_tricks §1-2")
+
+
+RULES: list[tuple[str, Callable[[str], Finding]]] = [
+    (r"out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", _oom),
+    (r"NaN persisted|Loss NaN/Inf|non-finite|NaN/Inf", lambda t: Finding(
+        "nan-loss", "the loss became NaN/Inf and stayed so",
+        "too high a learning rate for the batch, fp16 overflow, or a bad input; Ultralytics reloads last.pt up to 3 "
+        "times, then gives up",
+        ["Recipe(nan_guard=True).activate() with trainer=RecipeTrainer: skip the bad step, halve lr, restore weights",
+         "lower lr0 (square-root rule instead of linear): recipe.LRChoice('sqrt', effective_batch)",
+         "amp='bf16' where the GPU has bf16 tensor cores (no overflow), else amp=False to test fp32",
+         "python -m helpers validate data.yaml to rule out bad labels"], "03_tuning_tricks §7")),
+    (r"flash_attn|flash-attn|FlashAttention", lambda t: Finding(
+        "flash-attn", "flash-attn is missing, was built for another torch/CUDA, or does not support this GPU",
+        "it ships as CUDA source that must match torch's CUDA and ABI; FlashAttention-2 needs compute capability >= 8.0",
+        ["trainer.set_options('sdpa') — PyTorch's scaled_dot_product_attention picks a flash kernel itself on "
+         "supported GPUs; attention='auto' falls back to it",
+         "to install: pip install -e '.[flash]' --no-build-isolation (needs nvcc matching torch.version.cuda)"],
+         "03_tuning_tricks §1")),
+    (r"[Aa]ddress already in use|EADDRINUSE|server socket has failed to (listen|bind)", lambda t: Finding(
+        "ddp-port", "the DDP rendezvous port is taken (another run, or stale workers of a crashed one)",
+        "torch.distributed listens on MASTER_PORT; a second run or an orphaned worker still holds it",
+        [f"export MASTER_PORT={free_port()} (doctor.free_port() picks a free one)",
+         "find the holder: ss -ltnp | grep <port>  (or lsof -i :<port>); stop stale workers: pkill -f _temp_"],
+        "02_train_b256 §6")),
+    (r"is not a valid YOLO argument|valid YOLO argument", lambda t: Finding(
+        "unknown-argument", "Ultralytics rejected a training argument it does not have",
+        "tutorials use names like accumulate, grad_clip_norm, mosaic_prob, amp_dtype that Ultralytics never had",
+        ["helpers.tricks.translate.translate(your_args).table() maps each to real arguments, a Recipe field, or says "
+         "why not"], "03_tuning_tricks §6")),
+    (r"DataLoader worker .* (killed|exited unexpectedly)|[Bb]us error|shared memory|/dev/shm|shm_open", lambda t: Finding(
+        "dataloader-workers", "a dataloader worker process died",
+        "usually /dev/shm too small (Docker's default is 64 MB) or RAM exhausted by workers x prefetched batches",
+        ["fewer workers: workers=2 (or 0 to debug)", "cache='disk' instead of 'ram'",
+         "Docker: run with --shm-size=8g (or --ipc=host)"], "00_environment_check (shm row)")),
+    (r"bf16 refused|no bf16 tensor cores|bfloat16.*not supported", lambda t: Finding(
+        "bf16-unsupported", "bf16 was requested on a GPU without bf16 tensor cores",
+        "bf16 tensor cores need compute capability >= 8.0 (A100, H100, RTX 30/40); a T4 (7.5) emulates it slowly",
+        ["amp=True (fp16 autocast + GradScaler); precision.choose_amp('bf16') does this for you"],
+        "03_tuning_tricks §3")),
+    (r"DatasetError|[Dd]ataset .*(not found|missing)|images not found|No labels found|exceeds dataset class count|"
+     r"[Ll]abel class|cannot identify image|corrupt|FileNotFoundError.*\.ya?ml", lambda t: Finding(
+        "dataset", "the dataset is missing, broken, or its labels do not match its classes",
+        "wrong path in the yaml, labels missing, a class id >= nc, a corrupt image; stock Ultralytics drops whole "
+        "images for one bad line",
+        ["python -m helpers validate path/to/data.yaml — every problem with file and line",
+         "validate.validate(yaml).raise_if_errors() before training"], "01_dataset_prep §3")),
+    (r"OfflineError|offline|[Dd]ownload|urlopen|Connection(Error| refused)|Name or service not known", lambda t: Finding(
+        "offline", "something tried to download (weights, a dataset or a font) and there is no network",
+        "the workbook runs offline: YOLO_OFFLINE=1 and downloads are blocked so they fail at once",
+        ["build models from yaml: YOLO('yolo12n.yaml') instead of 'yolo12n.pt'",
+         "use the synthetic dataset or a local yaml (datasets.choose('synthetic', P)); never data='coco8.yaml'",
+         "fonts: helpers.offline.install_fonts() (done on import)"], "00_environment_check")),
+]
+
+
+def diagnose(exc_or_text: BaseException | str) -> Finding | None:
+    """The first rule that matches the error (its whole exception chain), or None."""
+    text = _text(exc_or_text)
+    for pattern, build in RULES:
+        if re.search(pattern, text):
+            return build(text)
+    return None
+
+
+def train(model: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:
+    """`model.train(**kwargs)` that prints the doctor's finding under a failure; with `retry_oom`, an out-of-memory
+    failure is retried with the micro-batch halved and `nbs` kept (same effective batch)."""
+    kwargs.setdefault("nbs", kwargs.get("batch", 16))
+    for attempt in range(max_retries + 1):
+        try:
+            return model.train(**kwargs)
+        except Exception as e:  # noqa: BLE001 - shown, explained, re-raised
+            finding = diagnose(e)
+            if finding and finding.kind == "out-of-memory" and retry_oom and attempt < max_retries and kwargs["batch"] > 1:
+                import torch
+
+                kwargs["batch"] //= 2
+                print(f"[doctor] out of memory: retrying with batch={kwargs['batch']}, nbs={kwargs['nbs']} "
+                      f"(effective batch unchanged)")
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            traceback.print_exc()
+            if finding:
+                print(finding)
+            raise

@@ -1,0 +1,114 @@
+"""Reproductions of the common failures of large-batch training, each small and safe, each returning the real
+exception (or message) that the library raised — for notebook 06 and the doctor's tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+
+
+def _catch(fn) -> BaseException:
+    try:
+        fn()
+    except BaseException as e:  # noqa: BLE001 - the point is to return it
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return e
+    raise AssertionError("the reproduction did not fail")
+
+
+def unknown_argument(data: str | Path) -> BaseException:
+    from ultralytics import YOLO
+
+    return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
+
+
+def missing_dataset(tmp: str | Path) -> BaseException:
+    from ultralytics import YOLO
+
+    return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
+                                                     device="cpu"))
+
+
+def broken_labels(tmp: str | Path) -> BaseException:
+    from helpers import faults, validate
+
+    yaml_path, _ = faults.broken_dataset(Path(tmp) / "broken")
+    return _catch(lambda: validate.validate(yaml_path).raise_if_errors())
+
+
+def flash_attn_missing() -> BaseException:
+    return _catch(lambda: __import__("flash_attn"))
+
+
+def port_in_use() -> tuple[BaseException, int]:
+    """A TCPStore (what DDP's rendezvous uses) on a port another socket already listens on."""
+    from torch.distributed import TCPStore
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        return _catch(lambda: TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10))), port
+    finally:
+        holder.close()
+
+
+class _DyingDataset(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i):
+        os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer or a too-small /dev/shm does to a worker
+
+
+def worker_killed() -> BaseException:
+    loader = torch.utils.data.DataLoader(_DyingDataset(), num_workers=1, timeout=60)
+    return _catch(lambda: next(iter(loader)))
+
+
+def bf16_on_t4() -> str:
+    from helpers.tricks import precision
+
+    value, why = precision.choose_amp("bf16", capability=(7, 5))
+    return why
+
+
+def offline_download() -> BaseException:
+    from ultralytics import YOLO
+
+    from helpers import offline
+
+    offline.block_downloads()
+    return _catch(lambda: YOLO("yolo12n.pt"))  # pretrained weights: Ultralytics would download them
+
+
+def nan_persisted(data: str | Path, project: str | Path) -> BaseException:
+    """Every step from the third on gets NaN images and no guard: Ultralytics reloads last.pt 3 times, then fails."""
+    from ultralytics import YOLO
+
+    from helpers import faults, trainer
+    from helpers.tricks.recipe import Recipe, deactivate
+
+    Recipe(nan_guard=False).activate()
+    try:
+        with trainer.quiet(40):
+            return _catch(lambda: YOLO("yolo12n.yaml").train(
+                data=str(data), trainer=faults.nan_trainer(set(range(2, 10_000))), imgsz=64, epochs=3, batch=4, nbs=4,
+                workers=0, device="cpu", amp=False, plots=False, project=str(project), name="nan", exist_ok=True,
+                warmup_epochs=0, mosaic=0.0))
+    finally:
+        deactivate()
+
+
+def cuda_oom(gib: float = 1000.0) -> BaseException:
+    """A real CUDA out-of-memory error (GPU only): ask for more than the card has."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("cuda_oom needs a CUDA GPU")
+    return _catch(lambda: torch.empty(int(gib * 2**30), dtype=torch.uint8, device="cuda"))

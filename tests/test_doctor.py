@@ -1,0 +1,100 @@
+"""Each failure is triggered for real (small and on CPU; out-of-memory on the GPU machine) and the doctor's finding
+is checked."""
+
+import pytest
+import torch
+
+from helpers import doctor, failures, synthetic
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return synthetic.generate(tmp_path_factory.mktemp("d"), synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64, seed=1))
+
+
+def kind(e):
+    f = doctor.diagnose(e)
+    return f.kind if f else None
+
+
+def test_unknown_tutorial_argument(data):
+    e = failures.unknown_argument(data)
+    assert "accumulate" in str(e) and kind(e) == "unknown-argument"
+    assert "translate" in " ".join(doctor.diagnose(e).fix)
+
+
+def test_dataset_problems(tmp_path):
+    assert kind(failures.missing_dataset(tmp_path)) == "dataset"
+    e = failures.broken_labels(tmp_path)
+    assert type(e).__name__ == "DatasetError" and kind(e) == "dataset"
+
+
+def test_flash_attn_missing():
+    e = failures.flash_attn_missing()
+    assert isinstance(e, ImportError) and kind(e) == "flash-attn"
+    assert any("sdpa" in f for f in doctor.diagnose(e).fix)
+
+
+def test_ddp_port_in_use_and_free_port():
+    e, port = failures.port_in_use()
+    assert kind(e) == "ddp-port"
+    fix = " ".join(doctor.diagnose(e).fix)
+    free = int(fix.split("MASTER_PORT=")[1].split()[0])
+    assert free != port
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", free))  # the suggested port really is free
+
+
+def test_dataloader_worker_killed():
+    e = failures.worker_killed()
+    assert "DataLoader worker" in str(e) and kind(e) == "dataloader-workers"
+
+
+def test_bf16_on_a_t4():
+    assert kind(failures.bf16_on_t4()) == "bf16-unsupported"
+
+
+def test_offline_download():
+    e = failures.offline_download()
+    assert type(e).__name__ == "OfflineError" and kind(e) == "offline"
+
+
+def test_nan_that_persists(data, tmp_path):
+    e = failures.nan_persisted(data, tmp_path)
+    assert "NaN persisted" in str(e) and kind(e) == "nan-loss"
+
+
+# The message PyTorch printed on the GPU machine for failures.cuda_oom() (benchmarks/results/doctor-oom-h100.txt).
+OOM_TEXT = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1000.00 GiB. GPU 0 has a total capacity"
+
+
+def test_out_of_memory_text_and_retry_keeps_effective_batch():
+    f = doctor.diagnose(OOM_TEXT + " ... with batch=256")
+    assert f.kind == "out-of-memory" and "batch=128 with the same nbs" in f.fix[0]
+
+    class FakeModel:
+        calls = []
+
+        def train(self, **kw):
+            self.calls.append((kw["batch"], kw["nbs"]))
+            if kw["batch"] > 64:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return "trained"
+
+    m = FakeModel()
+    assert doctor.train(m, retry_oom=True, batch=256, nbs=256) == "trained"
+    assert m.calls == [(256, 256), (128, 256), (64, 256)]
+    with pytest.raises(torch.OutOfMemoryError):
+        doctor.train(FakeModel(), retry_oom=False, batch=256, nbs=256)
+
+
+@pytest.mark.gpu
+def test_real_cuda_oom():
+    e = failures.cuda_oom()
+    assert isinstance(e, torch.OutOfMemoryError) and kind(e) == "out-of-memory"
+
+
+def test_unrecognised_error_gives_none():
+    assert doctor.diagnose(ValueError("something else entirely")) is None
