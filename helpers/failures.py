@@ -25,14 +25,20 @@ def _catch(fn) -> BaseException:
 def unknown_argument(data: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
+    from helpers.trainer import quiet
+
+    with quiet(40):  # Ultralytics prints its whole CLI help under the error
+        return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
 
 
 def missing_dataset(tmp: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
-                                                     device="cpu"))
+    from helpers.trainer import quiet
+
+    with quiet(40):
+        return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
+                                                         device="cpu"))
 
 
 def broken_labels(tmp: str | Path) -> BaseException:

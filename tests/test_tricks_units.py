@@ -117,6 +117,8 @@ def test_early_stop_fires_on_stagnation_not_on_improvement():
     assert convergence.diagnose([1.0] * 10, improving, norms, cfg) is None
     reason = convergence.diagnose([1.0] * 8, flat, norms[:8], cfg)
     assert reason and "not improved" in reason and "5 epochs" in reason
+    # A flat zero at the start (seen on the H100: 11 epochs at mAP 0 before a b256 run starts learning) is no plateau.
+    assert convergence.diagnose([1.0] * 12, [0.0] * 12, [1.0] * 12, cfg) is None
     boom = convergence.diagnose([1.0] * 6, improving[:6], [1.0, 1.1, 0.9, 1.0, 1.0, 25.0], cfg)
     assert boom and boom.startswith("gradient norm exploded")
     settled = convergence.EarlyStop(patience=100, window=3, val_loss_std=0.01)

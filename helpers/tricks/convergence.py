@@ -16,6 +16,8 @@ class EarlyStop:
     val_loss_std: float | None = None  # stop when the spread falls below this *and* mAP has stagnated for `window`
     explode_factor: float = 10.0  # an epoch's median grad norm this many times the previous window's median
     min_epochs: int = 3
+    learning_above: float = 0.0  # stagnation counts only once mAP has exceeded this: a flat 0 at the start of a
+    #                              large-batch run is "not learning yet" (warm-up, few steps per epoch), not a plateau
 
 
 def signals(val_loss: list[float], maps: list[float], grad_norms: list[float], cfg: EarlyStop) -> dict[str, float]:
@@ -46,9 +48,11 @@ def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], 
     if grad_norms and (not math.isfinite(grad_norms[-1]) or s["grad_norm_ratio"] > cfg.explode_factor):
         return (f"gradient norm exploded: median {grad_norms[-1]:.3g} this epoch, {s['grad_norm_ratio']:.1f}x the "
                 f"previous {cfg.window} epochs")
-    if s["epochs_without_gain"] >= cfg.patience:
+    learning = any(m > cfg.learning_above for m in maps)
+    if learning and s["epochs_without_gain"] >= cfg.patience:
         return f"mAP has not improved by {cfg.min_delta} for {s['epochs_without_gain']} epochs (patience {cfg.patience})"
-    if cfg.val_loss_std is not None and s["val_loss_std"] < cfg.val_loss_std and s["epochs_without_gain"] >= cfg.window:
+    if (learning and cfg.val_loss_std is not None and s["val_loss_std"] < cfg.val_loss_std
+            and s["epochs_without_gain"] >= cfg.window):
         return (f"validation loss has settled (std {s['val_loss_std']:.4f} over {cfg.window} epochs < "
                 f"{cfg.val_loss_std}) and mAP has not improved for {s['epochs_without_gain']} epochs")
     return None
