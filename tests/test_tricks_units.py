@@ -168,3 +168,10 @@ def test_recipe_round_trips_through_the_environment(monkeypatch):
     assert r.ultralytics_args()["copy_paste"] == 0.15
     with pytest.raises(ValueError, match="choose one of"):
         Recipe(augment="nope").activate()
+
+
+def test_signals_plot_has_three_panels_and_the_reason():
+    rows = [{"epoch": i, "mAP50-95": 0.1 * i, "val_loss": 3 - 0.1 * i, "grad_norm_median": 10.0 / i} for i in range(1, 6)]
+    fig = convergence.plot_signals(rows, "mAP has not improved")
+    assert len(fig.axes) == 3 and "mAP has not improved" in fig._suptitle.get_text()
+    assert list(fig.axes[0].lines[0].get_ydata()) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])

@@ -56,3 +56,19 @@ def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], 
         return (f"validation loss has settled (std {s['val_loss_std']:.4f} over {cfg.window} epochs < "
                 f"{cfg.val_loss_std}) and mAP has not improved for {s['epochs_without_gain']} epochs")
     return None
+
+
+def plot_signals(rows: list[dict], reason: str | None = None):
+    """Per-epoch signals from a RecipeTrainer's tricks_log rows: mAP, validation loss, median gradient norm."""
+    import matplotlib.pyplot as plt
+
+    ep = [int(r["epoch"]) for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    for ax, key, title, log in ((axes[0], "mAP50-95", "val mAP50-95", False), (axes[1], "val_loss", "val loss", True),
+                                (axes[2], "grad_norm_median", "grad norm before clipping (median)", True)):
+        ax.plot(ep, [float(r[key]) for r in rows], marker="o", ms=3)
+        ax.set(title=title, xlabel="epoch", yscale="log" if log else "linear")
+    if reason:
+        fig.suptitle(f"stopped: {reason}", fontsize=9)
+    fig.tight_layout()
+    return fig
