@@ -126,18 +126,23 @@ def choose(points: Sequence[Point], card_gib: float, target: int = 256, margin: 
     return plan
 
 
+def probe_point(base: ProbeConfig, batch: int, run: Callable[[ProbeConfig], ProbeResult]) -> Point:
+    """One short probe (1 warm-up + 2 timed steps) at `batch`; out of memory is a point, any other failure raises."""
+    r = run(replace(base, batch=batch, nbs=batch, warmup=1, steps=2))
+    if r.ok:
+        return Point(batch, r.peak_allocated_gib, r.img_s)
+    if "out of memory" in r.error:
+        return Point(batch, None)
+    raise RuntimeError(f"probe at batch {batch} failed: {r.error}")
+
+
 def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[ProbeConfig], ProbeResult]) -> list[Point]:
-    """Probe increasing micro-batches (few steps each); stop at the first out-of-memory, which is kept as a point."""
+    """Probe increasing micro-batches; stop at the first out-of-memory, which is kept as a point."""
     points = []
     for b in sorted(batches):
-        r = run(replace(base, batch=b, nbs=b, warmup=1, steps=2))
-        if r.ok:
-            points.append(Point(b, r.peak_allocated_gib, r.img_s))
-        elif "out of memory" in r.error:
-            points.append(Point(b, None))
+        points.append(probe_point(base, b, run))
+        if points[-1].oom:
             break
-        else:
-            raise RuntimeError(f"probe at batch {b} failed: {r.error}")
     return points
 
 
@@ -165,16 +170,10 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
         raise ValueError("card_gib is needed when a custom probe runner is given")
     points = probe_points(base, batches, run)
     chosen = choose(points, card_gib, target, margin)
-    while verify and chosen.micro_batch not in {p.batch for p in points}:
-        r = run(replace(base, batch=chosen.micro_batch, nbs=chosen.micro_batch, warmup=1, steps=2))
-        if not r.ok and "out of memory" not in r.error:
-            raise RuntimeError(f"probe at batch {chosen.micro_batch} failed: {r.error}")
-        points.append(Point(chosen.micro_batch, r.peak_allocated_gib if r.ok else None, r.img_s if r.ok else None))
-        points.sort(key=lambda p: p.batch)
-        before = chosen.micro_batch
+    while verify and chosen.micro_batch not in {p.batch for p in points}:  # ends: each pass adds a new batch
+        checked = probe_point(base, chosen.micro_batch, run)
+        points = sorted([*points, checked], key=lambda p: p.batch)
         chosen = choose(points, card_gib, target, margin)
-        chosen.notes.insert(0, f"checked: micro-batch {before} " +
-                            (f"measured {r.peak_allocated_gib:.1f} GiB" if r.ok else "ran out of memory"))
-        if not r.ok and chosen.micro_batch >= before:  # cannot happen with an OOM cap, guard against loops
-            break
+        chosen.notes.insert(0, f"checked: micro-batch {checked.batch} " +
+                            ("ran out of memory" if checked.oom else f"measured {checked.peak_gib:.1f} GiB"))
     return chosen
