@@ -126,15 +126,22 @@ class EpochProgress:
     hides. Attach with `EpochProgress().attach(model)`."""
 
     bar: object = None
+    _epoch_open: bool = False
 
     def on_train_start(self, trainer) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
 
+    def on_train_epoch_start(self, trainer) -> None:
+        self._epoch_open = True
+
     def on_fit_epoch_end(self, trainer) -> None:
-        if self.bar is None or self.bar.n >= self.bar.total:  # Ultralytics calls it once more after the final val
+        # Ultralytics calls on_fit_epoch_end once more after validating best.pt, also after an early stop; only the
+        # call that closes a trained epoch counts (RecipeTrainer logs the same way).
+        if self.bar is None or not self._epoch_open:
             return
+        self._epoch_open = False
         m = trainer.metrics or {}
         loss = trainer.tloss
         if isinstance(loss, dict):  # 8.4: a dict of loss components
@@ -148,7 +155,7 @@ class EpochProgress:
             self.bar.close()
 
     def attach(self, model) -> "EpochProgress":
-        for name in ("on_train_start", "on_fit_epoch_end", "on_train_end"):
+        for name in ("on_train_start", "on_train_epoch_start", "on_fit_epoch_end", "on_train_end"):
             model.add_callback(name, getattr(self, name))
         return self
 
@@ -238,8 +245,7 @@ class RecipeTrainer(WorkbookTrainer):
             if name == "tricks_log.csv":
                 import csv
 
-                with path.open(newline="") as f:
-                    self.epoch_log = [dict(r) for r in csv.DictReader(f)]
+                self.epoch_log = [dict(r) for r in csv.DictReader(kept)]  # the rows just kept, not re-read
                 for r in self.epoch_log:
                     r["epoch"] = int(r["epoch"])
                     for k in ("val_loss", "mAP50-95", "grad_norm_median"):

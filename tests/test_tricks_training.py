@@ -145,3 +145,14 @@ def test_resume_after_a_real_kill(data, tmp_path):
     epochs = [int(float(x["epoch"])) for x in rows(results)]
     assert epochs == list(range(1, rep["start_epoch"] + 3))
     assert [int(x["epoch"]) for x in rows(tmp_path / "killme" / "tricks_log.csv")] == epochs
+
+
+def test_epoch_bar_counts_trained_epochs_only_after_an_early_stop(data, tmp_path):
+    from ultralytics import YOLO
+
+    model = YOLO("yolo12n.yaml")
+    bar = trainer.EpochProgress().attach(model)
+    model.add_callback("on_fit_epoch_end", lambda t: setattr(t, "stop", t.epoch >= 1))  # stop after epoch 2
+    with trainer.quiet():
+        model.train(**args(data, tmp_path, "bar", epochs=5))
+    assert (bar.bar.n, bar.bar.total) == (2, 5)  # not 3: the extra call after validating best.pt is ignored
