@@ -9,6 +9,12 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 
+# Ultralytics' results.csv / trainer.metrics names for the detection metrics
+METRICS = {"mAP50-95": "metrics/mAP50-95(B)", "mAP50": "metrics/mAP50(B)", "precision": "metrics/precision(B)",
+           "recall": "metrics/recall(B)"}
+MAP50_95 = METRICS["mAP50-95"]
+
+
 def load(run: str | Path) -> dict[str, list[float]]:
     """A run's results.csv (a run folder or the csv itself) as columns of floats (header names stripped)."""
     path = Path(run)
@@ -26,9 +32,7 @@ def load(run: str | Path) -> dict[str, list[float]]:
 
 def final(cols: dict[str, list[float]]) -> dict[str, float]:
     """The last epoch's metrics (mAP50-95, mAP50, precision, recall)."""
-    keys = {"mAP50-95": "metrics/mAP50-95(B)", "mAP50": "metrics/mAP50(B)", "precision": "metrics/precision(B)",
-            "recall": "metrics/recall(B)"}
-    return {short: cols[k][-1] for short, k in keys.items() if k in cols}
+    return {short: cols[k][-1] for short, k in METRICS.items() if k in cols}
 
 
 def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
@@ -43,7 +47,8 @@ def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
                 axes[0].plot(ep, cols[key], style, color=colour, label=f"{split} {part}")
     axes[0].set(title="loss components (log scale)", xlabel="epoch", yscale="log")  # early val spikes dwarf the rest
     axes[0].legend(fontsize=7, ncol=2)
-    for key, label in (("metrics/mAP50-95(B)", "mAP50-95"), ("metrics/mAP50(B)", "mAP50")):
+    for label in ("mAP50-95", "mAP50"):
+        key = METRICS[label]
         if key in cols:
             axes[1].plot(ep, cols[key], marker="o", ms=3, label=label)
     axes[1].set(title="validation mAP", xlabel="epoch", ylim=(0, None))

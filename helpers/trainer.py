@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from helpers import offline
+from helpers.curves import MAP50_95
 from helpers.tricks import attention, checkpointing
 
 CHECKPOINT_VAR = "WORKBOOK_CHECKPOINT"
@@ -147,7 +148,7 @@ class EpochProgress:
         if isinstance(loss, dict):  # 8.4: a dict of loss components
             loss = sum(float(v) for v in loss.values())
         self.bar.set_postfix({"loss": f"{float(loss):.3f}" if loss is not None else "-",
-                              "mAP50-95": f"{m.get('metrics/mAP50-95(B)', 0.0):.3f}"})
+                              "mAP50-95": f"{m.get(MAP50_95, 0.0):.3f}"})
         self.bar.update(1)
 
     def on_train_end(self, trainer) -> None:
@@ -316,7 +317,7 @@ class RecipeTrainer(WorkbookTrainer):
                "guard_events": len(t.guard.events) if t.guard else 0,
                "box": t.args.box, "cls": t.args.cls, "dfl": t.args.dfl,
                "val_loss": sum(float(v) for k, v in m.items() if k.startswith("val/")),
-               "mAP50-95": float(m.get("metrics/mAP50-95(B)", float("nan")))}
+               "mAP50-95": float(m.get(MAP50_95, float("nan")))}
         t.epoch_log.append(row)
         if t.recipe.early_stop and t.stop_reason is None:
             reason = convergence.diagnose([r["val_loss"] for r in t.epoch_log], [r["mAP50-95"] for r in t.epoch_log],
