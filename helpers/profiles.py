@@ -35,6 +35,7 @@ class Profile:
     seed: int = 0
     attention: str = "auto"  # YOLOv12 area attention: auto | sdpa | flash | stock (helpers.tricks.attention)
     checkpoint: str = ""  # activation checkpointing: "" | attention | blocks | all | all+head
+    weights: str = ""  # "" trains from scratch; "starter" fine-tunes the shipped data/weights checkpoint; or a .pt path
     amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
 
@@ -74,6 +75,7 @@ PROFILES: dict[str, Profile] = {
         cache=False,
         device="cpu",
         checkpoint="attention",  # exercise the checkpointing path in the smoke run
+        weights="starter",  # from scratch, 3 CPU epochs learn nothing visible; fine-tuning shows real learning
         notebook_timeout_s=900,
     ),
     "gpu": Profile(
