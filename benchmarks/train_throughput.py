@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -86,22 +85,9 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
 
 def environment(device: torch.device) -> dict:
     """Device and versions, as printed by the libraries themselves."""
-    import ultralytics
+    from helpers.envcheck import describe
 
-    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-           "cudnn": torch.backends.cudnn.version(), "ultralytics": ultralytics.__version__,
-           "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    if device.type == "cuda":
-        p = torch.cuda.get_device_properties(device)
-        env["gpu_memory_gib"] = round(p.total_memory / 2**30, 1)
-        env["capability"] = f"{p.major}.{p.minor}"
-        try:
-            env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                           capture_output=True, text=True, timeout=20).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return env
+    return describe(str(device))
 
 
 def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str, epochs: int = 3) -> dict:

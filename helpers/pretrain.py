@@ -8,7 +8,6 @@ and writes `data/weights/<model>-<tag>.pt` and `.json`.
 from __future__ import annotations
 
 import json
-import platform
 import shlex
 import shutil
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers import lr, memory, paths, profiles, recipe, synthetic, trainer, weights
+from helpers import envcheck, lr, memory, paths, profiles, recipe, synthetic, trainer, weights
 from helpers.probe import ProbeConfig
 from helpers.tricks import precision
 
@@ -35,19 +34,6 @@ def score(pt: str | Path, data: str | Path, sizes: Sequence[int], device: str | 
         out[int(s)] = {"mAP50-95": round(float(m.box.map), 4), "mAP50": round(float(m.box.map50), 4),
                        "precision": round(float(m.box.mp), 4), "recall": round(float(m.box.mr), 4)}
     return out
-
-
-def versions() -> dict[str, str]:
-    import torch
-    import ultralytics
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__}
-
-
-def device_name() -> str:
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
 
 
 def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int | None = None, imgsz: int | None = None,
@@ -86,6 +72,7 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
     finally:
         trainer.set_options(None, None)
     seconds = time.time() - t0
+    env = envcheck.describe()
     best = Path(net.trainer.save_dir) / "weights" / "best.pt"
     dest = out / f"{name}.pt"
     shutil.copyfile(best, dest)
@@ -101,8 +88,8 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
                    "accumulate": plan.accumulate, "lr0": lr_choice.lr0, "lr_rule": "sqrt", "warmup_epochs": warmup,
                    "optimizer": "SGD", "amp": str(amp_value), "attention": p.attention, "seed": p.seed,
                    **recipe.AUGMENT},
-        "device": device_name(),
-        "versions": versions(),
+        "device": env["device"],
+        "versions": {k: env[k] for k in ("python", "torch", "cuda", "ultralytics")},
         "train_seconds": round(seconds, 1),
         "metrics": {"imgsz": p.imgsz, **by_size[p.imgsz]},
         "metrics_by_imgsz": {str(k): v for k, v in by_size.items()},
