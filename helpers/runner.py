@@ -95,7 +95,7 @@ def run_one(nb: Path, out_dir: Path, profile: str, parameters: dict[str, Any], t
     cmd = [sys.executable, "-m", "papermill", str(nb), str(out), "-k", kernel or kernel_name(),
            "--cwd", str(nb.parent), "-y", yaml.safe_dump({"profile": profile, **parameters}),
            "--no-progress-bar", "--log-output"]
-    env = dict(os.environ, **{profiles.ENV_VAR: profile, "PYTHONUNBUFFERED": "1"})
+    env = dict(os.environ, **{profiles.ENV_VAR: profile, "PYTHONUNBUFFERED": "1", "WORKBOOK_HEADLESS": "1"})
     start = time.monotonic()
     status = "ok"
     with open(log, "w") as fh:

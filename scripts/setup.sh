@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create or reuse the virtual environment, install torch, the workbook (editable, with the export extra) and its
+# Create or reuse the virtual environment, install torch, the workbook (editable, with the export and browser-test extras) and its
 # Jupyter kernel. Idempotent: a second run with unchanged inputs returns at once and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
-EXTRAS=${EXTRAS:-export}
+EXTRAS=${EXTRAS:-export,browser}
 KERNEL=yolo-b256
 
 stamp="$VENV/.workbook-setup"

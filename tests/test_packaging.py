@@ -22,7 +22,8 @@ def norm(req: str) -> str:
 
 def test_environment_yml_lists_the_same_packages():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    want = {norm(r) for r in py["dependencies"] + py["optional-dependencies"]["export"]}
+    want = {norm(r) for r in py["dependencies"] + py["optional-dependencies"]["export"]
+            + py["optional-dependencies"]["browser"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda = {norm(d) for d in env if isinstance(d, str)} - {"python", "pip"}
     pip = {norm(d) for d in next(d["pip"] for d in env if isinstance(d, dict)) if not d.startswith("-e")}

@@ -1,0 +1,219 @@
+"""A parameter panel: ipywidgets for the settings that matter, built from a notebook's parameters cell.
+
+Interactive (JupyterLab): `panel.show()` draws the controls, a line of derived settings that follows every change
+(effective batch = micro-batch x accumulation, lr0 by the chosen rule), and optional Plan / Train / Stop buttons;
+training runs in a thread so Stop stays clickable. Headless (Papermill, $WORKBOOK_HEADLESS=1, or no ipywidgets):
+the same object holds the parameters-cell values, `show()` prints them, and the notebook calls the same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from helpers import lr
+
+HEADLESS_VAR = "WORKBOOK_HEADLESS"
+
+CHOICES: dict[str, tuple] = {  # name -> allowed values (the widget is a dropdown / toggle over them)
+    "model": ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolov9s.yaml"),
+    "imgsz": (64, 96, 128, 160, 256, 320, 416, 512, 640, 800, 960, 1280),
+    "effective_batch": (8, 16, 32, 64, 128, 256, 512, 1024),
+    "micro_batch": (0, 4, 8, 16, 32, 64, 128, 256),  # 0: the memory planner chooses
+    "lr_rule": ("linear", "sqrt", "none"),
+    "attention_backend": ("auto", "sdpa", "flash", "stock"),
+    "checkpoint": ("", "attention", "blocks", "all", "all+head"),
+    "amp": ("fp16", "bf16", "fp32"),
+    "weights": ("", "starter"),
+}
+NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
+FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 03's Recipe)
+TO_PROFILE = {"model": "model", "imgsz": "imgsz", "epochs": "epochs", "effective_batch": "nbs",
+              "attention_backend": "attention", "checkpoint": "checkpoint", "amp": "amp", "weights": "weights"}
+LABELS = {"effective_batch": "effective batch", "micro_batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
+          "attention_backend": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
+
+
+def headless() -> bool:
+    """True when no one can click: $WORKBOOK_HEADLESS is set (the workbook runner sets it) or ipywidgets is missing."""
+    if os.environ.get(HEADLESS_VAR, "").strip() not in ("", "0"):
+        return True
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def derive(v: dict[str, Any]) -> str:
+    """One line of what the values mean for Ultralytics: batch/nbs/accumulation and lr0 (pure)."""
+    parts = []
+    if "effective_batch" in v:
+        e = int(v["effective_batch"])
+        m = int(v.get("micro_batch") or 0)
+        if m:
+            acc = lr.accumulate(m, e)
+            parts.append(f"batch={m}, nbs={e} -> {m} x {acc} = {m * acc} images per step")
+        else:
+            parts.append(f"nbs={e}; batch chosen by the memory planner")
+        if "lr_rule" in v:
+            lr0 = 0.01 if v["lr_rule"] == "none" else lr.scale_lr(0.01, 64, e, v["lr_rule"])
+            parts.append(f"lr0={lr0:.4g} ({v['lr_rule']} rule from 0.01 at 64)")
+    for k in ("model", "imgsz", "epochs", "attention_backend", "checkpoint", "amp", "weights"):
+        if k in v:
+            parts.append(f"{LABELS.get(k, k)}={v[k] if v[k] != '' else 'off' if k == 'checkpoint' else 'scratch'}")
+    on = [f for f in FLAGS if v.get(f)]
+    if any(f in v for f in FLAGS):
+        parts.append("tricks: " + (", ".join(on) or "none"))
+    return " · ".join(parts)
+
+
+class Panel:
+    """Holds parameter values; draws widgets for them when someone can click."""
+
+    def __init__(self, values: dict[str, Any], *, on_plan: Callable[[dict], Any] | None = None,
+                 on_train: Callable[[dict, "Panel"], Any] | None = None, title: str = "Parameters"):
+        unknown = [k for k in values if k not in CHOICES and k not in NUMBERS and k not in FLAGS]
+        if unknown:
+            raise KeyError(f"Panel has no control for {unknown}; known: {sorted([*CHOICES, *NUMBERS, *FLAGS])}")
+        self._values = dict(values)
+        self.on_plan, self.on_train, self.title = on_plan, on_train, title
+        self.controls: dict[str, Any] = {}
+        self.stop_requested = False
+        self.thread: threading.Thread | None = None
+        self._summary = self._output = self._progress = None
+
+    # ------------------------------------------------------------------ values (work with or without widgets)
+    def values(self) -> dict[str, Any]:
+        if self.controls:
+            return {k: c.value for k, c in self.controls.items()}
+        return dict(self._values)
+
+    def get(self, *names: str) -> tuple:
+        v = self.values()
+        return tuple(v[n] for n in names)
+
+    def set(self, **changes: Any) -> None:
+        """Change values (and the widgets, if drawn) from code."""
+        for k, val in changes.items():
+            if k not in self._values:
+                raise KeyError(k)
+            self._values[k] = val
+            if k in self.controls:
+                self.controls[k].value = val
+
+    def summary(self) -> str:
+        return derive(self.values())
+
+    def profile(self, base):
+        """`base` (a profiles.Profile) with the panel's values for the fields a profile has (effective batch -> nbs)."""
+        v = self.values()
+        return base.replace(**{field: v[k] for k, field in TO_PROFILE.items() if k in v})
+
+    # ------------------------------------------------------------------ widgets
+    def _control(self, name: str, value: Any):
+        import ipywidgets as w
+
+        desc = LABELS.get(name, name)
+        style = {"description_width": "150px"}
+        if name in CHOICES:
+            opts = list(CHOICES[name])
+            if value not in opts:
+                opts.append(value)
+            labels = [(("off" if name == "checkpoint" else "scratch") if o == "" else str(o), o) for o in opts]
+            if name in ("lr_rule", "amp", "weights"):
+                return w.ToggleButtons(options=labels, value=value, description=desc, style=style)
+            return w.Dropdown(options=labels, value=value, description=desc, style=style)
+        if name in NUMBERS:
+            lo, hi = NUMBERS[name]
+            return w.BoundedIntText(value=int(value), min=lo, max=hi, description=desc, style=style)
+        return w.Checkbox(value=bool(value), description=name.replace("_", " "), indent=False)
+
+    def widget(self):
+        """The panel as one ipywidgets box (built once)."""
+        import ipywidgets as w
+
+        if not self.controls:
+            self.controls = {k: self._control(k, v) for k, v in self._values.items()}
+            self._summary = w.HTML(self._summary_html())
+            for c in self.controls.values():
+                c.observe(lambda _change: setattr(self._summary, "value", self._summary_html()), names="value")
+        buttons = []
+        if self.on_plan:
+            b = w.Button(description="Plan", icon="calculator", tooltip="probe the GPU and choose the micro-batch")
+            b.on_click(lambda _b: self._run(self.on_plan, self.values()))
+            buttons.append(b)
+        if self.on_train:
+            t = w.Button(description="Train", icon="play", button_style="success")
+            s = w.Button(description="Stop", icon="stop", button_style="danger",
+                         tooltip="finish the current epoch, validate, save, stop")
+            t.on_click(lambda _b: self.start_training())
+            s.on_click(lambda _b: self.request_stop())
+            self._progress = w.IntProgress(value=0, min=0, max=1, description="epochs")
+            buttons += [t, s, self._progress]
+        self._output = self._output or w.Output()
+        flags = [c for k, c in self.controls.items() if k in FLAGS]
+        rows = [c for k, c in self.controls.items() if k not in FLAGS]
+        parts = [w.HTML(f"<b>{self.title}</b>"), *rows]
+        if flags:
+            parts.append(w.HBox(flags))
+        parts.append(self._summary)
+        if buttons:
+            parts.append(w.HBox(buttons))
+        parts.append(self._output)
+        return w.VBox(parts, layout=w.Layout(border="1px solid #ddd", padding="6px"))
+
+    def _summary_html(self) -> str:
+        return f"<code class='workbook-derived'>{self.summary()}</code>"
+
+    def _run(self, fn: Callable, *args) -> Any:
+        if self._output is None:
+            return fn(*args)
+        with self._output:
+            return fn(*args)
+
+    def show(self) -> None:
+        """Draw the widgets, or print the values when headless."""
+        from IPython.display import display
+
+        if headless():
+            print(f"{self.title} (headless: values from the parameters cell)\n  " + self.summary())
+        else:
+            display(self.widget())
+
+    # ------------------------------------------------------------------ training with a stop button
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def callbacks(self) -> dict[str, Callable]:
+        """Ultralytics callbacks for the progress bar and the stop button (attach with model.add_callback)."""
+        def on_train_start(trainer):
+            if self._progress is not None:
+                self._progress.max, self._progress.value = trainer.epochs, trainer.start_epoch
+
+        def on_train_batch_end(trainer):
+            if self.stop_requested:
+                trainer.stop = True  # Ultralytics ORs its own stop rule into this at the epoch's end
+
+        def on_fit_epoch_end(trainer):
+            if self._progress is not None:
+                self._progress.value = min(trainer.epoch + 1, self._progress.max)
+
+        return {"on_train_start": on_train_start, "on_train_batch_end": on_train_batch_end,
+                "on_fit_epoch_end": on_fit_epoch_end}
+
+    def start_training(self, background: bool | None = None) -> None:
+        """Run on_train(values, panel); in a thread when interactive, so the Stop button is heard."""
+        if self.on_train is None:
+            raise RuntimeError("this panel has no on_train function")
+        if self.thread and self.thread.is_alive():
+            return
+        self.stop_requested = False
+        background = (not headless()) if background is None else background
+        if not background:  # in the running cell, so its output (and a live plot) appears there
+            self.on_train(self.values(), self)
+            return
+        self.thread = threading.Thread(target=self._run, args=(self.on_train, self.values(), self), daemon=True)
+        self.thread.start()

@@ -1,0 +1,61 @@
+"""What limits a training run, from its step timings (`trainer.StepTimer`) and GPU samples (`monitor.Sampler`):
+GPU-bound, data-bound, memory-bound or launch-bound, with the evidence and the remedy. Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.tables import Table
+
+DATA_STALL_PCT = 20.0  # the step waits on the loader this share of the time or more
+MEMORY_FRACTION = 0.90  # of the card, as NVML reports it (reserved pool + context)
+GPU_BUSY_PCT = 80.0  # NVML utilisation: a kernel was running this share of the time
+
+
+@dataclass
+class Verdict:
+    kind: str  # gpu-bound | data-bound | memory-bound | launch-bound | cpu | unknown
+    evidence: list[str] = field(default_factory=list)
+    remedies: list[str] = field(default_factory=list)
+
+    def table(self) -> Table:
+        rows = [("verdict", self.kind)] + [("evidence", e) for e in self.evidence] + [("remedy", r) for r in self.remedies]
+        return Table(("", ""), rows, "What limits this run")
+
+
+def verdict(timing: dict[str, float], gpu: dict[str, Any] | None = None, *, workers: int | None = None,
+            cache: Any = None) -> Verdict:
+    """Classify a run. `timing`: StepTimer.summary(); `gpu`: one GPU's entry of monitor.summarize() (None: no GPU)."""
+    if not timing:
+        return Verdict("unknown", ["too few timed batches (the first batches of each epoch are skipped)"],
+                       ["train more batches per epoch, or lower StepTimer(skip=...)"])
+    stall = timing["stall_pct"]
+    ev = [f"loader wait {stall:.0f}% of each step ({timing['img_s']:.0f} img/s with it, "
+          f"{timing['img_s_no_wait']:.0f} without)"]
+    mem_frac = util = None
+    if gpu:
+        if gpu.get("mem_peak_gib") is not None and gpu.get("mem_total_gib"):
+            mem_frac = gpu["mem_peak_gib"] / gpu["mem_total_gib"]
+            ev.append(f"GPU memory peak {gpu['mem_peak_gib']:.1f} of {gpu['mem_total_gib']:.0f} GiB ({100 * mem_frac:.0f}%)")
+        if gpu.get("util_mean_pct") is not None:
+            util = gpu["util_mean_pct"]
+            ev.append(f"GPU busy {util:.0f}% of the time (NVML utilisation, mean)")
+    if stall >= DATA_STALL_PCT:
+        rem = [f"more dataloader workers (now {workers})" if workers is not None else "more dataloader workers",
+               "cache='ram' (decoded images stay in memory)" if cache in (False, None, "", "disk") else
+               "images are cached already: lighter augmentation or a smaller imgsz",
+               f"up to {timing['img_s_no_wait'] / timing['img_s']:.2f}x faster if the loader kept up"]
+        return Verdict("data-bound", ev, rem)
+    if mem_frac is not None and mem_frac >= MEMORY_FRACTION:
+        return Verdict("memory-bound", ev, ["SDPA attention (attention='sdpa')", "activation checkpointing",
+                                            "a smaller micro-batch with nbs kept at the effective batch (notebook 02)"])
+    if gpu is None:
+        return Verdict("cpu", ev, ["no GPU: the CPU computes every step; the loader is not the limit"])
+    if util is not None and util >= GPU_BUSY_PCT:
+        return Verdict("gpu-bound", ev, ["the GPU is the limit, as it should be: faster kernels (SDPA, fp16/bf16) "
+                                         "or a bigger GPU are what help now"])
+    if util is not None:
+        return Verdict("launch-bound", ev, ["the GPU idles between kernels although data is ready: a larger "
+                                            "micro-batch, fewer per-step Python callbacks, CUDA graphs"])
+    return Verdict("unknown", ev, ["no GPU utilisation samples: attach monitor.Sampler to the run"])
