@@ -72,7 +72,7 @@ class Sampler:
         self.gpu_state = f"{len(self.handles)} GPU(s) via {why}" if self.handles else f"no GPU: {why}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._t0 = 0.0
+        self.t0 = 0.0  # perf_counter() at start: sample times are relative to it
 
     @property
     def has_gpu(self) -> bool:
@@ -82,7 +82,7 @@ class Sampler:
         """One reading: a host row, then a row per GPU (a counter the GPU does not report stays None)."""
         import psutil
 
-        t = time.perf_counter() - self._t0
+        t = time.perf_counter() - self.t0
         vm = psutil.virtual_memory()
         rows = [Sample(t, -1, cpu_pct=psutil.cpu_percent(None), ram_used_gib=(vm.total - vm.available) / 2**30)]
         nv = self._nvml
@@ -109,7 +109,7 @@ class Sampler:
         import psutil
 
         psutil.cpu_percent(None)  # the first call only primes the counter
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="workbook-sampler", daemon=True)
         self._thread.start()
@@ -146,6 +146,7 @@ class Sampler:
     def on_train_end(self, trainer) -> None:
         self.stop()
         self.save(Path(trainer.save_dir) / FILE)
+        self.end = time.perf_counter()
 
     def attach(self, model) -> "Sampler":
         model.add_callback("on_train_start", self.on_train_start)
@@ -198,8 +199,9 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
     return out
 
 
-def plot(samples: list[Sample], title: str = ""):
-    """Utilisation, memory and power over time for each GPU (or CPU % when there is none), one panel each."""
+def plot(samples: list[Sample], title: str = "", windows: list[tuple[float, float]] | None = None, t0: float = 0.0):
+    """Utilisation, memory and power over time for each GPU (or CPU % when there is none), one panel each; `windows`
+    (absolute perf_counter times, e.g. StepTimer.epochs, with the sampler's t0) are shaded: the training loops."""
     import matplotlib.pyplot as plt
 
     gpus = sorted({s.gpu for s in samples if s.gpu >= 0})
@@ -215,9 +217,11 @@ def plot(samples: list[Sample], title: str = ""):
             total = next((s.mem_total_gib for s in samples if s.mem_total_gib), None)
             if total:
                 ax.axhline(total, color="grey", ls="--", lw=0.8)
+        for k, (a, b) in enumerate(windows or []):
+            ax.axvspan(a - t0, b - t0, color="tab:green", alpha=0.12, lw=0, label="training loop" if k == 0 else None)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("s", fontsize=8)
-    if len(gpus) > 1:
+    if len(gpus) > 1 or windows:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

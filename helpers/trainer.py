@@ -82,15 +82,19 @@ class StepTimer:
     batch_size: int = 0
     compute_s: list[float] = field(default_factory=list)
     wait_s: list[float] = field(default_factory=list)
+    epochs: list[tuple[float, float]] = field(default_factory=list)  # (first batch start, last batch end) per epoch
     _start: float | None = None
     _end: float | None = None
     _i: int = 0
+    _epoch_start: float | None = None
 
     def on_train_epoch_start(self, trainer) -> None:
-        self._end, self._i = None, 0
+        self._end, self._i, self._epoch_start = None, 0, None
 
     def on_train_batch_start(self, trainer) -> None:
         now = time.perf_counter()
+        if self._epoch_start is None:
+            self._epoch_start = now
         if self._end is not None and self._i > self.skip:
             self.wait_s.append(now - self._end)
         self._start = now
@@ -106,8 +110,12 @@ class StepTimer:
         if self._i > self.skip:
             self.compute_s.append(self._end - self._start)
 
+    def on_train_epoch_end(self, trainer) -> None:
+        if self._epoch_start is not None and self._end is not None:
+            self.epochs.append((self._epoch_start, self._end))
+
     def attach(self, model) -> "StepTimer":
-        for name in ("on_train_epoch_start", "on_train_batch_start", "on_train_batch_end"):
+        for name in ("on_train_epoch_start", "on_train_batch_start", "on_train_batch_end", "on_train_epoch_end"):
             model.add_callback(name, getattr(self, name))
         return self
 
