@@ -18,30 +18,39 @@ STEP_SHARE = 0.5  # below this share of the run spent in training steps, the epo
 class Phases:
     """GPU utilisation inside the epochs' training loops vs outside them (validation, checkpoints, loader restarts)."""
 
-    step_share: float  # of the sampled time, the share inside training loops
+    step_share: float  # of the sampled time after the first epoch, the share inside training loops
     util_in_steps: float | None
     util_outside: float | None
 
 
-def phases(samples: list, windows: list[tuple[float, float]], t0: float, gpu: int = 0) -> Phases | None:
-    """Split one GPU's samples (times relative to t0) by the training-loop windows (absolute perf_counter times)."""
+def phases(samples: list, windows: list[tuple[float, float]], t0: float, gpu: int = 0, *, lag: float = 0.5,
+           skip_first: bool = True) -> Phases | None:
+    """Split one GPU's samples (times relative to t0) by the training-loop windows (absolute perf_counter times).
+
+    NVML's utilisation is an average over the period before each reading (up to a second), so a sample is placed
+    `lag` seconds earlier than it was read. The first epoch is left out when there are more (cuDNN autotuning and the
+    allocator growing its pool make it slow), as the step timer leaves out the first batches.
+    """
     import statistics
 
     rows = [s for s in samples if s.gpu == gpu and s.util_pct is not None]
+    if skip_first and len(windows) > 1:
+        rows = [s for s in rows if s.t - lag > windows[0][1] - t0]
+        windows = windows[1:]
     if len(rows) < 2 or not windows:
         return None
     rel = [(a - t0, b - t0) for a, b in windows]
-    inside = [s for s in rows if any(a <= s.t <= b for a, b in rel)]
+    inside = [s for s in rows if any(a <= s.t - lag <= b for a, b in rel)]
     outside = [s for s in rows if s not in inside]
-    span = rows[-1].t - rows[0].t
-    share = sum(min(b, rows[-1].t) - max(a, rows[0].t) for a, b in rel if b > rows[0].t and a < rows[-1].t) / span
+    lo, hi = rows[0].t - lag, rows[-1].t - lag
+    share = sum(min(b, hi) - max(a, lo) for a, b in rel if b > lo and a < hi) / (hi - lo)
     mean = lambda xs: statistics.fmean(s.util_pct for s in xs) if xs else None  # noqa: E731
     return Phases(max(0.0, min(1.0, share)), mean(inside), mean(outside))
 
 
 @dataclass
 class Verdict:
-    kind: str  # gpu-bound | data-bound | memory-bound | launch-bound | cpu | unknown
+    kind: str  # gpu-bound | data-bound | memory-bound | epoch-overhead-bound | launch-bound | cpu | unknown
     evidence: list[str] = field(default_factory=list)
     remedies: list[str] = field(default_factory=list)
 
@@ -70,7 +79,8 @@ def verdict(timing: dict[str, float], gpu: dict[str, Any] | None = None, *, work
             ev.append(f"GPU busy {util:.0f}% of the run (NVML utilisation, mean)")
         if split is not None and split.util_in_steps is not None:
             util = split.util_in_steps
-            ev.append(f"{100 * split.step_share:.0f}% of the run inside training loops, GPU busy {util:.0f}% there"
+            ev.append(f"after the first epoch, {100 * split.step_share:.0f}% of the time inside training loops, "
+                      f"GPU busy {util:.0f}% there"
                       + (f" and {split.util_outside:.0f}% outside" if split.util_outside is not None else ""))
     if stall >= DATA_STALL_PCT:
         rem = [f"more dataloader workers (now {workers})" if workers is not None else "more dataloader workers",

@@ -105,12 +105,16 @@ def test_phases_split_training_loops_from_epoch_boundaries():
     S = monitor.Sample
     # 10 s sampled; training loops 100-102 s and 105-107 s (absolute), t0 = 100: busy inside, idle outside
     samples = [S(t=float(t), gpu=0, util_pct=95.0 if t in (0, 1, 2, 5, 6, 7) else 0.0) for t in range(11)]
-    ph = telemetry.phases(samples, [(100.0, 102.0), (105.0, 107.0)], t0=100.0)
+    ph = telemetry.phases(samples, [(100.0, 102.0), (105.0, 107.0)], t0=100.0, lag=0, skip_first=False)
     assert ph.step_share == pytest.approx(0.4) and ph.util_in_steps == 95 and ph.util_outside == 0
+    lagged = [monitor.Sample(t=s.t + 0.5, gpu=0, util_pct=s.util_pct) for s in samples]  # read 0.5 s later
+    assert telemetry.phases(lagged, [(100.0, 102.0), (105.0, 107.0)], 100.0, skip_first=False) == ph
+    later = telemetry.phases(samples, [(100.0, 102.0), (105.0, 107.0)], t0=100.0, lag=0)  # first epoch left out
+    assert later.step_share == pytest.approx(2 / 7) and later.util_in_steps == 95
     gpu = {"mem_peak_gib": 30, "mem_total_gib": 80, "util_mean_pct": 52}
     v = telemetry.verdict({**T, "stall_pct": 1}, gpu, split=ph, steps_per_epoch=8)
     assert v.kind == "epoch-overhead-bound" and "8 steps per epoch" in v.remedies[0]
     assert "the GPU is the limit" in v.remedies[-1]
-    busy = telemetry.phases(samples, [(100.0, 110.0)], t0=100.0)
+    busy = telemetry.phases(samples, [(100.0, 110.0)], t0=100.0, lag=0)
     assert telemetry.verdict({**T, "stall_pct": 1}, {**gpu, "util_mean_pct": 57}, split=busy).kind == "launch-bound"
     assert telemetry.phases(samples[:1], [(100.0, 101.0)], 100.0) is None
