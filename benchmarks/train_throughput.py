@@ -80,7 +80,15 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
             n64,
             replace(n64, attention="sdpa", checkpoint="all+head"),
         ]
-    raise SystemExit(f"unknown matrix {name!r}: smoke | b256 | b256-extra | ckpt")
+    if name == "large":  # the claim that checkpointing lets yolo12l train at batch 32-64 on an 8 GB card
+        l32 = P(model="yolo12l.yaml", batch=32, nbs=64)
+        return [
+            l32,
+            replace(l32, attention="sdpa", checkpoint="all+head"),
+            replace(l32, batch=16, nbs=64, attention="sdpa", checkpoint="all+head"),
+            replace(l32, batch=64, nbs=64, attention="sdpa", checkpoint="all+head"),
+        ]
+    raise SystemExit(f"unknown matrix {name!r}: smoke | b256 | b256-extra | ckpt | large")
 
 
 def environment(device: torch.device) -> dict:
