@@ -1,4 +1,4 @@
-"""Command line: `python -m helpers run|env|profiles|synth|validate|freeze|pretrain ...` (see --help)."""
+"""Command line: `python -m helpers run|env|profiles|synth|validate|freeze|pretrain|ledger ...` (see --help)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,17 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def _cmd_ledger(a: argparse.Namespace) -> int:
+    from helpers import ledger
+
+    rows = ledger.claims()
+    print(ledger.table(rows).to_markdown())
+    print("\n" + ", ".join(f"{k}: {v}" for k, v in ledger.counts(rows).items()))
+    if a.write_readme:
+        print("README.md", "updated" if ledger.write_readme(rows=rows) else "already up to date")
+    return 0
+
+
 def _cmd_freeze(a: argparse.Namespace) -> int:
     from helpers import runner
 
@@ -94,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("data")
     v.add_argument("--limit", type=int, default=50)
     v.set_defaults(fn=_cmd_validate)
+
+    lg = sub.add_parser("ledger", help="the claims ledger from benchmarks/results (and regenerate the README table)")
+    lg.add_argument("--write-readme", action="store_true")
+    lg.set_defaults(fn=_cmd_ledger)
 
     f = sub.add_parser("freeze", help="refresh committed notebooks from a quick run (keeps NBVAL_CHECK_OUTPUT outputs)")
     f.add_argument("executed", nargs="?", default="runs/workbook-quick")

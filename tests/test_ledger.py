@@ -1,0 +1,61 @@
+"""The claims ledger: every tutorial claim has a row, statuses follow the recorded figures (change a figure, the
+status changes), and the README table is the generated one."""
+
+import json
+import shutil
+
+import pytest
+
+from helpers import ledger
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return ledger.claims()
+
+
+def test_every_claim_has_a_row_with_a_reproducible_command(rows):
+    assert [c.n for c in rows][:13] == [str(i) for i in range(1, 14)]
+    for c in rows:
+        assert c.status in ledger.STATUSES and c.measured and c.command and c.device
+    assert all(c.status == "not checkable here" for c in rows if c.n in ("4", "6", "13"))
+
+
+def test_readme_table_is_the_generated_one(rows):
+    text = ledger.README.read_text()
+    assert ledger.readme_block(rows) in text, "README ledger is stale: run python -m helpers ledger --write-readme"
+
+
+def test_statuses_follow_the_recorded_figures(tmp_path, monkeypatch):
+    copy = tmp_path / "results"
+    shutil.copytree(ledger.RESULTS, copy)
+    monkeypatch.setattr(ledger, "RESULTS", copy)
+    assert ledger.c1().status == "refuted"
+    doc = json.loads((copy / "b256-h100.json").read_text())
+    for r in doc["results"]:
+        if r["label"] == "yolo12n b256 fp16 stock":
+            r["peak_allocated_gib"] = 14.2  # as the tutorial says
+    (copy / "b256-h100.json").write_text(json.dumps(doc))
+    assert ledger.c1().status == "confirmed"
+    big = json.loads((copy / "large-h100.json").read_text())
+    for r in big["results"]:
+        r["peak_reserved_gib"] = 7.0
+    (copy / "large-h100.json").write_text(json.dumps(big))
+    assert ledger.c9().status == "confirmed"
+
+
+def test_tutorial_arguments_are_checked_against_ultralytics_itself(monkeypatch, rows):
+    assert next(c for c in rows if c.n == "W1").status == "refuted"
+    monkeypatch.setattr(ledger, "TUTORIAL_ARGS", ("nbs", "batch"))  # real arguments: accepted
+    assert ledger.c14().status == "confirmed"
+
+
+def test_write_readme_replaces_only_its_block(tmp_path, rows):
+    p = tmp_path / "README.md"
+    p.write_text(f"intro\n{ledger.START}\nSTALE-TABLE\n{ledger.END}\noutro\n")
+    assert ledger.write_readme(p, rows) and not ledger.write_readme(p, rows)
+    text = p.read_text()
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "STALE-TABLE" not in text
+    (tmp_path / "x.md").write_text("no markers")
+    with pytest.raises(ValueError, match="no <!-- ledger:start -->"):
+        ledger.write_readme(tmp_path / "x.md", rows)
