@@ -1,4 +1,4 @@
-"""Command line: `python -m helpers run|env|profiles|synth|validate|freeze|pretrain|ledger ...` (see --help)."""
+"""Command line: `python -m helpers run|env|profiles|synth|validate|freeze|pretrain|ledger|train ...` (see --help)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from helpers import pretrain
 
         return pretrain.main(argv[1:])
+    if argv[:1] == ["train"]:  # its own parser (helpers.ddp)
+        from helpers import ddp
+
+        return ddp.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-html", action="store_true", help="skip the HTML renderings of executed notebooks")
     r.set_defaults(fn=_cmd_run)
 
+    sub.add_parser("train", help="train with the recipe, on several GPUs too (see train --help)")
     sub.add_parser("pretrain", help="train a starter checkpoint into data/weights (see pretrain --help)")
     sub.add_parser("env", help="print the environment check").set_defaults(fn=_cmd_env)
     sub.add_parser("profiles", help="print the profiles side by side").set_defaults(fn=_cmd_profiles)

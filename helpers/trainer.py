@@ -60,6 +60,9 @@ class WorkbookTrainer(DetectionTrainer):
     def __init__(self, *args, **kwargs):
         offline.prepare_ultralytics()
         attention.patch_from_env()
+        layers = os.environ.get(CHECKPOINT_VAR)
+        if layers:  # a DDP worker gets the model pickled with its flags, but not the class-level wrappers
+            checkpointing.install(layers)
         super().__init__(*args, **kwargs)
 
     def get_model(self, cfg=None, weights=None, verbose=True):

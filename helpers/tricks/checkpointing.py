@@ -60,6 +60,18 @@ def _install(types: Iterable[type[nn.Module]]) -> None:
             cls.forward = _wrapped(cls.forward)
 
 
+def install(layers: str) -> None:
+    """Wrap the forward of the layer kinds in LAYER_SETS[layers] (the flags live on the layers). A process that
+    unpickles a model with flags set, such as a DDP worker, needs this before the flags do anything."""
+    if layers not in LAYER_SETS:
+        raise ValueError(f"layers={layers!r}: choose one of {sorted(LAYER_SETS)}")
+    _install(LAYER_SETS[layers])
+
+
+def installed(cls: type[nn.Module]) -> bool:
+    return cls in _ORIGINAL
+
+
 def uninstall() -> None:
     """Restore the layer classes' own forward methods (flags left on models become inert)."""
     for cls, fn in _ORIGINAL.items():

@@ -1,0 +1,90 @@
+"""Multi-GPU plumbing on a CPU: a process started from the script Ultralytics generates for its DDP workers runs with
+the workbook's tricks (and without them when they were only patched in the parent); the launcher streams output and
+leaves no process behind."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import datasets, ddp, profiles, trainer
+from helpers.tricks import attention, checkpointing
+from helpers.tricks.recipe import Recipe, deactivate
+
+
+def _worker(tmp_path, runs, env_carries_tricks: bool) -> dict:
+    from ultralytics.utils.dist import generate_ddp_file
+
+    data = datasets.synthetic_for(profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4), progress=False)
+    report = tmp_path / "worker.json"
+    trainer.set_options("sdpa", "attention")
+    Recipe(clip_norm=3.0).activate()
+    try:
+        t = trainer.RecipeTrainer(overrides=dict(model="yolo12n.yaml", data=str(data), imgsz=64, epochs=1, batch=4,
+                                                 workers=0, device="cpu", project=str(runs), name="ddp",
+                                                 exist_ok=True, plots=False, val=False))
+        t.add_callback("on_train_start", functools.partial(ddp.worker_report, path=str(report)))
+        t.model = t.get_model(cfg="yolo12n.yaml", verbose=False)  # what YOLO.train() hands the trainer
+        script = generate_ddp_file(t)
+        env = dict(os.environ) if env_carries_tricks else {k: v for k, v in os.environ.items()
+                                                           if not k.startswith("WORKBOOK_") or k == "WORKBOOK_RUNS"}
+    finally:
+        trainer.set_options(None, None)
+        checkpointing.uninstall()
+        deactivate()
+    proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=600)
+    assert report.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(report.read_text())
+
+
+@pytest.mark.slow
+def test_tricks_reach_a_process_started_like_a_ddp_worker(tmp_path, runs):
+    rep = _worker(tmp_path, runs, env_carries_tricks=True)
+    assert rep["pid"] != os.getpid() and rep["trainer"] == "RecipeTrainer"
+    assert rep["attention"] == "sdpa" and rep["clip_norm"] == 3.0
+    assert rep["checkpointed"] and rep["checkpoint_wrappers"]  # flags came with the model, wrappers from the env
+
+
+@pytest.mark.slow
+def test_a_patch_only_in_the_parent_does_nothing_in_the_worker(tmp_path, runs):
+    rep = _worker(tmp_path, runs, env_carries_tricks=False)
+    assert rep["attention"] == "stock" and not rep["checkpoint_wrappers"]
+    assert rep["checkpointed"]  # the pickled flags are there, inert without the wrappers
+
+
+def test_stream_prints_output_and_explains_a_failure(capsys):
+    code = "import sys; print('epoch 1'); print('RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB'); sys.exit(3)"
+    assert ddp.stream([sys.executable, "-c", code]) == 3
+    out = capsys.readouterr().out
+    assert "epoch 1" in out and "exit code 3" in out and "Fix:" in out
+
+
+def test_stream_leaves_no_process_behind_on_timeout(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    code = ("import subprocess, sys, time; "
+            f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); open({str(pidfile)!r}, 'w').write(str(p.pid)); "
+            "print('worker started', flush=True); time.sleep(60)")
+    t0 = time.time()
+    assert ddp.stream([sys.executable, "-c", code], timeout=3) != 0
+    assert time.time() - t0 < 30
+    child = int(pidfile.read_text())
+    time.sleep(0.5)
+    assert _dead(child)  # the grandchild (a stand-in DDP worker) is gone too
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie waiting for its new parent to reap it (it runs nothing and holds no port or memory)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_command_line():
+    cmd = ddp.command(profile="gpu", device="0,1", batch=512, nbs=512, attention=None)
+    assert cmd[1:4] == ["-m", "helpers", "train"] and "--device" in cmd and "--attention" not in cmd
