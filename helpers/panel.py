@@ -82,6 +82,7 @@ class Panel:
         self.on_plan, self.on_train, self.title = on_plan, on_train, title
         self.controls: dict[str, Any] = {}
         self.stop_requested = False
+        self.epochs_done = 0
         self.thread: threading.Thread | None = None
         self._summary = self._output = self._progress = None
 
@@ -198,6 +199,7 @@ class Panel:
                 trainer.stop = True  # Ultralytics ORs its own stop rule into this at the epoch's end
 
         def on_fit_epoch_end(trainer):
+            self.epochs_done = trainer.epoch + 1
             if self._progress is not None:
                 self._progress.value = min(trainer.epoch + 1, self._progress.max)
 
@@ -210,10 +212,26 @@ class Panel:
             raise RuntimeError("this panel has no on_train function")
         if self.thread and self.thread.is_alive():
             return
-        self.stop_requested = False
+        self.stop_requested, self.epochs_done = False, 0
         background = (not headless()) if background is None else background
         if not background:  # in the running cell, so its output (and a live plot) appears there
             self.on_train(self.values(), self)
             return
-        self.thread = threading.Thread(target=self._run, args=(self.on_train, self.values(), self), daemon=True)
+        self.thread = threading.Thread(target=self._train_in_thread, args=(self.values(),), daemon=True)
         self.thread.start()
+
+    def _say(self, text: str) -> None:
+        """A line in the panel's output area; safe from the training thread (no capture context needed)."""
+        if self._output is not None:
+            self._output.append_stdout(text + "\n")
+        else:
+            print(text)
+
+    def _train_in_thread(self, values: dict[str, Any]) -> None:
+        try:
+            self.on_train(values, self)
+        except Exception as e:  # shown in the panel: a thread's exception would otherwise vanish
+            self._say(f"training failed: {type(e).__name__}: {e}")
+        finally:
+            stopped = ", stopped by the Stop button" if self.stop_requested else ""
+            self._say(f"finished: {self.epochs_done} epoch(s){stopped}")

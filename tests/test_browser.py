@@ -3,6 +3,7 @@ Chromium (Playwright), run all cells, check that the widget panel renders and th
 kernel, and save a screenshot (runs/browser/)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,6 +97,12 @@ def test_notebook_04_runs_in_jupyterlab_and_the_panel_reacts(lab):
             page.locator(".widget-dropdown", has_text="effective batch").locator("select").select_option(label="64")
             expect(derived).to_contain_text("batch=8, nbs=64 -> 8 x 8 = 64 images per step", timeout=30_000)
             expect(page.get_by_text("What limits this run")).to_be_visible()
+            # the Train button runs in a thread (the kernel stays free), Stop ends it after the current epoch
+            panel = page.locator(".jupyter-widgets", has_text="monitored run").first
+            panel.get_by_role("button", name="Train").click()
+            panel.get_by_role("button", name="Stop").click()
+            done = panel.get_by_text(re.compile(r"finished: [12] epoch\(s\), stopped by the Stop button"))
+            expect(done).to_be_visible(timeout=180_000)
             page.locator(".jupyter-widgets", has_text="monitored run").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "04_monitoring_panel.png"))
         except Exception:

@@ -89,3 +89,28 @@ def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
         net.train(data=str(data), imgsz=64, epochs=5, batch=8, workers=0, device="cpu", plots=False, val=False,
                   project=str(runs), name="stop", exist_ok=True)
     assert net.trainer.epoch == 0  # stopped at the end of the first epoch
+
+
+def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
+    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+
+    def fake_train(values, panel):
+        t = types.SimpleNamespace(stop=False, epochs=3, start_epoch=0, epoch=0)
+        cb = panel.callbacks()
+        for e in range(3):
+            t.epoch = e
+            cb["on_train_batch_end"](t)
+            cb["on_fit_epoch_end"](t)
+            if e == 0:
+                panel.request_stop()
+            if t.stop:  # what Ultralytics does with trainer.stop at the epoch's end
+                break
+
+    p = P.Panel({"epochs": 3}, on_train=fake_train)
+    p.start_training(background=True)
+    p.thread.join(5)
+    assert p.epochs_done == 2 and "finished: 2 epoch(s), stopped by the Stop button" in capsys.readouterr().out
+    broken = P.Panel({"epochs": 3}, on_train=lambda v, panel: 1 / 0)
+    broken.start_training(background=True)
+    broken.thread.join(5)
+    assert "training failed: ZeroDivisionError" in capsys.readouterr().out
