@@ -88,3 +88,14 @@ def _dead(pid: int) -> bool:
 def test_command_line():
     cmd = ddp.command(profile="gpu", device="0,1", batch=512, nbs=512, attention=None)
     assert cmd[1:4] == ["-m", "helpers", "train"] and "--device" in cmd and "--attention" not in cmd
+
+
+@pytest.mark.slow
+def test_train_entry_runs_the_recipe_end_to_end(runs, capsys):
+    """`python -m helpers train` on the CPU (one process): the same entry that starts DDP on several GPUs."""
+    cmd = ddp.command(profile="quick", device="cpu", epochs=1, imgsz=64, batch=8, nbs=16, name="entry")
+    env = dict(os.environ, WORKBOOK_RUNS=str(runs))
+    assert ddp.stream(cmd, timeout=600, env=env) == 0
+    out = capsys.readouterr().out
+    assert "1 process(es): global batch 8 -> 8 per GPU, accumulate 2, effective 16" in out
+    assert "saved to" in out and (runs / "train" / "entry" / "weights" / "last.pt").exists()
