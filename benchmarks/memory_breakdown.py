@@ -22,24 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401
 from helpers import memprofile, probe  # noqa: E402
 from helpers.envcheck import describe  # noqa: E402
-from helpers.tricks import attention, checkpointing  # noqa: E402
+from helpers.tricks import attention  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = (("stock", "stock", ""), ("sdpa", "sdpa", ""), ("sdpa + ckpt all+head", "sdpa", "all+head"))
-
-
-def build(dev: torch.device, model: str, checkpoint: str):
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
-
-    m = DetectionModel(model, nc=80, verbose=False).to(dev)
-    m.args = get_cfg()
-    if dev.type == "cuda":
-        m = m.to(memory_format=torch.channels_last)
-    m.train()
-    if checkpoint:
-        checkpointing.enable(m, checkpoint)
-    return m
 
 
 def main(argv=None) -> int:
@@ -63,7 +49,7 @@ def main(argv=None) -> int:
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-        m = build(dev, a.model, ck)
+        m = probe.training_model(a.model, dev, ck)
         params = sum(p.numel() * p.element_size() for p in m.parameters())
         with attention.patched(att):
             rows = memprofile.saved_by_layer(m, batch, amp)
@@ -87,7 +73,7 @@ def main(argv=None) -> int:
         print(label, json.dumps(doc["configs"][label]["saved_by_kind_gib"]), "peak", peak, flush=True)
         del m, loss
     # DFL under fp16 autocast vs fp32: same weights, same batch, stock attention
-    m = build(dev, a.model, "")
+    m = probe.training_model(a.model, dev)
     def items(out) -> dict[str, float]:  # Ultralytics 8.4 returns the loss components as a dict (older: a tensor)
         return {k: float(v) for k, v in out.items()} if isinstance(out, dict) else \
             dict(zip(("box", "cls", "dfl"), (float(v) for v in out)))

@@ -15,10 +15,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import lr, paths
+from helpers import lr, paths, results
 from helpers.tables import Table, markdown
 
-RESULTS = paths.ROOT / "benchmarks" / "results"
+RESULTS = results.RESULTS
 README = paths.ROOT / "README.md"
 START, END = "<!-- ledger:start -->", "<!-- ledger:end -->"
 STATUSES = ("confirmed", "refuted", "partly", "not checkable here")
@@ -45,11 +45,11 @@ def _doc(name: str) -> dict:
 
 
 def _rows(name: str) -> dict[str, dict]:
-    return {r["label"]: r for r in _doc(name)["results"]}
+    return {r["label"]: r for r in results.load(name, RESULTS).rows}
 
 
 def _device(name: str) -> str:
-    return _doc(name)["environment"]["device"]
+    return results.load(name, RESULTS).device
 
 
 def _recorded(path: str) -> dict[str, float]:
@@ -189,7 +189,7 @@ def c10() -> Claim:
     claimed = {"yolo12n": 2.5, "yolo12s": 9.1, "yolo12l": 26.5, "yolo12x": 59.3}
     got = {m: sizes[f"{m}.yaml"]["nc80"]["params"] / 1e6 for m in claimed}
     worst = max(abs(got[m] - c) / c for m, c in claimed.items())
-    gpu = json.loads((RESULTS / "export-h100.json").read_text())
+    gpu = _doc("export-h100")
     b1 = next(r for r in gpu["latency"] if r["backend"] == "pytorch cuda fp16 + CUDA graph" and r["batch"] == 1)
     params = ", ".join(f"{m[6:].upper()} {got[m]:.2f}" for m in claimed)
     return Claim("10", "YOLOv12 N/S/L/X: 2.5/9.1/26.5/59.3 M parameters; T4 TensorRT 1.60/2.42/5.83/10.38 ms; COCO mAP "

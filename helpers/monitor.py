@@ -146,7 +146,6 @@ class Sampler:
     def on_train_end(self, trainer) -> None:
         self.stop()
         self.save(Path(trainer.save_dir) / FILE)
-        self.end = time.perf_counter()
 
     def attach(self, model) -> "Sampler":
         model.add_callback("on_train_start", self.on_train_start)

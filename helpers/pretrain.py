@@ -26,10 +26,10 @@ def score(pt: str | Path, data: str | Path, sizes: Sequence[int], device: str | 
     """mAP50-95 / mAP50 / precision / recall of a checkpoint on `data`'s val split at each image size."""
     from ultralytics import YOLO
 
-    out = {}
+    out, net = {}, YOLO(str(pt))
     for s in sizes:
         with trainer.quiet():
-            m = YOLO(str(pt)).val(data=str(data), imgsz=s, batch=batch, device=device, plots=False,
+            m = net.val(data=str(data), imgsz=s, batch=batch, device=device, plots=False,
                                   project=str(paths.runs_dir() / "pretrain"), name="val", exist_ok=True)
         out[int(s)] = {"mAP50-95": round(float(m.box.map), 4), "mAP50": round(float(m.box.map50), 4),
                        "precision": round(float(m.box.mp), 4), "recall": round(float(m.box.mr), 4)}

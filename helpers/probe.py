@@ -82,18 +82,26 @@ def fake_batch(n: int, imgsz: int, boxes: int, nc: int, device: torch.device, ge
     }
 
 
-def _build(cfg: ProbeConfig, device: torch.device):
+def training_model(model: str, device: torch.device, checkpoint: str = "", nc: int = 80):
+    """A DetectionModel as Ultralytics' trainer runs it: loss gains attached, channels_last on CUDA, train mode, and
+    the chosen layers checkpointed."""
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
+
+    m = DetectionModel(model, nc=nc, verbose=False).to(device)
+    m.args = get_cfg()  # the loss reads box/cls/dfl gains from here
+    if device.type == "cuda":
+        m = m.to(memory_format=torch.channels_last)
+    m.train()
+    if checkpoint:
+        checkpointing.enable(m, checkpoint)
+    return m
+
+
+def _build(cfg: ProbeConfig, device: torch.device):
     from ultralytics.utils.torch_utils import ModelEMA
 
-    model = DetectionModel(cfg.model, nc=80, verbose=False).to(device)
-    model.args = get_cfg()  # the loss reads box/cls/dfl gains from here
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    model.train()
-    if cfg.checkpoint:
-        checkpointing.enable(model, cfg.checkpoint)
+    model = training_model(cfg.model, device, cfg.checkpoint)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4)
     ema = ModelEMA(model)
     return (torch.compile(model) if cfg.compile else model), model, opt, ema

@@ -4,20 +4,11 @@ activations, and the figures grow linearly with the batch."""
 import torch
 
 from helpers import memprofile, probe
-from helpers.tricks import checkpointing
 
 
 def _model(checkpoint=""):
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
-
     torch.manual_seed(0)
-    m = DetectionModel("yolo12n.yaml", nc=5, verbose=False)
-    m.args = get_cfg()
-    m.train()
-    if checkpoint:
-        checkpointing.enable(m, checkpoint)
-    return m
+    return probe.training_model("yolo12n.yaml", torch.device("cpu"), checkpoint, nc=5)
 
 
 def _batch(n):
