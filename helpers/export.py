@@ -89,10 +89,12 @@ def export_onnx(weights: str | Path, imgsz: int, *, dynamic: bool = True, simpli
         path = Path(YOLO(str(_staged(weights, out_dir))).export(**args))
     import onnx
 
+    def shapes(values) -> list:  # (name, dims); a dynamic dim shows its symbol, e.g. 'batch'
+        return [(v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values]
+
     m = onnx.load(str(path))
     meta = {"opset": m.opset_import[0].version, "dynamic": dynamic, "simplify": simplify, "fp16": fp16,
-            "inputs": [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in m.graph.input],
-            "outputs": [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in m.graph.output],
+            "inputs": shapes(m.graph.input), "outputs": shapes(m.graph.output),
             "metadata": {p.key: p.value for p in m.metadata_props}}
     return Artifact(path, "onnx", meta)
 
