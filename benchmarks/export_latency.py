@@ -21,7 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
-from helpers import envcheck, export, offline, synthetic, weights  # noqa: E402
+from helpers.workbook import envcheck  # noqa: E402
+from helpers.deploy import export  # noqa: E402
+from helpers.core import offline  # noqa: E402
+from helpers.data import synthetic  # noqa: E402
+from helpers.train import weights  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # fp32 backends must agree to float rounding; fp16 / TF32 to their 10-bit mantissa (boxes relative, scores absolute)

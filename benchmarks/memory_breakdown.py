@@ -3,7 +3,7 @@
     python benchmarks/memory_breakdown.py --batch 256 --tag memory-h100     # on a GPU
     python benchmarks/memory_breakdown.py --batch 2 --imgsz 256 --device cpu  # anywhere (no autocast)
 
-For each configuration: the bytes autograd saves for backward per top-level layer (helpers.memprofile), the peak
+For each configuration: the bytes autograd saves for backward per top-level layer (helpers.measure.memprofile), the peak
 allocated over one forward + backward, and weights / gradients / SGD momentum. Then the loss components (box, cls,
 dfl) of one batch under fp16 autocast vs fp32, same weights and batch.
 """
@@ -20,8 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401
-from helpers import memprofile, probe  # noqa: E402
-from helpers.envcheck import describe  # noqa: E402
+from helpers.measure import memprofile  # noqa: E402
+from helpers.train import probe  # noqa: E402
+from helpers.workbook.envcheck import describe  # noqa: E402
 from helpers.tricks import attention  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

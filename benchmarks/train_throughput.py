@@ -4,7 +4,7 @@
     python benchmarks/train_throughput.py --matrix smoke --device cpu   # tiny, anywhere
     python benchmarks/train_throughput.py --matrix b256 --loader    # also: the real dataloader vs pre-loaded tensors
 
-Each configuration runs in this process, one after another, through `helpers.probe.run` (pre-loaded tensors).
+Each configuration runs in this process, one after another, through `helpers.train.probe.run` (pre-loaded tensors).
 Results go to benchmarks/results/<tag>.json and .md, rewritten after every configuration so a cut-off run keeps what
 it measured. Ratios compare configurations within the same run only (img/s varies 10-15% between runs).
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 import helpers  # noqa: F401  (offline before ultralytics is imported)
-from helpers import probe
-from helpers.results import rows_table
-from helpers.tables import markdown
+from helpers.train import probe
+from helpers.measure.results import rows_table
+from helpers.core.tables import markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
 P = probe.ProbeConfig
@@ -93,7 +93,7 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
 
 def environment(device: torch.device) -> dict:
     """Device and versions, as printed by the libraries themselves."""
-    from helpers.envcheck import describe
+    from helpers.workbook.envcheck import describe
 
     return describe(str(device))
 
@@ -106,7 +106,9 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_
     """
     from ultralytics import YOLO
 
-    from helpers import datasets, offline, profiles, trainer
+    from helpers.data import sources as datasets
+    from helpers.core import offline, profiles
+    from helpers.train import trainer
 
     offline.install_fonts()
     prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)

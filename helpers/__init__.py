@@ -1,14 +1,16 @@
-"""yolo-b256-workbook helpers: the package every notebook imports.
+"""yolo-b256-workbook helpers: the package every notebook, command, benchmark and DDP worker imports.
 
-Importing it makes the workbook offline before Ultralytics is imported (see `helpers.offline`).
+Folders follow the workbook's pipeline: core (paths, profiles, offline mode), data, tricks, train, measure, deploy,
+diagnose, workbook (what the notebooks stand on). Importing the package makes the workbook offline before
+Ultralytics is imported (see `helpers.core.offline`).
 """
 
-from helpers import offline as _offline
+from helpers.core import offline as _offline
 
 OFFLINE = _offline.configure()
 
-from helpers import profiles  # noqa: E402
-from helpers.record import record  # noqa: E402
+from helpers.core import profiles  # noqa: E402
+from helpers.workbook.record import record  # noqa: E402
 
 __all__ = ["OFFLINE", "profiles", "record"]
 __version__ = "0.1.0"

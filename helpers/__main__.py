@@ -7,7 +7,8 @@ import sys
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from helpers import profiles, runner
+    from helpers.core import profiles
+    from helpers.workbook import runner
 
     results = runner.run(a.profile, a.only.split(",") if a.only else None, a.out,
                          profiles.parse_assignments(a.set), a.timeout, html=not a.no_html)
@@ -15,7 +16,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_env(a: argparse.Namespace) -> int:
-    from helpers import envcheck
+    from helpers.workbook import envcheck
 
     env = envcheck.collect()
     for table in (env.facts(), env.gpu_table(), envcheck.verdict_table(env)):
@@ -24,8 +25,8 @@ def _cmd_env(a: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(a: argparse.Namespace) -> int:
-    from helpers import profiles
-    from helpers.tables import markdown
+    from helpers.core import profiles
+    from helpers.core.tables import markdown
 
     names = list(profiles.PROFILES)
     keys = [k for k in profiles.PROFILES[names[0]].as_dict() if k != "name"]
@@ -37,7 +38,7 @@ def _cmd_profiles(a: argparse.Namespace) -> int:
 
 
 def _cmd_synth(a: argparse.Namespace) -> int:
-    from helpers import synthetic
+    from helpers.data import synthetic
 
     spec = synthetic.SynthSpec(n_train=a.n_train, n_val=a.n_val, imgsz=a.imgsz, seed=a.seed)
     print(synthetic.generate(a.out, spec, progress=True))
@@ -45,7 +46,7 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_validate(a: argparse.Namespace) -> int:
-    from helpers import validate
+    from helpers.data import validate
 
     rep = validate.validate(a.data)
     print(rep.to_markdown(limit=a.limit))
@@ -53,7 +54,7 @@ def _cmd_validate(a: argparse.Namespace) -> int:
 
 
 def _cmd_ledger(a: argparse.Namespace) -> int:
-    from helpers import ledger
+    from helpers.measure import ledger
 
     rows = ledger.claims()
     print(ledger.table(rows).to_markdown())
@@ -64,7 +65,7 @@ def _cmd_ledger(a: argparse.Namespace) -> int:
 
 
 def _cmd_freeze(a: argparse.Namespace) -> int:
-    from helpers import runner
+    from helpers.workbook import runner
 
     for p in runner.freeze(a.executed):
         print("refreshed", p)
@@ -73,12 +74,12 @@ def _cmd_freeze(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["pretrain"]:  # its own parser (helpers.pretrain)
-        from helpers import pretrain
+    if argv[:1] == ["pretrain"]:  # its own parser (helpers.train.pretrain)
+        from helpers.train import pretrain
 
         return pretrain.main(argv[1:])
-    if argv[:1] == ["train"]:  # its own parser (helpers.ddp)
-        from helpers import ddp
+    if argv[:1] == ["train"]:  # its own parser (helpers.train.launch)
+        from helpers.train import launch as ddp
 
         return ddp.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import helpers  # noqa: F401  (sets YOLO_OFFLINE before anything imports ultralytics)
-from helpers import profiles
+from helpers.core import profiles
 
 
 def pytest_collection_modifyitems(config, items):

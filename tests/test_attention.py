@@ -9,7 +9,7 @@ import torch
 from ultralytics.nn.modules.block import AAttn
 from ultralytics.nn.tasks import DetectionModel
 
-from helpers import synthetic
+from helpers.data import synthetic
 from helpers.tricks import attention
 
 REL = 2e-5  # fp32: the two compute the same sums in a different order; max |diff| <= REL * max |value|
@@ -96,7 +96,7 @@ def test_flash_forward_falls_back_to_sdpa_on_cpu():
 
 def test_env_var_reaches_a_fresh_process_like_a_ddp_worker(tmp_path):
     data = synthetic.generate(tmp_path / "d", synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
-    code = ("import helpers\nfrom helpers.trainer import WorkbookTrainer\n"
+    code = ("import helpers\nfrom helpers.train.trainer import WorkbookTrainer\n"
             "from helpers.tricks import attention\n"
             "print('before', attention.current())\n"
             f"WorkbookTrainer(overrides={{'model': 'yolo12n.yaml', 'data': r'{data}', 'device': 'cpu'}})\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import paths
+from helpers.core import paths
 
 pytestmark = pytest.mark.slow
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "",
@@ -34,7 +34,7 @@ def lab(tmp_path):
     root.mkdir()
     import nbformat
 
-    from helpers.runner import kernel_name
+    from helpers.workbook.runner import kernel_name
 
     nb = nbformat.read(paths.NOTEBOOKS / "04_monitoring.ipynb", as_version=4)
     nb.metadata["kernelspec"] = {"name": kernel_name(), "display_name": kernel_name(), "language": "python"}

@@ -4,7 +4,8 @@ import stat
 import pytest
 import yaml
 
-from helpers import datasets, profiles, synthetic
+from helpers.data import sources as datasets, synthetic
+from helpers.core import profiles
 
 
 def make_readonly_dataset(root):

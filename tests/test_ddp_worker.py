@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from helpers import datasets, ddp, profiles, trainer
+from helpers.data import sources as datasets
+from helpers.train import launch as ddp, trainer
+from helpers.core import profiles
 from helpers.tricks import attention, checkpointing
 from helpers.tricks.recipe import Recipe, deactivate
 

@@ -4,7 +4,8 @@ is checked."""
 import pytest
 import torch
 
-from helpers import doctor, failures, synthetic
+from helpers.diagnose import doctor, failures
+from helpers.data import synthetic
 
 
 @pytest.fixture(scope="module")

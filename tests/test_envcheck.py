@@ -1,6 +1,6 @@
 import importlib
 
-from helpers import envcheck
+from helpers.workbook import envcheck
 
 
 def test_bf16_and_flash_follow_compute_capability():

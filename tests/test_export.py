@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import export, synthetic, weights
+from helpers.deploy import export
+from helpers.data import synthetic
+from helpers.train import weights
 
 
 class _Boxes:

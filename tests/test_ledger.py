@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from helpers import ledger
+from helpers.measure import ledger
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from helpers import lr
+from helpers.train import lr
 
 
 def test_linear_and_sqrt_rules():
@@ -35,7 +35,7 @@ def test_auto_optimizer_matches_ultralytics(tmp_path):
     """Run Ultralytics' own build_optimizer choice through a real trainer setup and compare."""
     from ultralytics.models.yolo.detect import DetectionTrainer
 
-    from helpers import synthetic
+    from helpers.data import synthetic
 
     data = synthetic.generate(tmp_path / "d", synthetic.SynthSpec(n_train=8, n_val=2, imgsz=64))
     t = DetectionTrainer(overrides={"model": "yolo12n.yaml", "data": str(data), "device": "cpu", "batch": 4,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from helpers import memory
-from helpers.probe import ProbeConfig, ProbeResult
+from helpers.train import memory
+from helpers.train.probe import ProbeConfig, ProbeResult
 
 
 def linear(batches, base=1.5, per_image=0.18, oom_at=None):

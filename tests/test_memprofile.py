@@ -3,7 +3,8 @@ activations, and the figures grow linearly with the batch."""
 
 import torch
 
-from helpers import memprofile, probe
+from helpers.measure import memprofile
+from helpers.train import probe
 
 
 def _model(checkpoint=""):

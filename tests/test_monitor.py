@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from helpers import monitor, telemetry
+from helpers.measure import monitor, telemetry
 
 
 def fake_nvml(n=2, fail_power=False):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from helpers import offline
+from helpers.core import offline
 
 
 def test_import_sets_yolo_offline():

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from helpers import paths
-from helpers.runner import CHECK_MARK
+from helpers.core import paths
+from helpers.workbook.runner import CHECK_MARK
 
 ROOT = paths.ROOT
 ALIASES = {"pytorch": "torch"}

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from helpers import panel as P
+from helpers.workbook import panel as P
 
 VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "effective_batch": 256, "micro_batch": 64,
           "lr_rule": "sqrt", "attention_backend": "auto", "checkpoint": "", "amp": "fp16", "weights": "",
@@ -21,7 +21,7 @@ def test_derive_maps_values_to_ultralytics_arguments():
 
 
 def test_panel_values_become_a_profile():
-    from helpers import profiles
+    from helpers.core import profiles
 
     p = P.Panel(VALUES)
     prof = p.profile(profiles.get("quick"))
@@ -76,7 +76,9 @@ def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
     """Ultralytics ORs its own stop rule into trainer.stop at the epoch's end: a 5-epoch run stops after epoch 1."""
     from ultralytics import YOLO
 
-    from helpers import datasets, profiles, trainer
+    from helpers.data import sources as datasets
+    from helpers.core import profiles
+    from helpers.train import trainer
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=16, n_val=4)
     data = datasets.synthetic_for(prof, progress=False)

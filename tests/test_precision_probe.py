@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from helpers import probe, synthetic, trainer
+from helpers.train import probe, trainer
+from helpers.data import synthetic
 from helpers.tricks import attention, checkpointing, precision
 
 

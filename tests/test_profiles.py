@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import profiles
+from helpers.core import profiles
 
 
 def test_quick_is_default_without_cuda(monkeypatch):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import curves, profiles, recipe
+from helpers.train import curves, plan as recipe
+from helpers.core import profiles
 
 
 def test_lr_choice_rules():

@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from helpers import runner
+from helpers.workbook import runner
 
 
 def write_nb(path, *sources, params="x = 1"):

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers import synthetic
+from helpers.data import synthetic
 
 
 def digest(root: Path) -> dict[str, str]:

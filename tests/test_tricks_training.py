@@ -13,7 +13,8 @@ import time
 import pytest
 import torch
 
-from helpers import faults, synthetic, trainer
+from helpers.data import faults, synthetic
+from helpers.train import trainer
 from helpers.tricks.recipe import Recipe, deactivate
 
 
@@ -85,7 +86,7 @@ def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path):
 CHILD = textwrap.dedent("""
     import sys, time, json, torch
     import helpers
-    from helpers import trainer
+    from helpers.train import trainer
     from ultralytics import YOLO
     mode, data, project, out = sys.argv[1:5]
     kw = dict(data=data, imgsz=64, epochs=12, batch=4, nbs=8, workers=0, device="cpu", amp=False, warmup_epochs=0,

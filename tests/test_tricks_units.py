@@ -63,7 +63,7 @@ def test_loss_value_changes_with_the_stage():
 
 
 def fake_trainer(clip_norm, loss=1.0, max_bad=3):
-    from helpers.trainer import RecipeTrainer
+    from helpers.train.trainer import RecipeTrainer
 
     lin = torch.nn.Linear(4, 1, bias=False)
     opt = torch.optim.SGD(lin.parameters(), lr=1.0)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import datasets, faults, synthetic, validate
+from helpers.data import sources as datasets, faults, synthetic, validate
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from helpers import pretrain, synthetic, weights
+from helpers.train import pretrain, weights
+from helpers.data import synthetic
 
 
 def test_every_shipped_checkpoint_matches_its_provenance():

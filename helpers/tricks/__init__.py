@@ -1,1 +1,1 @@
-"""Tricks for large-batch training, each a small module that patches or extends Ultralytics and can be tested alone."""
+"""Each trick as a patch or hook that can be tested alone: attention, checkpointing, precision, schedule, loss stages, guard, early stop, atomic checkpoints, the Recipe, the translator."""

@@ -3,7 +3,7 @@ this computes the same thing with `torch.nn.functional.scaled_dot_product_attent
 
 The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere, and it is
 mirrored in $WORKBOOK_ATTENTION so that the worker processes Ultralytics starts for DDP (which import our trainer
-class) apply the same backend: see `helpers.trainer.WorkbookTrainer`.
+class) apply the same backend: see `helpers.train.trainer.WorkbookTrainer`.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class Recipe:
 
     def ultralytics_args(self) -> dict[str, Any]:
         """The recipe's share of `model.train(...)` arguments, all real Ultralytics names."""
-        from helpers.trainer import RecipeTrainer
+        from helpers.train.trainer import RecipeTrainer
 
         args: dict[str, Any] = {"trainer": RecipeTrainer, "save_period": self.save_period}
         if self.augment:

@@ -21,7 +21,7 @@ class Translation:
     unknown: list[str] = field(default_factory=list)
 
     def table(self):
-        from helpers.tables import Table
+        from helpers.core.tables import Table
 
         rows = [(k, "mapped", why) for k, why in self.notes]
         rows += [(k, "cannot", why) for k, why in self.unsupported]

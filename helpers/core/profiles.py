@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from helpers.lr import accumulate, effective_batch
+from helpers.train.lr import accumulate, effective_batch
 
 ENV_VAR = "WORKBOOK_PROFILE"
 

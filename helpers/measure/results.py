@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import paths
-from helpers.tables import Table
+from helpers.core import paths
+from helpers.core.tables import Table
 
 RESULTS = paths.ROOT / "benchmarks" / "results"
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from helpers import paths, synthetic
-from helpers.profiles import Profile
+from helpers.core import paths
+from helpers.data import synthetic
+from helpers.core.profiles import Profile
 
 
 class DatasetError(ValueError):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from helpers import lr
-from helpers.probe import ProbeConfig, ProbeResult
-from helpers.tables import Table
+from helpers.train import lr
+from helpers.train.probe import ProbeConfig, ProbeResult
+from helpers.core.tables import Table
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
             p.notes.append("no CUDA GPU: nothing to probe, so the profile's micro-batch is used as is; "
                            "on a GPU the planner measures real training steps")
             return p
-        from helpers import probe
+        from helpers.train import probe
 
         run = probe.run
         if card_gib is None:

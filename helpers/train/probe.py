@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from helpers.lr import accumulate
+from helpers.train.lr import accumulate
 from helpers.tricks import attention, checkpointing, precision
 
 

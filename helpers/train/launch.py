@@ -41,7 +41,7 @@ def stream(cmd: Sequence[str], timeout: float | None = None, env: dict | None = 
     group (DDP workers included): no process is left behind. A failure ends with the doctor's finding."""
     import threading
 
-    from helpers import doctor
+    from helpers.diagnose import doctor
 
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                             env=env, start_new_session=True)
@@ -85,8 +85,10 @@ def command(**options) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train with the workbook's recipe on the given devices (one process per GPU when there are several)."""
-    from helpers import datasets, lr, profiles, recipe, trainer
-    from helpers.weights import starting_point
+    from helpers.data import sources as datasets
+    from helpers.train import lr, plan as recipe, trainer
+    from helpers.core import profiles
+    from helpers.train.weights import starting_point
 
     ap = argparse.ArgumentParser(prog="python -m helpers train", description=main.__doc__)
     ap.add_argument("--profile", default=None)
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     world = len(p.device.split(",")) if p.device and p.device != "cpu" else 1
     split = lr.ddp_split(p.batch, p.nbs, world)
     lr0 = recipe.LRChoice(a.lr_rule, split["global_effective_batch"]).lr0
-    from helpers.validate import validate
+    from helpers.data.validate import validate
 
     images = validate(data, check_images=False).images["train"]
     warmup = lr.warmup_epochs(p.epochs, images, split["global_effective_batch"])

@@ -14,8 +14,8 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
-from helpers import offline, paths
-from helpers.tables import Table
+from helpers.core import offline, paths
+from helpers.core.tables import Table
 
 SETUP = "make setup"
 OPTIONAL = {  # import name -> (distribution, install command)

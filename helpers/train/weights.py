@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import ROOT
+from helpers.core.paths import ROOT
 
 WEIGHTS_DIR = ROOT / "data" / "weights"
 

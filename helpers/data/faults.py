@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import synthetic
+from helpers.data import synthetic
 
 # (image index in train, what is done, the line appended to its label file or None)
 BREAKS = (
@@ -53,7 +53,7 @@ def broken_dataset(root: str | Path) -> tuple[Path, list[tuple[str, str]]]:
 def nan_trainer(bad_iterations: set[int] | frozenset[int]):
     """A RecipeTrainer subclass that turns the images of the given training iterations (0-based, counted across
     epochs) into NaN, to show and test the NaN guard on a real run."""
-    from helpers.trainer import RecipeTrainer
+    from helpers.train.trainer import RecipeTrainer
 
     class NaNInjectingTrainer(RecipeTrainer):
         bad = frozenset(bad_iterations)

@@ -19,9 +19,9 @@ from typing import Any
 import nbformat
 import yaml
 
-from helpers import paths, profiles
-from helpers.record import read_records
-from helpers.tables import html_table, markdown
+from helpers.core import paths, profiles
+from helpers.workbook.record import read_records
+from helpers.core.tables import html_table, markdown
 
 KERNEL = "yolo-b256"  # registered by `make setup`; falls back to the current Python's own kernel
 

@@ -1,4 +1,4 @@
-"""Train a starter checkpoint with the workbook's own recipe and ship it with its provenance (`helpers.weights`).
+"""Train a starter checkpoint with the workbook's own recipe and ship it with its provenance (`helpers.train.weights`).
 
 `python -m helpers pretrain --model yolo12n.yaml --profile gpu` plans the micro-batch, trains on synthetic shapes
 drawn with a seed the notebooks do not use (so their datasets stay unseen), scores best.pt at several image sizes
@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers import envcheck, lr, memory, paths, profiles, recipe, synthetic, trainer, weights
-from helpers.probe import ProbeConfig
+from helpers.workbook import envcheck
+from helpers.train import lr, memory, plan as recipe, trainer, weights
+from helpers.core import paths, profiles
+from helpers.data import synthetic
+from helpers.train.probe import ProbeConfig
 from helpers.tricks import precision
 
 DATA_SEED = 1  # the notebooks' synthetic data uses seed 0
@@ -82,7 +85,7 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
         "command": "python -m helpers pretrain " + " ".join(shlex.quote(a) for a in (argv or [])),
         "model": p.model,
         "init": {"path": start_from, "sha256": weights.sha256(start_from)} if start_from else "random",
-        "data": {"generator": "helpers.synthetic", **{k: v for k, v in spec.__dict__.items() if k != "classes"},
+        "data": {"generator": "helpers.data.synthetic", **{k: v for k, v in spec.__dict__.items() if k != "classes"},
                  "classes": list(spec.classes)},
         "recipe": {"profile": p.name, "imgsz": p.imgsz, "epochs": p.epochs, "batch": plan.micro_batch, "nbs": p.nbs,
                    "accumulate": plan.accumulate, "lr0": lr_choice.lr0, "lr_rule": "sqrt", "warmup_epochs": warmup,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from helpers.tables import Table
+from helpers.core.tables import Table
 
 
 @dataclass(frozen=True)

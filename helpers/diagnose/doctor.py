@@ -116,7 +116,7 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "the workbook runs offline: YOLO_OFFLINE=1 and downloads are blocked so they fail at once",
         ["build models from yaml: YOLO('yolo12n.yaml') instead of 'yolo12n.pt'",
          "use the synthetic dataset or a local yaml (datasets.choose('synthetic', P)); never data='coco8.yaml'",
-         "fonts: helpers.offline.install_fonts() (done on import)"], "00_environment_check")),
+         "fonts: helpers.core.offline.install_fonts() (done on import)"], "00_environment_check")),
 ]
 
 

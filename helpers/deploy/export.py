@@ -60,7 +60,7 @@ def _staged(weights: str | Path, out_dir: str | Path | None) -> Path:
     the shipped weights folder must stay clean."""
     import shutil
 
-    from helpers import paths
+    from helpers.core import paths
 
     src = Path(weights)
     out = Path(out_dir) if out_dir else paths.runs_dir() / "export"
@@ -77,7 +77,7 @@ def export_onnx(weights: str | Path, imgsz: int, *, dynamic: bool = True, simpli
     import torch
     from ultralytics import YOLO
 
-    from helpers.trainer import quiet
+    from helpers.train.trainer import quiet
 
     if fp16 and not torch.cuda.is_available():
         raise ExportUnavailable("fp16 ONNX export needs a CUDA GPU (Ultralytics traces it there); export fp32 on CPU")
@@ -307,7 +307,7 @@ def bench_ort(session, batch: int, imgsz: int, *, warmup: int = 10, iters: int =
 
 
 def latency_table(rows: Sequence[dict[str, Any]], title: str = ""):
-    from helpers.tables import Table
+    from helpers.core.tables import Table
 
     return Table(("backend", "batch", "median ms", "p90 ms", "img/s"),
                  [(r["backend"], r["batch"], f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}", f"{r['img_s']:.0f}")

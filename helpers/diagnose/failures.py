@@ -25,7 +25,7 @@ def _catch(fn) -> BaseException:
 def unknown_argument(data: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.trainer import quiet
+    from helpers.train.trainer import quiet
 
     with quiet(40):  # Ultralytics prints its whole CLI help under the error
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
@@ -34,7 +34,7 @@ def unknown_argument(data: str | Path) -> BaseException:
 def missing_dataset(tmp: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.trainer import quiet
+    from helpers.train.trainer import quiet
 
     with quiet(40):
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
@@ -42,7 +42,7 @@ def missing_dataset(tmp: str | Path) -> BaseException:
 
 
 def broken_labels(tmp: str | Path) -> BaseException:
-    from helpers import faults, validate
+    from helpers.data import faults, validate
 
     yaml_path, _ = faults.broken_dataset(Path(tmp) / "broken")
     return _catch(lambda: validate.validate(yaml_path).raise_if_errors())
@@ -89,7 +89,7 @@ def bf16_on_t4() -> str:
 def offline_download() -> BaseException:
     from ultralytics import YOLO
 
-    from helpers import offline
+    from helpers.core import offline
 
     offline.block_downloads()
     return _catch(lambda: YOLO("yolo12n.pt"))  # pretrained weights: Ultralytics would download them
@@ -99,7 +99,8 @@ def nan_persisted(data: str | Path, project: str | Path) -> BaseException:
     """Every step from the third on gets NaN images and no guard: Ultralytics reloads last.pt 3 times, then fails."""
     from ultralytics import YOLO
 
-    from helpers import faults, trainer
+    from helpers.data import faults
+    from helpers.train import trainer
     from helpers.tricks.recipe import Recipe, deactivate
 
     Recipe(nan_guard=False).activate()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from helpers.datasets import DatasetError, class_names, load_yaml, split_sources
-from helpers.tables import Table
+from helpers.data.sources import DatasetError, class_names, load_yaml, split_sources
+from helpers.core.tables import Table
 
 SEVERITY_COLOURS = {"error": "#c0392b", "warning": "#b9770e"}
 IMG_SUFFIXES = {".avif", ".bmp", ".dng", ".heic", ".heif", ".jp2", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"}

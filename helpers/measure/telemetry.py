@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.tables import Table
+from helpers.core.tables import Table
 
 DATA_STALL_PCT = 20.0  # the step waits on the loader this share of the time or more
 MEMORY_FRACTION = 0.90  # of the card, as NVML reports it (reserved pool + context)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 
-from helpers import offline
-from helpers.curves import MAP50_95
+from helpers.core import offline
+from helpers.train.curves import MAP50_95
 from helpers.tricks import attention, checkpointing
 
 CHECKPOINT_VAR = "WORKBOOK_CHECKPOINT"

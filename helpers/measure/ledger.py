@@ -15,8 +15,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import lr, paths, results
-from helpers.tables import Table, markdown
+from helpers.train import lr
+from helpers.core import paths
+from helpers.measure import results
+from helpers.core.tables import Table, markdown
 
 RESULTS = results.RESULTS
 README = paths.ROOT / "README.md"
@@ -244,7 +246,7 @@ def c14() -> Claim:
 
     from ultralytics.cfg import get_cfg
 
-    from helpers.trainer import quiet
+    from helpers.train.trainer import quiet
 
     rejected = []
     for name in TUTORIAL_ARGS:

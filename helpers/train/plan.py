@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import lr, paths
-from helpers.profiles import Profile
+from helpers.train import lr
+from helpers.core import paths
+from helpers.core.profiles import Profile
 
 AUGMENT = {"scale": 0.5, "mosaic": 1.0, "mixup": 0.0, "copy_paste": 0.1}
 LR_REF, BATCH_REF = 0.01, 64  # Ultralytics' SGD default lr0, tuned at its default nbs of 64
@@ -41,7 +42,7 @@ class LRChoice:
 def train_kwargs(p: Profile, data: str | Path, *, batch: int, nbs: int, lr0: float, warmup: float, name: str,
                  amp: Any = True, **extra: Any) -> dict[str, Any]:
     """Keyword arguments for `YOLO(model).train(...)`; every key is a real Ultralytics argument (or `trainer=`)."""
-    from helpers.trainer import WorkbookTrainer
+    from helpers.train.trainer import WorkbookTrainer
 
     args = dict(data=str(data), trainer=WorkbookTrainer, imgsz=p.imgsz, epochs=p.epochs, batch=batch, nbs=nbs,
                 optimizer="SGD", lr0=lr0, warmup_epochs=warmup, workers=p.workers, cache=p.cache,

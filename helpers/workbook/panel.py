@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from helpers import lr
+from helpers.train import lr
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 

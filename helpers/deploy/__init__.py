@@ -1,0 +1,1 @@
+"""Deployment: ONNX/TensorRT export, parity with PyTorch, latency."""

@@ -1,0 +1,1 @@
+"""Failures: real reproductions and the doctor that turns an error into a finding."""

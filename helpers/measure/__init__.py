@@ -1,0 +1,1 @@
+"""What runs measured: the GPU sampler, the bottleneck verdict, memory attribution, benchmark results, the claims ledger."""
