@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
-from helpers.workbook import envcheck  # noqa: E402
+from helpers.core import versions  # noqa: E402
 from helpers.deploy import export  # noqa: E402
 from helpers.core import offline  # noqa: E402
 from helpers.data import synthetic  # noqa: E402
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     offline.prepare_ultralytics()
     gpu = torch.cuda.is_available()
-    env = {**envcheck.describe(), "onnxruntime": ort.__version__}
+    env = {**versions.describe(), "onnxruntime": ort.__version__}
     tag = a.tag or f"export-{'gpu' if gpu else 'cpu'}"
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401
 from helpers.measure import memprofile  # noqa: E402
 from helpers.train import probe  # noqa: E402
-from helpers.workbook.envcheck import describe  # noqa: E402
+from helpers.core.versions import describe  # noqa: E402
 from helpers.tricks import attention  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

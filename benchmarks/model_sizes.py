@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
-from helpers.workbook.envcheck import describe  # noqa: E402
+from helpers.core.versions import describe  # noqa: E402
 
 MODELS = ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolo12x.yaml", "yolov9s.yaml")
 

@@ -93,7 +93,7 @@ def matrix(name: str) -> list[probe.ProbeConfig]:
 
 def environment(device: torch.device) -> dict:
     """Device and versions, as printed by the libraries themselves."""
-    from helpers.workbook.envcheck import describe
+    from helpers.core.versions import describe
 
     return describe(str(device))
 
@@ -104,28 +104,20 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_
     Ultralytics' loader starts its workers when it is built, so the first ~2 x workers batches are ready before the
     first step; only later epochs show the steady state, hence several epochs and `skip` batches each.
     """
-    from ultralytics import YOLO
+    from helpers.core import profiles
+    from helpers.train.callbacks import StepTimer
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
 
-    from helpers.data import sources as datasets
-    from helpers.core import offline, profiles
-    from helpers.train import trainer
-
-    offline.install_fonts()
     prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)
-    data = datasets.synthetic_for(prof, progress=False)
-    trainer.set_options(attention_backend)
-    model = YOLO("yolo12n.yaml")
-    timer = trainer.StepTimer(skip=3).attach(model)
+    plan = TrainPlan.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention_backend,
+                                  workers=workers, cache=False, project="/tmp/wb-bench", name="loader",
+                                  extra={"close_mosaic": 0, "val": False})
+    timer = StepTimer(skip=3)
     t0 = time.time()
-    model.train(data=str(data), trainer=trainer.WorkbookTrainer, imgsz=imgsz, batch=batch, nbs=batch, epochs=epochs,
-                close_mosaic=0,
-                workers=workers, val=False, plots=False, cache=False, project="/tmp/wb-bench", name="loader",
-                exist_ok=True, verbose=False)
-    out = {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "epochs": epochs,
-           "mosaic": True, "workers": workers,
-           "wall_s": round(time.time() - t0, 1), **timer.summary()}
-    trainer.set_options(None)
-    return out
+    train(plan, callbacks=[timer])
+    return {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "epochs": epochs,
+            "mosaic": True, "workers": workers, "wall_s": round(time.time() - t0, 1), **timer.summary()}
 
 
 def isolated(matrix_name: str, index: str, cfg: probe.ProbeConfig, device: str) -> probe.ProbeResult:

@@ -27,11 +27,13 @@ def _cmd_env(a: argparse.Namespace) -> int:
 def _cmd_profiles(a: argparse.Namespace) -> int:
     from helpers.core import profiles
     from helpers.core.tables import markdown
+    from helpers.train import lr
 
     names = list(profiles.PROFILES)
     keys = [k for k in profiles.PROFILES[names[0]].as_dict() if k != "name"]
     rows = [(k, *(profiles.PROFILES[n].as_dict()[k] for n in names)) for k in keys]
-    rows.append(("effective_batch", *(profiles.PROFILES[n].effective_batch for n in names)))
+    rows.append(("effective_batch", *(lr.effective_batch(profiles.PROFILES[n].batch, profiles.PROFILES[n].nbs)
+                                      for n in names)))
     print(markdown(("field", *names), rows))
     print(f"\nDefault here: {profiles.default_name()}")
     return 0
@@ -72,24 +74,58 @@ def _cmd_freeze(a: argparse.Namespace) -> int:
     return 0
 
 
+BAD_INPUT = ("ParameterError", "PlanError", "DatasetError", "WeightsError", "KeyError", "ValueError",
+             "FileNotFoundError", "TypeError", "OfflineError", "FlashAttnUnavailable")
+
+
+def _fail(e: BaseException) -> int:
+    """One clear message and the doctor's finding; exit 2 for bad input, 1 for a run that failed."""
+    from helpers.diagnose import doctor
+
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e) or type(e).__name__
+    print(f"error: {text}", file=sys.stderr)
+    finding = doctor.diagnose(e)
+    if finding:
+        print(finding, file=sys.stderr)
+    print("(--debug shows the traceback)", file=sys.stderr)
+    bad_input = any(c.__name__ in BAD_INPUT for c in type(e).__mro__)
+    return 2 if bad_input else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every command's failure: one message, the finding, an exit code
+        if debug:
+            raise
+        return _fail(e)
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["pretrain"]:  # its own parser (helpers.train.pretrain)
         from helpers.train import pretrain
 
         return pretrain.main(argv[1:])
-    if argv[:1] == ["train"]:  # its own parser (helpers.train.launch)
-        from helpers.train import launch as ddp
+    if argv[:1] == ["train"]:  # its own parser, built from the TrainPlan's fields (helpers.train.launch)
+        from helpers.train import launch
 
-        return ddp.main(argv[1:])
-    p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line")
+        return launch.main(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m helpers", description="yolo-b256-workbook command line "
+                                "(add --debug to any command for the traceback of a failure)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run the notebooks headless with Papermill and write a summary")
     r.add_argument("--profile", help="quick | gpu | full (default: gpu with CUDA, quick without)")
     r.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,01")
     r.add_argument("--out", help="output folder (default runs/workbook-PROFILE)")
-    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set a notebook parameter (repeatable); checked against the parameters cells first")
     r.add_argument("--timeout", type=float, help="seconds per notebook (default: the profile's)")
     r.add_argument("--no-html", action="store_true", help="skip the HTML renderings of executed notebooks")
     r.set_defaults(fn=_cmd_run)
@@ -121,11 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     f.set_defaults(fn=_cmd_freeze)
 
     a = p.parse_args(argv)
-    try:
-        return a.fn(a)
-    except (KeyError, ValueError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
+    return a.fn(a)
 
 
 if __name__ == "__main__":

@@ -63,14 +63,16 @@ def test_whole_yolo12n_parity_in_training_mode():
         assert_close(a, b)
 
 
-def test_patch_unpatch_and_env():
+def test_patch_unpatch():
     assert attention.current() == "stock"
     assert attention.patch("sdpa") == "sdpa" and AAttn.forward is attention.sdpa_forward
-    assert os.environ[attention.ENV_VAR] == "sdpa"
     attention.unpatch()
-    assert attention.current() == "stock" and attention.ENV_VAR not in os.environ
+    assert attention.current() == "stock"
     with pytest.raises(ValueError, match="not one of"):
         attention.patch("xformers")
+    with attention.patched("sdpa"):
+        assert attention.current() == "sdpa"
+    assert attention.current() == "stock"
 
 
 def test_auto_falls_back_to_sdpa_and_flash_explains(monkeypatch):
@@ -94,13 +96,15 @@ def test_flash_forward_falls_back_to_sdpa_on_cpu():
     assert torch.allclose(attention.flash_forward(m, x), attention.sdpa_forward(m, x))
 
 
-def test_env_var_reaches_a_fresh_process_like_a_ddp_worker(tmp_path):
+def test_the_plan_reaches_a_fresh_process_like_a_ddp_worker(tmp_path):
+    from helpers.train.plan import ENV_VAR, TrainPlan
+
     data = synthetic.generate(tmp_path / "d", synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
     code = ("import helpers\nfrom helpers.train.trainer import WorkbookTrainer\n"
             "from helpers.tricks import attention\n"
             "print('before', attention.current())\n"
             f"WorkbookTrainer(overrides={{'model': 'yolo12n.yaml', 'data': r'{data}', 'device': 'cpu'}})\n"
             "print('after', attention.current())\n")
-    env = dict(os.environ, **{attention.ENV_VAR: "sdpa"})
+    env = dict(os.environ, **{ENV_VAR: TrainPlan(data=str(data), attention="sdpa").to_json()})
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "before stock" in out.stdout and "after sdpa" in out.stdout, out.stderr[-2000:]

@@ -25,9 +25,28 @@ def test_unknown_tutorial_argument(data):
 
 
 def test_dataset_problems(tmp_path):
-    assert kind(failures.missing_dataset(tmp_path)) == "dataset"
+    assert kind(failures.missing_dataset(tmp_path)) == "dataset-path"
     e = failures.broken_labels(tmp_path)
     assert type(e).__name__ == "DatasetError" and kind(e) == "dataset"
+
+
+# Ultralytics' own texts for the dataset problems the validator also reports (seen with 8.4.190 on real files)
+@pytest.mark.parametrize("text,expected", [
+    ("RuntimeError: Dataset '/d/data.yaml' error ❌ /d/data.yaml 'names' length 80 and 'nc: 79' must match.",
+     "dataset-nc-names"),
+    ("ValueError: train: No labels found in /d/labels/train.cache. See https://docs.ultralytics.com/datasets",
+     "dataset-no-labels"),
+    ("FileNotFoundError: train: Error loading data from /d/images/nothere", "dataset-path"),
+    ("RuntimeError: Dataset '/d/nowhere/data.yaml' error ❌ '/d/nowhere/data.yaml' does not exist", "dataset-path"),
+    ("DatasetError: d.yaml: 1 error(s)\n  d.yaml:-: nc-names: 'nc: 79' but 'names:' lists 80 classes", "dataset-nc-names"),
+    ("DatasetError: d.yaml: 1 error(s)\n  labels/train:-: no-labels: none of the 4 'train' images has a label file",
+     "dataset-no-labels"),
+    ("DatasetError: Dataset yaml not found: /d/x.yaml.", "dataset-path"),
+    ("DatasetError: d.yaml: 1 error(s)\n  labels/train/a.txt:9: zero-size-box: box has zero size", "dataset"),
+])
+def test_each_dataset_problem_has_its_own_finding(text, expected):
+    f = doctor.diagnose(text)
+    assert f.kind == expected and f.fix
 
 
 def test_flash_attn_missing():
@@ -71,24 +90,25 @@ def test_nan_that_persists(data, tmp_path):
 OOM_TEXT = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1000.00 GiB. GPU 0 has a total capacity"
 
 
-def test_out_of_memory_text_and_retry_keeps_effective_batch():
+def test_out_of_memory_text_and_retry_keeps_effective_batch(monkeypatch):
+    from helpers.train import run
+    from helpers.train.plan import TrainPlan
+
     f = doctor.diagnose(OOM_TEXT + " ... with batch=256")
     assert f.kind == "out-of-memory" and "batch=128 with the same nbs" in f.fix[0]
+    calls = []
 
-    class FakeModel:
-        calls = []
+    def fake_train(plan, **kw):  # stands in for a GPU that fits 64 images
+        calls.append((plan.batch, plan.nbs, plan.effective_batch))
+        if plan.batch > 64:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return "trained"
 
-        def train(self, **kw):
-            self.calls.append((kw["batch"], kw["nbs"]))
-            if kw["batch"] > 64:
-                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            return "trained"
-
-    m = FakeModel()
-    assert doctor.train(m, retry_oom=True, batch=256, nbs=256) == "trained"
-    assert m.calls == [(256, 256), (128, 256), (64, 256)]
+    monkeypatch.setattr(run, "train", fake_train)
+    assert doctor.train(TrainPlan(batch=256, nbs=256), retry_oom=True) == "trained"
+    assert calls == [(256, 256, 256), (128, 256, 256), (64, 256, 256)]
     with pytest.raises(torch.OutOfMemoryError):
-        doctor.train(FakeModel(), retry_oom=False, batch=256, nbs=256)
+        doctor.train(TrainPlan(batch=256, nbs=256), retry_oom=False)
 
 
 @pytest.mark.gpu

@@ -20,14 +20,17 @@ def test_derive_maps_values_to_ultralytics_arguments():
     assert "lr0=0.04 (linear" in P.derive({**VALUES, "lr_rule": "linear"})
 
 
-def test_panel_values_become_a_profile():
-    from helpers.core import profiles
+def test_panel_values_become_a_plan():
+    from helpers.train.plan import TrainPlan
 
-    p = P.Panel(VALUES)
-    prof = p.profile(profiles.get("quick"))
-    assert (prof.model, prof.imgsz, prof.epochs, prof.nbs, prof.attention, prof.amp, prof.weights) == \
-        ("yolo12n.yaml", 640, 30, 256, "auto", "fp16", "")
-    assert prof.batch == 8 and prof.device == "cpu"  # fields the panel does not hold stay as they were
+    base = TrainPlan(batch=8, nbs=16, device="cpu", lr_ref=0.02)
+    p = P.Panel(VALUES, base=base)
+    plan = p.plan()
+    assert (plan.model, plan.imgsz, plan.epochs, plan.batch, plan.nbs, plan.attention, plan.amp, plan.weights) == \
+        ("yolo12n.yaml", 640, 30, 64, 256, "auto", "fp16", "")
+    assert plan.device == "cpu"  # fields the panel does not hold stay as they were
+    assert P.Panel({**VALUES, "micro_batch": 0}, base=base).plan().batch == 8  # 0: the planner decides, later
+    assert "lr0=0.04 (sqrt rule from 0.02 at 64)" in p.summary()  # the plan's reference lr, not a constant
 
 
 def test_headless_panel_holds_the_parameters(monkeypatch, capsys):
@@ -63,34 +66,26 @@ def test_train_runs_with_panel_values_and_stop_sets_trainer_stop(monkeypatch):
     p = P.Panel(VALUES, on_train=lambda v, panel: seen.update(v))
     p.start_training()  # headless: in the foreground
     assert seen == VALUES and p.thread is None
-    cb = p.callbacks()
     t = types.SimpleNamespace(stop=False, epochs=3, start_epoch=0, epoch=0)
-    cb["on_train_batch_end"](t)
+    p.stop.on_train_batch_end(t)
     assert t.stop is False
     p.request_stop()
-    cb["on_train_batch_end"](t)
+    p.stop.on_train_batch_end(t)
     assert t.stop is True
 
 
 def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
     """Ultralytics ORs its own stop rule into trainer.stop at the epoch's end: a 5-epoch run stops after epoch 1."""
-    from ultralytics import YOLO
-
-    from helpers.data import sources as datasets
     from helpers.core import profiles
-    from helpers.train import trainer
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=16, n_val=4)
-    data = datasets.synthetic_for(prof, progress=False)
-    p = P.Panel({"epochs": 5})
-    net = YOLO("yolo12n.yaml")
-    for name, fn in p.callbacks().items():
-        net.add_callback(name, fn)
-    net.add_callback("on_train_batch_end", lambda tr: p.request_stop())
-    with trainer.quiet():
-        net.train(data=str(data), imgsz=64, epochs=5, batch=8, workers=0, device="cpu", plots=False, val=False,
-                  project=str(runs), name="stop", exist_ok=True)
-    assert net.trainer.epoch == 0  # stopped at the end of the first epoch
+    plan = TrainPlan.from_profile(prof, epochs=5, batch=8, nbs=8, weights="", name="stop", extra={"val": False})
+    p = P.Panel({"epochs": 5}, base=plan)
+    press = ("on_train_batch_end", lambda tr: p.request_stop())
+    result = train(p.plan(), callbacks=[*p.hooks(), press], progress=False)
+    assert result.trainer.epoch == 0 and p.epochs_done == 1  # stopped at the end of the first epoch
 
 
 def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
@@ -98,11 +93,12 @@ def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
 
     def fake_train(values, panel):
         t = types.SimpleNamespace(stop=False, epochs=3, start_epoch=0, epoch=0)
-        cb = panel.callbacks()
         for e in range(3):
             t.epoch = e
-            cb["on_train_batch_end"](t)
-            cb["on_fit_epoch_end"](t)
+            for hook in panel.hooks():
+                for name in ("on_train_epoch_start", "on_train_batch_end", "on_fit_epoch_end"):
+                    if hasattr(hook, name):
+                        getattr(hook, name)(t)
             if e == 0:
                 panel.request_stop()
             if t.stop:  # what Ultralytics does with trainer.stop at the epoch's end

@@ -54,32 +54,37 @@ def test_probe_reports_out_of_memory(monkeypatch):
     assert not r.ok and r.error.startswith("CUDA out of memory") and r.img_s is None
 
 
-def test_training_with_tricks_validates_and_saves_a_portable_checkpoint(tmp_path):
-    from ultralytics import YOLO
+def test_training_with_tricks_validates_and_saves_a_portable_checkpoint(tmp_path, runs):
+    from helpers.train.callbacks import Hooks, StepTimer
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+
+    class Seen(Hooks):
+        def on_train_end(self, t):
+            self.attention, self.layers = attention.current(), checkpointing.enabled_layers(t.model)
 
     data = synthetic.generate(tmp_path / "d", synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64))
-    trainer.set_options("sdpa", "all")
-    try:
-        model = YOLO("yolo12n.yaml")
-        timer = trainer.StepTimer(skip=0).attach(model)
-        model.train(data=str(data), trainer=trainer.WorkbookTrainer, imgsz=64, epochs=1, batch=4, workers=0,
-                    device="cpu", project=str(tmp_path), name="t", plots=False, verbose=False)
-        assert attention.current() == "sdpa"
-        assert checkpointing.enabled_layers(model.trainer.model)  # the layers trained checkpointed
-        assert timer.summary()["batches"] == 2 and timer.summary()["img_s"] > 0
-        assert model.trainer.metrics  # the validation pass ran with the patched attention
-    finally:
-        trainer.set_options(None, None)
-        checkpointing.uninstall()
-    best = tmp_path / "t" / "weights" / "best.pt"
-    code = (f"import torch, sys\nfrom ultralytics import YOLO\nm = YOLO(r'{best}')\n"
+    plan = TrainPlan(data=str(data), train_images=8, imgsz=64, epochs=1, batch=4, nbs=4, workers=0, device="cpu",
+                     amp="fp32", cache=False, attention="sdpa", checkpoint="all", project=str(tmp_path), name="t")
+    timer, seen = StepTimer(skip=0), Seen()
+    result = train(plan, callbacks=[timer, seen])
+    assert seen.attention == "sdpa" and seen.layers  # the layers trained checkpointed, with the fast attention
+    assert timer.summary()["batches"] == 2 and timer.summary()["img_s"] > 0
+    assert result.metrics  # the validation pass ran with the patched attention
+    assert attention.current() == "stock" and not checkpointing._ORIGINAL  # and train() restored the classes
+    code = (f"import torch, sys\nfrom ultralytics import YOLO\nm = YOLO(r'{result.best}')\n"
             "assert 'helpers' not in sys.modules\n"
             "print(type(m.model.model[6].m[0][0].attn).__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().endswith("ultralytics.nn.modules.block"), out.stderr[-1500:]
 
 
-def test_set_options_rejects_unknown_layers():
-    with pytest.raises(ValueError, match="choose one of"):
-        trainer.set_options("sdpa", "everything")
-    trainer.set_options(None, None)
+def test_tricks_are_restored_even_when_training_fails(runs):
+    from helpers.train.plan import TrainPlan
+    from helpers.train.trainer import tricks_installed
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with tricks_installed(TrainPlan(attention="sdpa", checkpoint="all")):
+            assert attention.current() == "sdpa" and checkpointing._ORIGINAL
+            raise RuntimeError("boom")
+    assert attention.current() == "stock" and not checkpointing._ORIGINAL

@@ -21,20 +21,6 @@ def test_unknown_profile_is_a_clear_error():
         profiles.get("fast")
 
 
-@pytest.mark.parametrize("batch,nbs,acc,eff", [(256, 256, 1, 256), (64, 256, 4, 256), (32, 256, 8, 256),
-                                               (256, 64, 1, 256), (100, 256, 3, 300), (8, 16, 2, 16)])
-def test_accumulation_follows_ultralytics_rule(batch, nbs, acc, eff):
-    p = profiles.get("gpu").replace(batch=batch, nbs=nbs)
-    assert p.accumulate == acc == max(round(nbs / batch), 1)
-    assert p.effective_batch == eff
-
-
-def test_gpu_profiles_are_effective_b256_at_640():
-    for name in ("gpu", "full"):
-        p = profiles.get(name)
-        assert (p.effective_batch, p.imgsz, p.model) == (256, 640, "yolo12n.yaml")
-
-
 def test_quick_profile_is_small():
     q = profiles.get("quick")
     assert q.imgsz <= 160 and q.epochs <= 3 and q.n_train <= 64 and q.device == "cpu"

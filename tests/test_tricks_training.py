@@ -13,9 +13,12 @@ import time
 import pytest
 import torch
 
-from helpers.data import faults, synthetic
-from helpers.train import trainer
-from helpers.tricks.recipe import Recipe, deactivate
+from helpers.data import synthetic
+from helpers.diagnose import failures
+from helpers.train.callbacks import EpochProgress
+from helpers.train.plan import ENV_VAR, TrainPlan
+from helpers.train.run import train
+from helpers.tricks.recipe import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +27,12 @@ def data(tmp_path_factory):
     return synthetic.generate(root, synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64, seed=1))
 
 
-@pytest.fixture(autouse=True)
-def clean_env():
-    yield
-    deactivate()
-
-
-def args(data, project, name, **kw):
-    base = dict(data=str(data), imgsz=64, epochs=4, batch=4, nbs=4, workers=0, device="cpu", amp=False,
-                warmup_epochs=0, optimizer="SGD", lr0=0.01, lrf=0.1, plots=False, val=True, project=str(project),
-                name=name, exist_ok=True, seed=0, mosaic=0.0)
-    base.update(kw)
-    return base
+def plan(data, project, name, **kw):
+    """A tiny CPU run: fp32, no warm-up, lr0 0.01 decaying to 0.1x, no mosaic, stock attention."""
+    base = TrainPlan(data=str(data), train_images=8, imgsz=64, epochs=4, batch=4, nbs=4, workers=0, device="cpu",
+                     amp="fp32", cache=False, warmup_fixed=0.0, lr_fixed=0.01, augment="", attention="stock",
+                     project=str(project), name=name, seed=0, extra={"lrf": 0.1, "mosaic": 0.0})
+    return base.replace(**kw)
 
 
 def rows(path):
@@ -43,16 +40,13 @@ def rows(path):
         return [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
 
 
-def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path):
-    from ultralytics import YOLO
-
+def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path, runs):
     r = Recipe(clip_norm=1.0, restart_epoch=2, restart_fraction=0.5, restart_decay=0.5,
-               loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0))).activate()
-    model = YOLO("yolo12n.yaml")
+               loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)))
     seen = []
-    model.add_callback("on_train_batch_end", lambda t: seen.append((t.epoch + 1, t.model.criterion.hyp.box)))
-    with trainer.quiet():
-        model.train(trainer=trainer.RecipeTrainer, **args(data, tmp_path, "sched"))
+    result = train(plan(data, tmp_path, "sched", recipe=r),
+                   callbacks=[("on_train_batch_end", lambda t: seen.append((t.epoch + 1, t.model.criterion.hyp.box)))])
+    model = result.model
     t = model.trainer
     applied = [float(x["lr/pg0"]) for x in rows(t.save_dir / "results.csv")]
     planned = r.schedule(4, 0.1, False).curve(0.01)
@@ -65,15 +59,11 @@ def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path):
     assert all(float(x["grad_norm_max"]) > 1.0 for x in log) and sum(int(x["clipped_steps"]) for x in log) > 0
 
 
-def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path):
-    from ultralytics import YOLO
-
-    Recipe(guard_max_bad=2, guard_lr_drop=0.5).activate()
-    Poisoned = faults.nan_trainer({2, 3})  # two bad steps in a row: skip, then restore
-    model = YOLO("yolo12n.yaml")
-    with trainer.quiet():
-        model.train(trainer=Poisoned, **args(data, tmp_path, "nan", epochs=3))  # epoch 3 must run clean
-    t = model.trainer
+def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path, runs):
+    Poisoned = failures.nan_trainer({2, 3})  # two bad steps in a row: skip, then restore
+    result = train(plan(data, tmp_path, "nan", epochs=3, recipe=Recipe(guard_max_bad=2, guard_lr_drop=0.5)),
+                   trainer=Poisoned)  # epoch 3 must run clean
+    t = result.trainer
     events = rows(t.save_dir / "guard_events.csv")
     assert [e["action"] for e in events] == ["skip+lr_drop", "restore"]
     assert all(e["loss_finite"] == "False" for e in events)
@@ -86,15 +76,14 @@ def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path):
 CHILD = textwrap.dedent("""
     import sys, time, json, torch
     import helpers
-    from helpers.train import trainer
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+    from helpers.train.trainer import RecipeTrainer
     from ultralytics import YOLO
-    mode, data, project, out = sys.argv[1:5]
-    kw = dict(data=data, imgsz=64, epochs=12, batch=4, nbs=8, workers=0, device="cpu", amp=False, warmup_epochs=0,
-              optimizer="SGD", lr0=0.01, plots=False, project=project, name="killme", exist_ok=True, seed=0, mosaic=0.0)
+    mode, project, out = sys.argv[1:4]
     if mode == "first":
-        m = YOLO("yolo12n.yaml")
-        m.add_callback("on_train_epoch_end", lambda t: time.sleep(0.3))  # give the parent time to kill mid-run
-        m.train(trainer=trainer.RecipeTrainer, **kw)
+        slow = ("on_train_epoch_end", lambda t: time.sleep(0.3))  # give the parent time to kill mid-run
+        train(TrainPlan.from_env(), callbacks=[slow], progress=False)
     else:
         last = project + "/killme/weights/last.pt"
         ck = torch.load(last, weights_only=False)
@@ -102,6 +91,7 @@ CHILD = textwrap.dedent("""
         def check(t):
             report["start_epoch"] = t.start_epoch
             report["trainer"] = type(t).__name__
+            report["clip_norm"] = t.recipe.clip_norm
             mine, saved = t.optimizer.state_dict()["state"], ck["optimizer"]["state"]
             report["same_optimizer_state"] = all(torch.equal(mine[i]["momentum_buffer"],
                                                  saved[i]["momentum_buffer"].float()) for i in saved)
@@ -112,17 +102,19 @@ CHILD = textwrap.dedent("""
         m = YOLO(last)
         m.add_callback("on_train_start", check)
         m.add_callback("on_fit_epoch_end", stop_after_two)
-        m.train(resume=True, trainer=trainer.RecipeTrainer)
+        m.train(resume=True, trainer=RecipeTrainer)  # the plan (and its recipe) still in $WORKBOOK_PLAN
         json.dump(report, open(out, "w"))
 """)
 
 
 def test_resume_after_a_real_kill(data, tmp_path):
-    env = dict(os.environ, WORKBOOK_RECIPE=Recipe(clip_norm=5.0, restart_epoch=6).to_json(), PYTHONUNBUFFERED="1")
+    run = plan(data, tmp_path, "killme", epochs=12, nbs=8, recipe=Recipe(clip_norm=5.0, restart_epoch=6),
+               extra={"mosaic": 0.0})
+    env = dict(os.environ, **{ENV_VAR: run.to_json()}, PYTHONUNBUFFERED="1", WORKBOOK_RUNS=str(tmp_path / "runs"))
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     results = tmp_path / "killme" / "results.csv"
-    p = subprocess.Popen([sys.executable, str(script), "first", str(data), str(tmp_path), ""], env=env,
+    p = subprocess.Popen([sys.executable, str(script), "first", str(tmp_path), ""], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and p.poll() is None:
@@ -135,11 +127,11 @@ def test_resume_after_a_real_kill(data, tmp_path):
     done = len(rows(results))
     assert 3 <= done < 12
     out = tmp_path / "report.json"
-    r = subprocess.run([sys.executable, str(script), "resume", str(data), str(tmp_path), str(out)], env=env,
+    r = subprocess.run([sys.executable, str(script), "resume", str(tmp_path), str(out)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert rep["trainer"] == "RecipeTrainer"
+    assert rep["trainer"] == "RecipeTrainer" and rep["clip_norm"] == 5.0
     assert rep["start_epoch"] == rep["ckpt_epoch"] + 1  # continues with the epoch after the last saved one
     assert rep["same_optimizer_state"]
     # An epoch logged but not yet checkpointed when the kill came is redone, and logged once.
@@ -148,12 +140,8 @@ def test_resume_after_a_real_kill(data, tmp_path):
     assert [int(x["epoch"]) for x in rows(tmp_path / "killme" / "tricks_log.csv")] == epochs
 
 
-def test_epoch_bar_counts_trained_epochs_only_after_an_early_stop(data, tmp_path):
-    from ultralytics import YOLO
-
-    model = YOLO("yolo12n.yaml")
-    bar = trainer.EpochProgress().attach(model)
-    model.add_callback("on_fit_epoch_end", lambda t: setattr(t, "stop", t.epoch >= 1))  # stop after epoch 2
-    with trainer.quiet():
-        model.train(**args(data, tmp_path, "bar", epochs=5))
+def test_epoch_bar_counts_trained_epochs_only_after_an_early_stop(data, tmp_path, runs):
+    bar = EpochProgress()
+    stop = ("on_fit_epoch_end", lambda t: setattr(t, "stop", t.epoch >= 1))  # stop after epoch 2
+    train(plan(data, tmp_path, "bar", epochs=5), callbacks=[bar, stop], progress=False)
     assert (bar.bar.n, bar.bar.total) == (2, 5)  # not 3: the extra call after validating best.pt is ignored

@@ -153,21 +153,38 @@ def test_translator_maps_every_key_or_says_why():
     assert t.recipe == {"clip_norm": 2.0, "restart_epoch": 300}
     assert t.tricks == {"checkpoint": "all"}
     assert [k for k, _ in t.unsupported] == ["fp16_skip_layers"]
-    assert t.unknown == ["warmup_epoch"]  # a typo of warmup_epochs: reported, not dropped
+    assert t.unknown == [("warmup_epoch", "did you mean 'warmup_epochs'?")]  # reported, not dropped
     get_cfg(overrides=t.args)  # Ultralytics accepts every translated argument
     md = t.table().to_markdown()
     assert "warmup_epoch" in md and "fp16_skip_layers" in md
 
 
-def test_recipe_round_trips_through_the_environment(monkeypatch):
+def test_translator_never_overrides_a_key_the_user_gave_whatever_the_order():
+    a = translate.translate({"mosaic": 1.0, "mosaic_prob": 0.5, "nbs": 128, "batch": 64, "accumulate": 4})
+    b = translate.translate({"accumulate": 4, "mosaic_prob": 0.5, "batch": 64, "nbs": 128, "mosaic": 1.0})
+    assert a.args == b.args == {"mosaic": 1.0, "nbs": 128, "batch": 64}
+    notes = dict(a.notes)
+    assert "you also set mosaic=1.0, which wins" in notes["mosaic_prob"]
+    assert "you also set nbs=128" in notes["accumulate"]
+
+
+def test_translator_knows_train_dual_spellings():
+    t = translate.translate({"batch-size": 64, "img": 640, "close-mosaic": 15, "mosiac": 1.0})
+    hints = dict(t.unknown)
+    assert hints["batch-size"].startswith("did you mean batch?") and "train_dual.py" in hints["batch-size"]
+    assert hints["img"].startswith("did you mean imgsz?") and hints["close-mosaic"].startswith("did you mean close_mosaic?")
+    assert hints["mosiac"] == "did you mean 'mosaic'?"
+    assert t.args == {}  # suggested, never applied behind the user's back
+
+
+def test_recipe_round_trips_through_json():
     r = Recipe(clip_norm=2.0, restart_epoch=3, loss_stages=((1, 1.5, 0.8, 0.5), (3, 1, 1, 1)),
-               early_stop=convergence.EarlyStop(patience=5), augment="long-run")
-    monkeypatch.delenv("WORKBOOK_RECIPE", raising=False)
-    r.activate()
-    assert Recipe.from_env() == r
-    assert r.ultralytics_args()["copy_paste"] == 0.15
-    with pytest.raises(ValueError, match="choose one of"):
-        Recipe(augment="nope").activate()
+               early_stop=convergence.EarlyStop(patience=5), save_period=4)
+    assert Recipe.from_json(r.to_json()) == r
+    with pytest.raises(ValueError, match="no field"):
+        Recipe.from_dict({"clip_norm": 1.0, "augment": "long-run"})
+    with pytest.raises(ValueError, match="restart_after"):
+        Recipe(restart_after="linear")
 
 
 def test_signals_plot_has_three_panels_and_the_reason():

@@ -102,3 +102,43 @@ def test_shared_coco128_as_its_readme_describes(tmp_path):
     assert kinds == ["no-label", "no-label", "orphan-label", "orphan-label", "split-overlap"]
     # 941 lines published, 12 of them in the two orphan label files.
     assert rep.boxes == 929 and len(rep.class_counts) == 71
+
+
+def _kinds(rep):
+    return {(p.severity, p.kind) for p in rep.problems}
+
+
+def test_nc_disagreeing_with_names_is_an_error(tmp_path):
+    data = faults.with_fault(synthetic.generate(tmp_path / "s", synthetic.SynthSpec(n_train=4, n_val=2, imgsz=64)),
+                             "nc-names", tmp_path / "bad")
+    rep = validate.validate(data)
+    assert ("error", "nc-names") in _kinds(rep) and not rep.ok
+    assert "'nc: 6' but 'names:' lists 5 classes" in rep.to_markdown()
+
+
+def test_missing_or_empty_labels_folder_is_one_error_per_split(tmp_path):
+    src = synthetic.generate(tmp_path / "s", synthetic.SynthSpec(n_train=4, n_val=2, imgsz=64))
+    missing = validate.validate(faults.with_fault(src, "no-labels", tmp_path / "missing"))
+    errors = [p for p in missing.errors if p.kind == "no-labels"]
+    assert len(errors) == 2 and "does not exist" in errors[0].message
+    assert not [p for p in missing.problems if p.kind == "no-label"]  # no flood of per-image warnings
+    empty = tmp_path / "empty"
+    datasets.copy_dataset(src, empty)
+    for f in (empty / "labels").rglob("*.txt"):
+        f.unlink()
+    rep = validate.validate(empty / src.name)
+    assert [p.kind for p in rep.errors] == ["no-labels", "no-labels"]
+    assert "holds no label file" in rep.errors[0].message
+
+
+def test_a_split_pointing_nowhere_is_an_error(tmp_path):
+    src = synthetic.generate(tmp_path / "s", synthetic.SynthSpec(n_train=4, n_val=2, imgsz=64))
+    rep = validate.validate(faults.with_fault(src, "missing-split", tmp_path / "bad"))
+    assert ("error", "missing-split") in _kinds(rep)
+
+
+def test_a_text_file_named_jpg_is_reported_as_not_an_image(tmp_path):
+    src = synthetic.generate(tmp_path / "s", synthetic.SynthSpec(n_train=4, n_val=2, imgsz=64))
+    rep = validate.validate(faults.with_fault(src, "text-as-jpg", tmp_path / "bad"))
+    (err,) = rep.errors
+    assert err.kind == "corrupt-image" and "cannot identify image file" in err.message  # not a plugin install

@@ -11,14 +11,13 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from helpers.train.lr import accumulate, effective_batch
-
 ENV_VAR = "WORKBOOK_PROFILE"
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Defaults for one way of running the workbook. Values are real Ultralytics arguments where names match."""
+    """Defaults for one way of running the workbook. Values are real Ultralytics arguments where names match; what
+    follows from them (accumulation, effective batch, lr0, warm-up) is computed by `helpers.train.plan.TrainPlan`."""
 
     name: str
     description: str
@@ -38,16 +37,6 @@ class Profile:
     weights: str = ""  # "" trains from scratch; "starter" fine-tunes the shipped data/weights checkpoint; or a .pt path
     amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
-
-    @property
-    def accumulate(self) -> int:
-        """Gradient-accumulation steps Ultralytics derives from nbs and batch."""
-        return accumulate(self.batch, self.nbs)
-
-    @property
-    def effective_batch(self) -> int:
-        """Images per optimizer step: micro-batch x accumulation."""
-        return effective_batch(self.batch, self.nbs)
 
     def replace(self, **changes: Any) -> "Profile":
         """A copy with some values changed; unknown names raise a clear error."""

@@ -50,20 +50,42 @@ def broken_dataset(root: str | Path) -> tuple[Path, list[tuple[str, str]]]:
     return data, done
 
 
-def nan_trainer(bad_iterations: set[int] | frozenset[int]):
-    """A RecipeTrainer subclass that turns the images of the given training iterations (0-based, counted across
-    epochs) into NaN, to show and test the NaN guard on a real run."""
-    from helpers.train.trainer import RecipeTrainer
+# One fault each, applied to a copy of a real dataset: what a user's own data most often gets wrong.
+ONE_FAULT = ("bad-line", "corrupt-image", "text-as-jpg", "zero-size-box", "nc-names", "no-labels", "missing-split")
 
-    class NaNInjectingTrainer(RecipeTrainer):
-        bad = frozenset(bad_iterations)
-        seen = 0
 
-        def preprocess_batch(self, batch):
-            batch = super().preprocess_batch(batch)
-            if type(self).seen in self.bad:
-                batch["img"] = batch["img"] * float("nan")
-            type(self).seen += 1
-            return batch
+def with_fault(data_yaml: str | Path, fault: str, dest: str | Path) -> Path:
+    """A copy of the dataset at `dest` with one fault (ONE_FAULT) in its first training image, label or its yaml;
+    returns the copy's yaml. The source is never touched."""
+    import shutil
 
-    return NaNInjectingTrainer
+    import yaml
+
+    from helpers.data.sources import copy_dataset, list_images, split_sources
+    from helpers.data.validate import label_path
+
+    if fault not in ONE_FAULT:
+        raise ValueError(f"fault={fault!r}: choose one of {ONE_FAULT}")
+    copy = copy_dataset(data_yaml, dest)
+    train = next(s for s in split_sources(copy) if s.split == "train")
+    image = list_images(train.locations[0])[0][0]
+    label = label_path(image)
+    data = yaml.safe_load(copy.read_text())
+    if fault == "bad-line":
+        label.write_text(label.read_text() + "0 0.5 0.5 0.2\n")
+    elif fault == "zero-size-box":
+        label.write_text(label.read_text() + "0 0.5 0.5 0.0 0.2\n")
+    elif fault == "corrupt-image":
+        image.write_bytes(image.read_bytes()[: max(200, image.stat().st_size // 3)])
+    elif fault == "text-as-jpg":
+        image.write_text("this is a text file with an image's name\n")
+    elif fault == "nc-names":
+        data["nc"] = len(data["names"]) + 1
+    elif fault == "no-labels":
+        shutil.rmtree(label.parent.parent)
+    elif fault == "missing-split":
+        data["val"] = "images/nowhere"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    for stale in Path(copy).parent.rglob("*.cache"):
+        stale.unlink()
+    return copy

@@ -1,4 +1,5 @@
-"""Datasets: find the real ones shipped beside the repo, copy them to a writable place, choose one for a run.
+"""Dataset sources: read a dataset yaml, list its images, find the real datasets beside the repo, copy them to a
+writable place, choose one for a run.
 
 Ultralytics writes `labels/*.cache` files beside the labels, so a dataset under the read-only `../shared` is always
 used through a copy under `runs/datasets/`.
@@ -14,8 +15,11 @@ from typing import Any
 import yaml
 
 from helpers.core import paths
-from helpers.data import synthetic
 from helpers.core.profiles import Profile
+from helpers.data import synthetic
+
+IMG_SUFFIXES = {".avif", ".bmp", ".dng", ".heic", ".heif", ".jp2", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff",
+                ".webp"}  # Ultralytics' IMG_FORMATS
 
 
 class DatasetError(ValueError):
@@ -52,7 +56,10 @@ def class_names(data: dict[str, Any]) -> list[str]:
     if isinstance(names, list):
         return [str(n) for n in names]
     if "nc" in data:
-        return [f"class_{i}" for i in range(int(data["nc"]))]
+        try:
+            return [f"class_{i}" for i in range(int(data["nc"]))]
+        except (TypeError, ValueError):
+            raise DatasetError(f"'nc: {data['nc']}' must be a whole number of classes.") from None
     raise DatasetError("The dataset yaml has neither 'names' nor 'nc'.")
 
 
@@ -87,6 +94,30 @@ def split_sources(data_yaml: str | Path, data: dict[str, Any] | None = None) -> 
             locs.append(p)
         out.append(SplitSource(split, tuple(locs)))
     return out
+
+
+def list_images(location: Path) -> tuple[list[Path], list[tuple[int, Path]]]:
+    """(images, [(line, missing path)]) of a split location: a folder (searched recursively) or a .txt list of image
+    paths relative to the list's folder. A location that does not exist gives ([], [])."""
+    if location.is_dir():
+        return sorted(p for p in location.rglob("*") if p.suffix.lower() in IMG_SUFFIXES), []
+    if location.is_file() and location.suffix == ".txt":
+        found, missing = [], []
+        for n, line in enumerate(location.read_text().splitlines(), 1):
+            if line.strip():
+                p = Path(line.strip())
+                p = p if p.is_absolute() else (location.parent / p).resolve()
+                (found.append(p) if p.exists() else missing.append((n, p)))
+        return found, missing
+    return [], []
+
+
+def count_images(data_yaml: str | Path, split: str = "train") -> int:
+    """Images of one split as Ultralytics will load them (no file is opened)."""
+    for src in split_sources(data_yaml):
+        if src.split == split:
+            return sum(len(list_images(loc)[0]) for loc in src.locations)
+    return 0
 
 
 def find_shared() -> dict[str, Path]:
@@ -135,15 +166,26 @@ def synthetic_for(profile: Profile, *, progress: bool = True) -> Path:
 
 
 def choose(source: str, profile: Profile) -> Path:
-    """A ready-to-train dataset yaml for `source`: 'synthetic', a shared dataset name (e.g. 'coco8'), or a yaml path."""
+    """A ready-to-train dataset yaml for `source`: 'synthetic', a shared dataset name (e.g. 'coco8'), a dataset yaml,
+    or a folder holding one. Anything under the read-only shared folder is used through a copy."""
     if source in ("", "synthetic"):
         return synthetic_for(profile)
     shared = find_shared()
     if source in shared:
         return copy_dataset(shared[source])
-    p = Path(source)
+    p = Path(source).expanduser()
+    if p.is_dir():
+        yamls = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+        if len(yamls) != 1:
+            found = ", ".join(y.name for y in yamls) or "none"
+            raise DatasetError(f"{p} is a folder; it should hold exactly one dataset .yaml (found: {found}). "
+                               "Give the yaml's path instead.")
+        p = yamls[0]
     if p.suffix in (".yaml", ".yml"):
         load_yaml(p)  # clear error if missing or broken
+        base = paths.shared_datasets_dir()
+        if base is not None and p.resolve().is_relative_to(base):
+            return copy_dataset(p)  # Ultralytics writes label caches beside the labels: never into ../shared
         return p
     names = ", ".join(["synthetic", *shared]) or "synthetic"
-    raise DatasetError(f"Unknown dataset {source!r}. Use one of: {names}, or the path to a dataset .yaml.")
+    raise DatasetError(f"Unknown dataset {source!r}. Use one of: {names}, a dataset .yaml, or a folder holding one.")

@@ -15,11 +15,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from helpers.data.sources import DatasetError, class_names, load_yaml, split_sources
+from helpers.data.sources import DatasetError, class_names, list_images, load_yaml, split_sources
 from helpers.core.tables import Table
 
 SEVERITY_COLOURS = {"error": "#c0392b", "warning": "#b9770e"}
-IMG_SUFFIXES = {".avif", ".bmp", ".dng", ".heic", ".heif", ".jp2", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp"}
 
 
 @dataclass(frozen=True)
@@ -96,30 +95,31 @@ def label_path(image: Path) -> Path:
 
 
 def _images_in(location: Path, rep: Report, split: str) -> list[Path]:
-    if location.is_dir():
-        return sorted(p for p in location.rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
-    if location.is_file() and location.suffix == ".txt":  # a list of image paths, relative to the list's folder
-        out = []
-        for n, line in enumerate(location.read_text().splitlines(), 1):
-            if line.strip():
-                p = Path(line.strip())
-                p = p if p.is_absolute() else (location.parent / p).resolve()
-                if not p.exists():
-                    rep.problems.append(Problem("error", "missing-image", str(location), n, f"listed image {p} does not exist"))
-                else:
-                    out.append(p)
-        return out
-    rep.problems.append(
-        Problem("error", "missing-split", str(location), None, f"'{split}' points to {location}, which does not exist")
-    )
-    return []
+    if not location.exists():
+        rep.problems.append(
+            Problem("error", "missing-split", str(location), None, f"'{split}' points to {location}, which does not exist"))
+        return []
+    found, missing = list_images(location)
+    for n, p in missing:
+        rep.problems.append(Problem("error", "missing-image", str(location), n, f"listed image {p} does not exist"))
+    return found
+
+
+def _pil_open():
+    """PIL's own Image.open: Ultralytics replaces it with one that tries to pip-install a HEIF plugin whenever a file
+    is not an image, which turns 'not an image' into 'No module named pi_heif' (and asks the network)."""
+    import sys
+
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open)
 
 
 def _check_image(path: Path, rep: Report) -> None:
+    open_image = _pil_open()
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.verify()
-        with Image.open(path) as im:  # verify() leaves the file unusable; a full decode catches truncation
+        with open_image(path) as im:  # verify() leaves the file unusable; a full decode catches truncation
             im.load()
             if min(im.size) < 2:
                 rep.problems.append(Problem("error", "tiny-image", str(path), None, f"image is {im.size[0]}x{im.size[1]} px"))
@@ -173,6 +173,27 @@ def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, fl
     return good
 
 
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _split_without_labels(images: list[Path], split: str, rep: Report) -> bool:
+    """One error when not a single image of a split has a label file (a missing or empty labels folder); True then."""
+    if not images or any(label_path(img).exists() for img in images):
+        return False
+    folders = sorted({label_path(img).parent for img in images})
+    where = folders[0] if len(folders) == 1 else f"{folders[0]} (and {len(folders) - 1} more)"
+    missing = [f for f in folders if not f.is_dir()]
+    state = "does not exist" if missing else "holds no label file for any of them"
+    rep.problems.append(Problem("error" if split != "test" else "warning", "no-labels", str(folders[0]), None,
+                                f"none of the {len(images)} '{split}' images has a label file: {where} {state} "
+                                "(labels go in a 'labels' folder beside 'images', one .txt per image)"))
+    return True
+
+
 def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
     """Validate a YOLO detection dataset described by a yaml file; never raises for dataset content."""
     rep = Report(dataset=str(data_yaml))
@@ -185,6 +206,10 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
     for need in ("train", "val"):
         if not data.get(need):
             rep.problems.append(Problem("error", "missing-key", str(data_yaml), None, f"'{need}:' is missing"))
+    if data.get("names") is not None and data.get("nc") is not None and _number(data["nc"]) != len(rep.names):
+        rep.problems.append(Problem("error", "nc-names", str(data_yaml), None,
+                                    f"'nc: {data['nc']}' but 'names:' lists {len(rep.names)} classes; make them agree "
+                                    "(Ultralytics refuses this yaml)"))
     nc = len(rep.names)
     label_dirs: set[Path] = set()
     used_labels: set[Path] = set()
@@ -203,9 +228,9 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
                         f"its metrics then measure memorisation, not generalisation")
             )
         by_label: dict[Path, Path] = {}
-        for img in images:
-            if img in seen_in:
-                continue  # already checked in an earlier split
+        fresh = [img for img in images if img not in seen_in]  # an image listed by an earlier split is checked once
+        unlabelled = _split_without_labels(fresh, src.split, rep)
+        for img in fresh:
             seen_in[img] = src.split
             lab = label_path(img)
             label_dirs.add(lab.parent)
@@ -217,7 +242,9 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
             if check_images:
                 _check_image(img, rep)
             if not lab.exists():
-                rep.problems.append(Problem("warning", "no-label", str(img), None, "no label file: trained as a background image"))
+                if not unlabelled:  # one error for the split says it already
+                    rep.problems.append(Problem("warning", "no-label", str(img), None,
+                                                "no label file: trained as a background image"))
                 continue
             used_labels.add(lab)
             boxes = _check_labels(lab, nc, rep)
@@ -250,3 +277,40 @@ def ultralytics_view(report: Report, split_images: list[Path], nc: int) -> Table
         ours = "; ".join(f"{p.kind}" + (f" (line {p.line})" if p.line else "") for p in by_file.get(img.stem, [])) or "ok"
         rows.append((img.name, ours, theirs))
     return Table(("image", "this validator", "stock Ultralytics"), rows, "Same images, two checks")
+
+
+def fingerprint(data_yaml: str | Path) -> str:
+    """A hash of the yaml and of every image and label file's path, size and modification time (nothing is read)."""
+    import hashlib
+
+    h = hashlib.sha256(Path(data_yaml).read_bytes())
+    for src in split_sources(data_yaml):
+        for loc in src.locations:
+            for img in list_images(loc)[0]:
+                for f in (img, label_path(img)):
+                    st = f.stat() if f.exists() else None
+                    h.update(f"{f}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
+    return h.hexdigest()
+
+
+def _stamp(data_yaml: str | Path) -> Path:
+    from helpers.core import paths
+
+    return paths.runs_dir() / "validated" / f"{fingerprint(data_yaml)}.txt"
+
+
+def known_good(data_yaml: str | Path) -> str | None:
+    """The summary of an earlier clean validation of exactly these files, or None (then validate again)."""
+    try:
+        stamp = _stamp(data_yaml)
+    except (OSError, DatasetError):
+        return None
+    return stamp.read_text() if stamp.exists() else None
+
+
+def remember_good(data_yaml: str | Path, report: Report) -> None:
+    """Record a clean validation (under runs/, never beside the user's data) so the next run skips decoding."""
+    if report.ok:
+        stamp = _stamp(data_yaml)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(report.summary() + " (checked earlier; files unchanged)")

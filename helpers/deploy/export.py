@@ -77,7 +77,7 @@ def export_onnx(weights: str | Path, imgsz: int, *, dynamic: bool = True, simpli
     import torch
     from ultralytics import YOLO
 
-    from helpers.train.trainer import quiet
+    from helpers.core.logs import quiet
 
     if fp16 and not torch.cuda.is_available():
         raise ExportUnavailable("fp16 ONNX export needs a CUDA GPU (Ultralytics traces it there); export fp32 on CPU")

@@ -59,10 +59,10 @@ def _oom(t: str) -> Finding:
     return Finding("out-of-memory", "the GPU ran out of memory during a training step",
                    "activations grow with the micro-batch; at 640 px stock yolo12n needs ~48 GiB at batch 256",
                    [f"keep the effective batch, halve the micro-batch: {half} with the same nbs (accumulation doubles)",
-                    "or let the planner choose: memory.plan(ProbeConfig(...)).train_args()",
-                    "trainer.set_options('sdpa', 'all') (SDPA area attention + activation checkpointing) with "
-                    "trainer=WorkbookTrainer",
-                    "doctor.train(model, retry_oom=True, ...) retries with the micro-batch halved and nbs kept"],
+                    "or let the planner choose: plan, memory = plan.fit_memory()",
+                    "plan.replace(attention='sdpa', checkpoint='all') (SDPA area attention + activation "
+                    "checkpointing)",
+                    "doctor.train(plan, retry_oom=True) retries with the micro-batch halved and nbs kept"],
                    "02_train_b256 §2, 03_tuning_tricks §1-2")
 
 
@@ -72,14 +72,14 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "nan-loss", "the loss became NaN/Inf and stayed so",
         "too high a learning rate for the batch, fp16 overflow, or a bad input; Ultralytics reloads last.pt up to 3 "
         "times, then gives up",
-        ["Recipe(nan_guard=True).activate() with trainer=RecipeTrainer: skip the bad step, halve lr, restore weights",
-         "lower lr0 (square-root rule instead of linear): recipe.LRChoice('sqrt', effective_batch)",
-         "amp='bf16' where the GPU has bf16 tensor cores (no overflow), else amp=False to test fp32",
+        ["plan.replace(recipe=Recipe(nan_guard=True)) (RecipeTrainer): skip the bad step, halve lr, restore weights",
+         "lower lr0 (square-root rule instead of linear): plan.replace(lr_rule='sqrt')",
+         "plan.replace(amp='bf16') where the GPU has bf16 tensor cores (no overflow), else amp='fp32' to test",
          "python -m helpers validate data.yaml to rule out bad labels"], "03_tuning_tricks §7")),
     (r"flash_attn|flash-attn|FlashAttention", lambda t: Finding(
         "flash-attn", "flash-attn is missing, was built for another torch/CUDA, or does not support this GPU",
         "it ships as CUDA source that must match torch's CUDA and ABI; FlashAttention-2 needs compute capability >= 8.0",
-        ["trainer.set_options('sdpa') — PyTorch's scaled_dot_product_attention picks a flash kernel itself on "
+        ["plan.replace(attention='sdpa') — PyTorch's scaled_dot_product_attention picks a flash kernel itself on "
          "supported GPUs; attention='auto' falls back to it",
          "to install: pip install -e '.[flash]' --no-build-isolation (needs nvcc matching torch.version.cuda)"],
          "03_tuning_tricks §1")),
@@ -102,20 +102,41 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
     (r"bf16 refused|no bf16 tensor cores|bfloat16.*not supported", lambda t: Finding(
         "bf16-unsupported", "bf16 was requested on a GPU without bf16 tensor cores",
         "bf16 tensor cores need compute capability >= 8.0 (A100, H100, RTX 30/40); a T4 (7.5) emulates it slowly",
-        ["amp=True (fp16 autocast + GradScaler); precision.choose_amp('bf16') does this for you"],
+        ["plan.replace(amp='fp16') (fp16 autocast + GradScaler); the plan's amp_arg() falls back by itself"],
         "03_tuning_tricks §3")),
-    (r"DatasetError|[Dd]ataset .*(not found|missing)|images not found|No labels found|exceeds dataset class count|"
-     r"[Ll]abel class|cannot identify image|corrupt|FileNotFoundError.*\.ya?ml", lambda t: Finding(
-        "dataset", "the dataset is missing, broken, or its labels do not match its classes",
-        "wrong path in the yaml, labels missing, a class id >= nc, a corrupt image; stock Ultralytics drops whole "
-        "images for one bad line",
-        ["python -m helpers validate path/to/data.yaml — every problem with file and line",
-         "validate.validate(yaml).raise_if_errors() before training"], "01_dataset_prep §3")),
+    (r"'names' length \d+ and 'nc: ?\d+' must match|nc-names|but 'names:' lists \d+ classes", lambda t: Finding(
+        "dataset-nc-names", "the dataset yaml's 'nc:' disagrees with the number of classes in 'names:'",
+        "Ultralytics refuses such a yaml: it cannot tell which of the two is right",
+        ["make 'nc:' equal the length of 'names:', or delete 'nc:' (the class count is read from 'names:')",
+         "python -m helpers validate path/to/data.yaml reports it as 'nc-names'"], "01_dataset_prep §3")),
+    (r"No labels found|Labels are missing or empty|no-labels|has a label file", lambda t: Finding(
+        "dataset-no-labels", "the images have no label files: the 'labels' folder is missing, empty or misplaced",
+        "Ultralytics finds each image's labels by replacing the last '/images/' in its path with '/labels/' and the "
+        "suffix with '.txt'; with no label at all it refuses to train",
+        ["put one .txt per image in labels/<split>/ beside images/<split>/, a line 'class cx cy w h' (0..1) per box",
+         "python -m helpers validate path/to/data.yaml names the folder it looked in"], "01_dataset_prep §3")),
+    (r"Dataset yaml not found|[Dd]ataset '.*' error .* does not exist|Error loading data from|images not found|"
+     r"missing-split|Unknown dataset|FileNotFoundError.*\.ya?ml", lambda t: Finding(
+        "dataset-path", "the dataset yaml, or a split it names, does not exist",
+        "a wrong path to the yaml, or 'train:'/'val:' (relative to the yaml's 'path:', else to its folder) "
+        "pointing nowhere",
+        ["check the path in the message; use an absolute 'path:' in the yaml, or give the yaml's own path",
+         "python -m helpers validate path/to/data.yaml lists every split that points nowhere",
+         "dataset='synthetic' (or 'coco8' when ../shared/datasets is present) to try the workbook's own data"],
+        "01_dataset_prep §3")),
+    (r"DatasetError|[Dd]ataset .*(not found|missing)|exceeds dataset class count|[Ll]abel class|cannot identify image|"
+     r"corrupt|bad-line|zero-size-box|class-out-of-range", lambda t: Finding(
+        "dataset", "files of the dataset are broken: a label line, a class id, a box or an image",
+        "stock Ultralytics drops a whole image (all its boxes) for one bad line and lets zero-size boxes through, "
+        "so the workbook stops before training instead",
+        ["python -m helpers validate path/to/data.yaml — every problem with file and line; fix those files",
+         "or train without them, listed: train(plan, drop_bad=True) / python -m helpers train --drop-bad"],
+        "01_dataset_prep §3")),
     (r"OfflineError|offline|[Dd]ownload|urlopen|Connection(Error| refused)|Name or service not known", lambda t: Finding(
         "offline", "something tried to download (weights, a dataset or a font) and there is no network",
         "the workbook runs offline: YOLO_OFFLINE=1 and downloads are blocked so they fail at once",
         ["build models from yaml: YOLO('yolo12n.yaml') instead of 'yolo12n.pt'",
-         "use the synthetic dataset or a local yaml (datasets.choose('synthetic', P)); never data='coco8.yaml'",
+         "use the synthetic dataset or a local yaml (dataset='synthetic' or a path); never data='coco8.yaml'",
          "fonts: helpers.core.offline.install_fonts() (done on import)"], "00_environment_check")),
 ]
 
@@ -129,21 +150,22 @@ def diagnose(exc_or_text: BaseException | str) -> Finding | None:
     return None
 
 
-def train(model: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:
-    """`model.train(**kwargs)` that prints the doctor's finding under a failure; with `retry_oom`, an out-of-memory
-    failure is retried with the micro-batch halved and `nbs` kept (same effective batch)."""
-    kwargs.setdefault("nbs", kwargs.get("batch", 16))
+def train(plan: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:
+    """`helpers.train.run.train(plan, **kwargs)` that prints the doctor's finding under a failure; with `retry_oom`,
+    an out-of-memory failure is retried with the micro-batch halved and nbs kept (the same effective batch)."""
+    from helpers.train.run import train as run_train
+
     for attempt in range(max_retries + 1):
         try:
-            return model.train(**kwargs)
+            return run_train(plan, **kwargs)
         except Exception as e:  # noqa: BLE001 - shown, explained, re-raised
             finding = diagnose(e)
-            if finding and finding.kind == "out-of-memory" and retry_oom and attempt < max_retries and kwargs["batch"] > 1:
+            if finding and finding.kind == "out-of-memory" and retry_oom and attempt < max_retries and plan.batch > 1:
                 import torch
 
-                kwargs["batch"] //= 2
-                print(f"[doctor] out of memory: retrying with batch={kwargs['batch']}, nbs={kwargs['nbs']} "
-                      f"(effective batch unchanged)")
+                plan = plan.replace(batch=plan.batch // 2)
+                print(f"[doctor] out of memory: retrying with batch={plan.batch}, nbs={plan.nbs} "
+                      f"(effective batch {plan.effective_batch})")
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue

@@ -25,7 +25,7 @@ def _catch(fn) -> BaseException:
 def unknown_argument(data: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.train.trainer import quiet
+    from helpers.core.logs import quiet
 
     with quiet(40):  # Ultralytics prints its whole CLI help under the error
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
@@ -34,7 +34,7 @@ def unknown_argument(data: str | Path) -> BaseException:
 def missing_dataset(tmp: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.train.trainer import quiet
+    from helpers.core.logs import quiet
 
     with quiet(40):
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
@@ -97,21 +97,33 @@ def offline_download() -> BaseException:
 
 def nan_persisted(data: str | Path, project: str | Path) -> BaseException:
     """Every step from the third on gets NaN images and no guard: Ultralytics reloads last.pt 3 times, then fails."""
-    from ultralytics import YOLO
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+    from helpers.tricks.recipe import Recipe
 
-    from helpers.data import faults
-    from helpers.train import trainer
-    from helpers.tricks.recipe import Recipe, deactivate
+    plan = TrainPlan(data=str(data), imgsz=64, epochs=3, batch=4, nbs=4, workers=0, device="cpu", amp="fp32",
+                     cache=False, attention="stock", augment="", warmup_fixed=0.0, project=str(project), name="nan",
+                     recipe=Recipe(nan_guard=False), extra={"mosaic": 0.0})
+    return _catch(lambda: train(plan, trainer=nan_trainer(set(range(2, 10_000))), progress=False))
 
-    Recipe(nan_guard=False).activate()
-    try:
-        with trainer.quiet(40):
-            return _catch(lambda: YOLO("yolo12n.yaml").train(
-                data=str(data), trainer=faults.nan_trainer(set(range(2, 10_000))), imgsz=64, epochs=3, batch=4, nbs=4,
-                workers=0, device="cpu", amp=False, plots=False, project=str(project), name="nan", exist_ok=True,
-                warmup_epochs=0, mosaic=0.0))
-    finally:
-        deactivate()
+
+def nan_trainer(bad_iterations: set[int] | frozenset[int]):
+    """A RecipeTrainer subclass that turns the images of the given training iterations (0-based, counted across
+    epochs) into NaN, to show and test the NaN guard on a real run."""
+    from helpers.train.trainer import RecipeTrainer
+
+    class NaNInjectingTrainer(RecipeTrainer):
+        bad = frozenset(bad_iterations)
+        seen = 0
+
+        def preprocess_batch(self, batch):
+            batch = super().preprocess_batch(batch)
+            if type(self).seen in self.bad:
+                batch["img"] = batch["img"] * float("nan")
+            type(self).seen += 1
+            return batch
+
+    return NaNInjectingTrainer
 
 
 def cuda_oom(gib: float = 1000.0) -> BaseException:

@@ -246,7 +246,7 @@ def c14() -> Claim:
 
     from ultralytics.cfg import get_cfg
 
-    from helpers.train.trainer import quiet
+    from helpers.core.logs import quiet
 
     rejected = []
     for name in TUTORIAL_ARGS:

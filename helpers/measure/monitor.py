@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from helpers.train.callbacks import Hooks
+
 FILE = "gpu_samples.csv"
 
 
@@ -46,7 +48,7 @@ def _nvml():
     return pynvml, "NVML"
 
 
-class Sampler:
+class Sampler(Hooks):
     """Samples every GPU (and the host) every `interval` seconds in a daemon thread, keeping the last `max_samples`
     rows. `nvml` may be a stand-in module with pynvml's functions (tests); without a GPU only the host is sampled
     and `gpu_state` says why."""
@@ -147,10 +149,6 @@ class Sampler:
         self.stop()
         self.save(Path(trainer.save_dir) / FILE)
 
-    def attach(self, model) -> "Sampler":
-        model.add_callback("on_train_start", self.on_train_start)
-        model.add_callback("on_train_end", self.on_train_end)
-        return self
 
 
 def _str(x: Any) -> str:
@@ -227,9 +225,9 @@ def plot(samples: list[Sample], title: str = "", windows: list[tuple[float, floa
     return fig
 
 
-class LiveView:
+class LiveView(Hooks):
     """Redraws the sampler's plot in place after every epoch (a display handle: live in JupyterLab, the last state in
-    a headless run). Attach with `LiveView(sampler).attach(model)`."""
+    a headless run). Pass it to `train(plan, callbacks=[sampler, LiveView(sampler)])`."""
 
     def __init__(self, sampler: Sampler, title: str = "live"):
         self.sampler, self.title, self.handle = sampler, title, None
@@ -244,11 +242,8 @@ class LiveView:
 
         if self.handle is None:
             return
-        fig = plot(list(self.sampler.samples), f"{self.title} · epoch {trainer.epoch + 1}/{trainer.epochs}")
+        done = min(trainer.epoch + 1, trainer.epochs)  # Ultralytics calls this once more after validating best.pt
+        fig = plot(list(self.sampler.samples), f"{self.title} · epoch {done}/{trainer.epochs}")
         self.handle.update(fig)
         plt.close(fig)
 
-    def attach(self, model) -> "LiveView":
-        model.add_callback("on_train_start", self.on_train_start)
-        model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
-        return self

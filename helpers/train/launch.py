@@ -1,129 +1,117 @@
-"""Multi-GPU training from a terminal (or streamed into a notebook): `python -m helpers train --device 0,1 ...`.
+"""`python -m helpers train`: the plan from the command line, then the one `train()`; on several GPUs too.
 
-Ultralytics starts one worker process per GPU from a script it generates; the workers unpickle the trainer class,
-its arguments, the model and the callbacks, and nothing else. A patch applied only in the launching process (the
-attention backend, the checkpointing wrappers) does nothing there: the workbook's trainers re-apply them from the
-environment variables `trainer.set_options()` and `Recipe.activate()` set, which the workers inherit. DDP from
-inside a Jupyter kernel is fragile (workers that outlive a crashed cell, ports left bound), so the notebook runs
-this command in a subprocess of its own session and streams its output.
+Every field of `TrainPlan` is an option (`--lr-rule sqrt`, `--attention sdpa` ...), `--data` takes a dataset name,
+yaml or folder, `--recipe` the stability recipe as JSON and `--set NAME=VALUE` any further Ultralytics argument;
+`command(plan)` writes the same line back for a plan, so a notebook can print (and stream) exactly its own run.
+With `--device 0,1` Ultralytics starts one worker process per GPU from a script it generates; the plan reaches them
+in $WORKBOOK_PLAN (see `helpers.train.run`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
-import signal
-import subprocess
+import shlex
 import sys
-from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
+
+from helpers.core import profiles
+from helpers.train.plan import TrainPlan, profile_values
+from helpers.tricks.recipe import Recipe
+
+SKIP = ("data", "train_images", "recipe", "extra")  # set through --data, derived, --recipe, --set
+FLAGS = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainPlan) if f.name not in SKIP}
 
 
-def worker_report(trainer, path: str) -> None:
-    """A callback that writes what a (worker) process actually runs with: pid, attention backend, checkpointed layers
-    and whether their wrappers are installed, the recipe, the trainer class."""
-    from ultralytics.nn.modules import A2C2f
+def _value(text: str) -> Any:
+    """A command-line value as YAML reads it: 64 -> int, 0.01 -> float, false -> False, ram -> 'ram'."""
+    import yaml
 
-    from helpers.tricks import attention, checkpointing
-
-    recipe = getattr(trainer, "recipe", None)
-    Path(path).write_text(json.dumps({
-        "pid": os.getpid(), "trainer": type(trainer).__name__, "attention": attention.current(),
-        "checkpointed": checkpointing.enabled_layers(trainer.model),
-        "checkpoint_wrappers": checkpointing.installed(A2C2f),
-        "clip_norm": getattr(recipe, "clip_norm", None),
-    }))
+    return yaml.safe_load(text)
 
 
-def stream(cmd: Sequence[str], timeout: float | None = None, env: dict | None = None) -> int:
-    """Run `cmd` in its own process group, print its output as it comes, and on timeout, Ctrl-C or exit kill the whole
-    group (DDP workers included): no process is left behind. A failure ends with the doctor's finding."""
-    import threading
-
-    from helpers.diagnose import doctor
-
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            env=env, start_new_session=True)
-    tail: list[str] = []
-    timer = threading.Timer(timeout, lambda: _kill(proc)) if timeout else None
-    if timer:
-        timer.start()
-    try:
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            tail = (tail + [line])[-60:]
-        rc = proc.wait()
-    except KeyboardInterrupt:
-        _kill(proc)
-        raise
-    finally:
-        if timer:
-            timer.cancel()
-        _kill(proc)  # workers of a failed run may still hold the port and GPU memory
-    if rc != 0:
-        finding = doctor.diagnose("".join(tail))
-        print(f"\nexit code {rc}" + (f": {finding.what}. Fix: {finding.fix}" if finding else ""), flush=True)
-    return rc
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m helpers train", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default=None, help="quick | gpu | full: the defaults (default: gpu with CUDA)")
+    ap.add_argument("--data", default="synthetic", help="synthetic | coco8 | coco128 | path/to/data.yaml | a folder")
+    for f in dataclasses.fields(TrainPlan):
+        if f.name in FLAGS:
+            ap.add_argument(FLAGS[f.name], dest=f.name, type=_value, default=None, metavar="VALUE",
+                            help=f"TrainPlan.{f.name} (default: the profile's, else {f.default!r})")
+    ap.add_argument("--recipe", type=json.loads, default=None, metavar="JSON",
+                    help='the stability recipe, e.g. \'{"clip_norm": 3.0, "nan_guard": true}\' (RecipeTrainer)')
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a further real Ultralytics argument, e.g. close_mosaic=15 (repeatable)")
+    ap.add_argument("--drop-bad", action="store_true", help="leave out images the validator rejects (listed)")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and the command, train nothing")
+    return ap
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def plan_from_args(a: argparse.Namespace) -> TrainPlan:
+    """The plan the parsed options describe: the profile's defaults, the dataset resolved, then the options."""
+    overrides = {name: getattr(a, name) for name in FLAGS if getattr(a, name) is not None}
+    if a.recipe is not None:
+        overrides["recipe"] = Recipe.from_dict(a.recipe)
+    extra = {}
+    for item in a.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        extra[k.strip()] = _value(v)
+    if extra:
+        overrides["extra"] = extra
+    return TrainPlan.from_profile(profiles.get(a.profile), dataset=a.data, **overrides)
 
 
-def command(**options) -> list[str]:
-    """The `python -m helpers train ...` command line for these options (None values left out)."""
-    cmd = [sys.executable, "-m", "helpers", "train"]
-    for k, v in options.items():
-        if v is not None and v != "":
-            cmd += [f"--{k.replace('_', '-')}", str(v)]
+def command(plan: TrainPlan, profile: str | None = None) -> list[str]:
+    """The `python -m helpers train ...` line that trains exactly `plan` (its dataset, weights, tricks, recipe)."""
+    profile = profile or profiles.default_name()  # the command names its profile: the defaults it leaves out
+    cmd = [sys.executable, "-m", "helpers", "train", "--profile", profile]
+    cmd += ["--data", plan.data]
+    base = {**{f.name: f.default for f in dataclasses.fields(TrainPlan) if f.name in FLAGS},
+            **profile_values(profiles.get(profile))}
+    for name, flag in FLAGS.items():
+        value = getattr(plan, name)
+        if value != base[name] or name in ("model", "imgsz", "epochs", "batch", "nbs", "device"):
+            cmd += [flag, _text(value)]
+    if plan.recipe is not None:
+        base_recipe = dataclasses.asdict(Recipe())
+        diff = {k: v for k, v in json.loads(plan.recipe.to_json()).items() if v != base_recipe[k]}
+        cmd += ["--recipe", json.dumps(diff)]
+    for k, v in plan.extra.items():
+        cmd += ["--set", f"{k}={_text(v)}"]
     return cmd
 
 
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "''" if value == "" else str(value)
+
+
+def shell(cmd: Sequence[str]) -> str:
+    """The command as one line to paste into a terminal."""
+    return " ".join(["python", *(shlex.quote(c) for c in cmd[1:])]) if cmd and cmd[0] == sys.executable else \
+        " ".join(shlex.quote(c) for c in cmd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train with the workbook's recipe on the given devices (one process per GPU when there are several)."""
-    from helpers.data import sources as datasets
-    from helpers.train import lr, plan as recipe, trainer
-    from helpers.core import profiles
-    from helpers.train.weights import starting_point
+    """Build the plan from the options, print it, and train (one process per GPU when there are several)."""
+    from helpers.train.run import train
 
-    ap = argparse.ArgumentParser(prog="python -m helpers train", description=main.__doc__)
-    ap.add_argument("--profile", default=None)
-    ap.add_argument("--device", default=None, help="'0,1' for two GPUs; Ultralytics' batch is the global batch")
-    ap.add_argument("--epochs", type=int)
-    ap.add_argument("--imgsz", type=int)
-    ap.add_argument("--batch", type=int, help="global micro-batch (split over the GPUs)")
-    ap.add_argument("--nbs", type=int, help="global effective batch")
-    ap.add_argument("--lr-rule", default="sqrt")
-    ap.add_argument("--attention", default=None)
-    ap.add_argument("--checkpoint", default=None)
-    ap.add_argument("--weights", default=None)
-    ap.add_argument("--data", default="synthetic")
-    ap.add_argument("--name", default="ddp")
-    a = ap.parse_args(argv)
-    p = profiles.get(a.profile)
-    p = p.replace(**{k: v for k, v in dict(device=a.device, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs,
-                                           attention=a.attention, checkpoint=a.checkpoint,
-                                           weights=a.weights).items() if v is not None})
-    data = datasets.choose(a.data, p)
-    world = len(p.device.split(",")) if p.device and p.device != "cpu" else 1
-    split = lr.ddp_split(p.batch, p.nbs, world)
-    lr0 = recipe.LRChoice(a.lr_rule, split["global_effective_batch"]).lr0
-    from helpers.data.validate import validate
-
-    images = validate(data, check_images=False).images["train"]
-    warmup = lr.warmup_epochs(p.epochs, images, split["global_effective_batch"])
-    print(f"{world} process(es): global batch {p.batch} -> {split['per_rank_batch']} per GPU, accumulate "
-          f"{split['accumulate']}, effective {split['global_effective_batch']}, lr0 {lr0:g} ({a.lr_rule})", flush=True)
-    trainer.set_options(p.attention, p.checkpoint or None)  # environment variables: the workers inherit them
-    start, why = starting_point(p.model, p.weights, p.imgsz)
-    print("start:", why, flush=True)
-    from ultralytics import YOLO
-
-    net = YOLO(start)
-    net.train(**recipe.train_kwargs(p, data, batch=p.batch, nbs=p.nbs, lr0=lr0, warmup=warmup, name=a.name))
-    print("saved to", net.trainer.save_dir, flush=True)
+    a = parser().parse_args(argv)
+    plan = plan_from_args(a)
+    print(f"{plan.world} process(es): global batch {plan.batch} -> {plan.per_gpu_batch} per GPU, accumulate "
+          f"{plan.accumulate}, effective {plan.effective_batch}, lr0 {plan.lr0:g} ({plan.lr_rule})", flush=True)
+    print(plan.summary(), flush=True)
+    if a.dry_run:
+        print(plan.explain().to_markdown())
+        print("\n" + shell(command(plan, a.profile)))
+        return 0
+    result = train(plan, drop_bad=a.drop_bad)
+    print("saved to", result.save_dir, flush=True)
     return 0

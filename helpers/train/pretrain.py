@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers.workbook import envcheck
-from helpers.train import lr, memory, plan as recipe, trainer, weights
-from helpers.core import paths, profiles
+from helpers.core import paths, profiles, versions
+from helpers.core.logs import quiet
 from helpers.data import synthetic
-from helpers.train.probe import ProbeConfig
-from helpers.tricks import precision
+from helpers.train import weights
+from helpers.train.plan import TrainPlan
+from helpers.train.run import train
 
 DATA_SEED = 1  # the notebooks' synthetic data uses seed 0
 
@@ -31,9 +31,9 @@ def score(pt: str | Path, data: str | Path, sizes: Sequence[int], device: str | 
 
     out, net = {}, YOLO(str(pt))
     for s in sizes:
-        with trainer.quiet():
+        with quiet():
             m = net.val(data=str(data), imgsz=s, batch=batch, device=device, plots=False,
-                                  project=str(paths.runs_dir() / "pretrain"), name="val", exist_ok=True)
+                        project=str(paths.runs_dir() / "pretrain"), name="val", exist_ok=True)
         out[int(s)] = {"mAP50-95": round(float(m.box.map), 4), "mAP50": round(float(m.box.map50), 4),
                        "precision": round(float(m.box.mp), 4), "recall": round(float(m.box.mr), 4)}
     return out
@@ -45,7 +45,6 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
              argv: Sequence[str] | None = None) -> Path:
     """Train, score and write `<out>/<model>-<tag>.pt` plus its provenance json; returns the checkpoint path."""
     import torch
-    from ultralytics import YOLO
 
     p = profiles.get(profile)
     p = p.replace(**{k: v for k, v in dict(model=model, epochs=epochs, imgsz=imgsz, n_train=n_train,
@@ -55,28 +54,16 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
     spec = synthetic.SynthSpec(n_train=p.n_train, n_val=p.n_val, imgsz=p.imgsz, seed=DATA_SEED)
     data = synthetic.generate(paths.datasets_dir() / f"pretrain-{p.imgsz}px-{p.n_train}-{p.n_val}-s{DATA_SEED}",
                               spec, progress=True)
-    gpu = torch.cuda.is_available()
-    amp_value, _ = precision.choose_amp(p.amp if gpu else "fp32")
-    plan = memory.plan(ProbeConfig(model=p.model, imgsz=p.imgsz, amp=p.amp if gpu else "fp32",
-                                   attention=p.attention, checkpoint=p.checkpoint), target=p.nbs, fallback_batch=p.batch)
-    lr_choice = recipe.LRChoice("sqrt", p.nbs)
-    warmup = lr.warmup_epochs(p.epochs, p.n_train, p.nbs)
     name = weights.name_for(p.model, tag)
     start_from = str(weights.get(init).path) if init and not Path(init).exists() else init
-    kwargs = recipe.train_kwargs(p, data, **plan.train_args(), lr0=lr_choice.lr0, warmup=warmup,
-                                 name=f"pretrain-{name}", amp=amp_value)
-    trainer.set_options(p.attention, p.checkpoint or None)
-    net = YOLO(start_from or p.model)
-    trainer.EpochProgress().attach(net)
-    t0 = time.time()
-    try:
-        with trainer.quiet():
-            net.train(**kwargs)
-    finally:
-        trainer.set_options(None, None)
-    seconds = time.time() - t0
-    env = envcheck.describe()
-    best = Path(net.trainer.save_dir) / "weights" / "best.pt"
+    plan = TrainPlan.from_profile(p, dataset=data, weights=start_from, name=f"pretrain-{name}",
+                                  amp=p.amp if torch.cuda.is_available() else "fp32")
+    plan, _ = plan.fit_memory()
+    print(plan.summary())
+    result = train(plan)
+    seconds = result.seconds
+    env = versions.describe()
+    best = result.best
     dest = out / f"{name}.pt"
     shutil.copyfile(best, dest)
     by_size = score(dest, data, sorted({*eval_sizes, p.imgsz}), p.device or None)
@@ -87,10 +74,10 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
         "init": {"path": start_from, "sha256": weights.sha256(start_from)} if start_from else "random",
         "data": {"generator": "helpers.data.synthetic", **{k: v for k, v in spec.__dict__.items() if k != "classes"},
                  "classes": list(spec.classes)},
-        "recipe": {"profile": p.name, "imgsz": p.imgsz, "epochs": p.epochs, "batch": plan.micro_batch, "nbs": p.nbs,
-                   "accumulate": plan.accumulate, "lr0": lr_choice.lr0, "lr_rule": "sqrt", "warmup_epochs": warmup,
-                   "optimizer": "SGD", "amp": str(amp_value), "attention": p.attention, "seed": p.seed,
-                   **recipe.AUGMENT},
+        "recipe": {"profile": p.name, "imgsz": plan.imgsz, "epochs": plan.epochs, "batch": plan.batch,
+                   "nbs": plan.nbs, "accumulate": plan.accumulate, "lr0": plan.lr0, "lr_rule": plan.lr_rule,
+                   "warmup_epochs": plan.warmup_epochs, "optimizer": plan.optimizer, "amp": str(plan.amp_arg()[0]),
+                   "attention": plan.attention, "seed": plan.seed, **plan.augmentation},
         "device": env["device"],
         "versions": {k: env[k] for k in ("python", "torch", "cuda", "ultralytics")},
         "train_seconds": round(seconds, 1),

@@ -1,189 +1,75 @@
-"""The workbook's Ultralytics trainer: stock DetectionTrainer plus the speed/memory tricks, reaching DDP workers too.
+"""The workbook's Ultralytics trainers: stock DetectionTrainer plus the plan's tricks, in every process of a run.
 
 Ultralytics runs multi-GPU training in worker processes that rebuild the trainer from its class (pickled by
-reference), so anything done only in the notebook's process is lost there. The tricks are therefore read from
-environment variables, which the workers inherit, when the trainer is built:
-WORKBOOK_ATTENTION (see tricks.attention) and WORKBOOK_CHECKPOINT ('attention' | 'blocks' | 'all').
+reference), so anything done only in the launching process is lost there. The trainers therefore read the run's
+`TrainPlan` from its one environment variable ($WORKBOOK_PLAN, set by `helpers.train.run.train`), which the workers
+inherit, and apply it when they are built: the attention backend, activation checkpointing, and (RecipeTrainer) the
+stability recipe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
-import statistics
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from helpers.core import offline
 from helpers.train.curves import MAP50_95
+from helpers.train.plan import TrainPlan
 from helpers.tricks import attention, checkpointing
+from helpers.tricks.recipe import Recipe
 
-CHECKPOINT_VAR = "WORKBOOK_CHECKPOINT"
 
-
-def set_options(attention_backend: str | None = None, checkpoint: str | None = None) -> dict[str, str]:
-    """Choose the tricks for the next training (this process and the DDP workers it starts); returns the env it set."""
-    env = {}
-    if attention_backend:
-        env[attention.ENV_VAR] = attention.patch(attention_backend)
-    else:
-        attention.unpatch()
-    if checkpoint:
-        if checkpoint not in checkpointing.LAYER_SETS:
-            raise ValueError(f"checkpoint={checkpoint!r}: choose one of {sorted(checkpointing.LAYER_SETS)}")
-        os.environ[CHECKPOINT_VAR] = env[CHECKPOINT_VAR] = checkpoint
-    else:
-        os.environ.pop(CHECKPOINT_VAR, None)
-    return env
+def install_tricks(plan: TrainPlan) -> None:
+    """Patch this process for the plan: the attention backend and the checkpointing wrappers (class level)."""
+    attention.patch(plan.attention)
+    if plan.checkpoint:
+        checkpointing.install(plan.checkpoint)
 
 
 @contextlib.contextmanager
-def quiet(level: int = logging.WARNING) -> Iterator[None]:
-    """Silence Ultralytics' INFO log and its progress bars inside the block (warnings and errors still show)."""
-    from ultralytics.utils import LOGGER
+def tricks_installed(plan: TrainPlan) -> Iterator[None]:
+    """`install_tricks` inside the block; afterwards the classes are as they were."""
+    from ultralytics.nn.modules.block import AAttn
 
-    before = LOGGER.level
-    LOGGER.setLevel(level)
+    before = AAttn.forward
     try:
+        install_tricks(plan)
         yield
     finally:
-        LOGGER.setLevel(before)
+        AAttn.forward = before
+        checkpointing.uninstall()
 
 
 class WorkbookTrainer(DetectionTrainer):
-    """DetectionTrainer that applies the attention backend and activation checkpointing chosen by `set_options`."""
+    """DetectionTrainer that applies the run's plan (from $WORKBOOK_PLAN): attention backend and checkpointing."""
 
     def __init__(self, *args, **kwargs):
         offline.prepare_ultralytics()
-        attention.patch_from_env()
-        layers = os.environ.get(CHECKPOINT_VAR)
-        if layers:  # a DDP worker gets the model pickled with its flags, but not the class-level wrappers
-            checkpointing.install(layers)
+        self.plan = TrainPlan.from_env()
+        if self.plan is not None:  # a DDP worker gets the model pickled with its flags, but not the class wrappers
+            install_tricks(self.plan)
         super().__init__(*args, **kwargs)
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
-        layers = os.environ.get(CHECKPOINT_VAR)
-        if layers:
-            checkpointing.enable(model, layers)
+        if self.plan is not None and self.plan.checkpoint:
+            checkpointing.enable(model, self.plan.checkpoint)
         return model
 
 
-@dataclass
-class StepTimer:
-    """Callbacks that split each training batch into data wait (loader) and compute, for images/s and stall %.
-
-    Attach with `timer.attach(model)` before `model.train(...)`. Times come from the host clock around Ultralytics'
-    batch callbacks; the batch-end callback synchronises CUDA, so "compute" includes the GPU work of the step.
-    """
-
-    skip: int = 3  # batches ignored at the start of each epoch (warm-up, cudnn autotune, worker start)
-    batch_size: int = 0
-    compute_s: list[float] = field(default_factory=list)
-    wait_s: list[float] = field(default_factory=list)
-    epochs: list[tuple[float, float]] = field(default_factory=list)  # (first batch start, last batch end) per epoch
-    _start: float | None = None
-    _end: float | None = None
-    _i: int = 0
-    _epoch_start: float | None = None
-
-    def on_train_epoch_start(self, trainer) -> None:
-        self._end, self._i, self._epoch_start = None, 0, None
-
-    def on_train_batch_start(self, trainer) -> None:
-        now = time.perf_counter()
-        if self._epoch_start is None:
-            self._epoch_start = now
-        if self._end is not None and self._i > self.skip:
-            self.wait_s.append(now - self._end)
-        self._start = now
-
-    def on_train_batch_end(self, trainer) -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._end = time.perf_counter()
-        self._i += 1
-        self.batch_size = trainer.batch_size
-        if self._i > self.skip:
-            self.compute_s.append(self._end - self._start)
-
-    def on_train_epoch_end(self, trainer) -> None:
-        if self._epoch_start is not None and self._end is not None:
-            self.epochs.append((self._epoch_start, self._end))
-
-    def attach(self, model) -> "StepTimer":
-        for name in ("on_train_epoch_start", "on_train_batch_start", "on_train_batch_end", "on_train_epoch_end"):
-            model.add_callback(name, getattr(self, name))
-        return self
-
-    def summary(self) -> dict[str, float]:
-        """Median compute and wait per batch, images/s with and without the loader, and the loader's stall share."""
-        if not self.compute_s:
-            return {}
-        c = statistics.median(self.compute_s)
-        w = statistics.median(self.wait_s) if self.wait_s else 0.0
-        return {"compute_s": c, "wait_s": w, "img_s": self.batch_size / (c + w), "img_s_no_wait": self.batch_size / c,
-                "stall_pct": 100 * w / (c + w), "batches": len(self.compute_s)}
-
-
-@dataclass
-class EpochProgress:
-    """One progress bar over epochs (with loss and mAP) in place of Ultralytics' per-batch bars, which `quiet()`
-    hides. Attach with `EpochProgress().attach(model)`."""
-
-    bar: object = None
-    _epoch_open: bool = False
-
-    def on_train_start(self, trainer) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
-
-    def on_train_epoch_start(self, trainer) -> None:
-        self._epoch_open = True
-
-    def on_fit_epoch_end(self, trainer) -> None:
-        # Ultralytics calls on_fit_epoch_end once more after validating best.pt, also after an early stop; only the
-        # call that closes a trained epoch counts (RecipeTrainer logs the same way).
-        if self.bar is None or not self._epoch_open:
-            return
-        self._epoch_open = False
-        m = trainer.metrics or {}
-        loss = trainer.tloss
-        if isinstance(loss, dict):  # 8.4: a dict of loss components
-            loss = sum(float(v) for v in loss.values())
-        self.bar.set_postfix({"loss": f"{float(loss):.3f}" if loss is not None else "-",
-                              "mAP50-95": f"{m.get(MAP50_95, 0.0):.3f}"})
-        self.bar.update(1)
-
-    def on_train_end(self, trainer) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def attach(self, model) -> "EpochProgress":
-        for name in ("on_train_start", "on_train_epoch_start", "on_fit_epoch_end", "on_train_end"):
-            model.add_callback(name, getattr(self, name))
-        return self
-
-
 class RecipeTrainer(WorkbookTrainer):
-    """WorkbookTrainer plus the stability tricks of `helpers.tricks.recipe.Recipe` (read from $WORKBOOK_RECIPE):
+    """WorkbookTrainer plus the stability tricks of the plan's `helpers.tricks.recipe.Recipe`:
     warm-restart schedule, configurable clip norm with grad-norm logging, NaN/Inf guard, staged loss gains, early
     stop with a reason, periodic empty_cache, atomic checkpoint writes. Logs go to `tricks_log.csv` and
     `guard_events.csv` in the run folder."""
 
     def __init__(self, *args, **kwargs):
         from helpers.tricks import checkpoint_io, guard
-        from helpers.tricks.recipe import Recipe
 
-        self.recipe = Recipe.from_env()
         super().__init__(*args, **kwargs)
+        self.recipe = (self.plan.recipe if self.plan is not None else None) or Recipe()
         self.guard = guard.NaNGuard(self.recipe.guard_max_bad, self.recipe.guard_lr_drop) if self.recipe.nan_guard else None
         self.step_norms: list[float] = []  # this epoch's pre-clip gradient norms
         self.epoch_norms: list[float] = []  # median per epoch

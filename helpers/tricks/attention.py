@@ -9,14 +9,12 @@ class) apply the same backend: see `helpers.train.trainer.WorkbookTrainer`.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from ultralytics.nn.modules.block import AAttn
 
-ENV_VAR = "WORKBOOK_ATTENTION"
 BACKENDS = ("auto", "sdpa", "flash", "stock")
 STOCK_FORWARD = AAttn.forward
 
@@ -97,17 +95,15 @@ def resolve(backend: str) -> tuple[str, str]:
 
 
 def patch(backend: str = "auto") -> str:
-    """Route every YOLOv12 area-attention layer through `backend`; returns the backend used. Also sets $WORKBOOK_ATTENTION."""
+    """Route every YOLOv12 area-attention layer through `backend`; returns the backend used."""
     used, _ = resolve(backend)
     AAttn.forward = FORWARDS[used]
-    os.environ[ENV_VAR] = used
     return used
 
 
 def unpatch() -> None:
     """Back to Ultralytics' own forward."""
     AAttn.forward = STOCK_FORWARD
-    os.environ.pop(ENV_VAR, None)
 
 
 def current() -> str:
@@ -115,21 +111,11 @@ def current() -> str:
     return next(name for name, fn in FORWARDS.items() if AAttn.forward is fn)
 
 
-def patch_from_env() -> str | None:
-    """Apply $WORKBOOK_ATTENTION if set (what DDP workers do); returns the backend or None."""
-    backend = os.environ.get(ENV_VAR)
-    return patch(backend) if backend else None
-
-
 @contextlib.contextmanager
 def patched(backend: str) -> Iterator[str]:
     """Use `backend` inside the block, then restore what was there before."""
-    before, env = AAttn.forward, os.environ.get(ENV_VAR)
+    before = AAttn.forward
     try:
         yield patch(backend)
     finally:
         AAttn.forward = before
-        if env is None:
-            os.environ.pop(ENV_VAR, None)
-        else:
-            os.environ[ENV_VAR] = env

@@ -1,16 +1,13 @@
-"""One readable recipe object for the stability tricks, carried to the trainer (and DDP workers) as JSON in an
-environment variable, because Ultralytics rebuilds the trainer from its class in worker processes.
+"""The stability recipe: one readable object for the tricks of long large-batch runs, and the augmentation presets.
 
-Each field maps to a real mechanism: `RecipeTrainer` (helpers/trainer.py) overrides `_setup_scheduler` (warm
-restart), `optimizer_step` (clip norm, grad-norm log, NaN guard) and the checkpoint paths (atomic writes), and
-registers callbacks (loss stages, early stop, empty_cache). Everything else is a real Ultralytics argument
-(`nbs`, `save_period`, augmentation) returned by `ultralytics_args()`.
+Each field maps to a real mechanism of `helpers.train.trainer.RecipeTrainer`: `_setup_scheduler` (warm restart),
+`optimizer_step` (clip norm, grad-norm log, NaN guard), the checkpoint paths (atomic writes) and callbacks (loss
+stages, early stop, empty_cache). The recipe travels inside the run's `TrainPlan` (JSON), also to DDP workers.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,10 +15,9 @@ from helpers.tricks.convergence import EarlyStop
 from helpers.tricks.loss_stages import LossStages
 from helpers.tricks.schedule import Schedule
 
-ENV_VAR = "WORKBOOK_RECIPE"
-
 AUGMENT_PRESETS: dict[str, dict[str, float]] = {
     # Ultralytics' mosaic *is* a probability (0..1); there is no mosaic_prob argument.
+    "b256": {"mosaic": 1.0, "scale": 0.5, "mixup": 0.0, "copy_paste": 0.1},  # the workbook's recipe
     "ultralytics-default": {"mosaic": 1.0, "degrees": 0.0, "translate": 0.1, "scale": 0.5, "copy_paste": 0.0,
                             "mixup": 0.0},
     "long-run": {"mosaic": 1.0, "degrees": 0.0, "translate": 0.1, "scale": 0.5, "copy_paste": 0.15, "mixup": 0.0},
@@ -32,6 +28,8 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
 
 @dataclass(frozen=True)
 class Recipe:
+    """The stability tricks of one run; the defaults are Ultralytics' own behaviour plus the NaN guard."""
+
     clip_norm: float | None = 10.0  # Ultralytics hard-codes 10.0; None turns clipping off (the norm is still logged)
     restart_epoch: int | None = None  # 0-based epoch of the warm restart (None: Ultralytics' own schedule)
     restart_fraction: float = 0.5
@@ -44,54 +42,39 @@ class Recipe:
     early_stop: EarlyStop | None = None
     empty_cache_every: int = 0  # epochs; 0 = never
     atomic_save: bool = True
-    augment: str | None = None  # a key of AUGMENT_PRESETS
     save_period: int = -1  # Ultralytics' own: also keep epochN.pt every K epochs
-    extra: dict[str, Any] = field(default_factory=dict)  # further real Ultralytics arguments
+
+    def __post_init__(self) -> None:
+        if self.restart_after not in ("exp", "cosine"):
+            raise ValueError(f"restart_after={self.restart_after!r}: choose 'exp' or 'cosine'")
+        self.stages()  # validates the stage table
 
     def schedule(self, epochs: int, lrf: float, cos: bool) -> Schedule:
+        """The lr multiplier per epoch: Ultralytics' schedule, with the warm restart where one is set."""
         return Schedule(epochs, lrf, cos, self.restart_epoch, self.restart_fraction, self.restart_after,
                         self.restart_decay)
 
     def stages(self) -> LossStages | None:
+        """The loss-gain stages, or None when the gains stay fixed."""
         return LossStages(tuple(tuple(s) for s in self.loss_stages)) if self.loss_stages else None
 
-    def ultralytics_args(self) -> dict[str, Any]:
-        """The recipe's share of `model.train(...)` arguments, all real Ultralytics names."""
-        from helpers.train.trainer import RecipeTrainer
-
-        args: dict[str, Any] = {"trainer": RecipeTrainer, "save_period": self.save_period}
-        if self.augment:
-            args.update(AUGMENT_PRESETS[self.augment])
-        args.update(self.extra)
-        return args
-
     def to_json(self) -> str:
-        d = asdict(self)
-        return json.dumps(d)
+        return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Recipe":
-        d = json.loads(text)
-        if d.get("early_stop") is not None:
+    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
+        """Rebuild from `asdict` output (nested EarlyStop, tuples); unknown keys are an error, not dropped."""
+        d = dict(d)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"Recipe has no field(s) {unknown}; known: {sorted(known)}")
+        if d.get("early_stop") is not None and not isinstance(d["early_stop"], EarlyStop):
             d["early_stop"] = EarlyStop(**d["early_stop"])
         if d.get("loss_stages") is not None:
             d["loss_stages"] = tuple(tuple(s) for s in d["loss_stages"])
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def activate(self) -> "Recipe":
-        """Make the next `RecipeTrainer` (here and in DDP workers) use this recipe."""
-        if self.augment and self.augment not in AUGMENT_PRESETS:
-            raise ValueError(f"augment={self.augment!r}: choose one of {sorted(AUGMENT_PRESETS)}")
-        self.stages()  # validates
-        os.environ[ENV_VAR] = self.to_json()
-        return self
+        return cls(**d)
 
     @classmethod
-    def from_env(cls) -> "Recipe":
-        text = os.environ.get(ENV_VAR)
-        return cls.from_json(text) if text else cls()
-
-
-def deactivate() -> None:
-    os.environ.pop(ENV_VAR, None)
+    def from_json(cls, text: str) -> "Recipe":
+        return cls.from_dict(json.loads(text))

@@ -1,32 +1,50 @@
-"""Translate a tutorial's training arguments into real Ultralytics arguments plus the workbook's recipe.
+"""Translate a tutorial's training arguments into real Ultralytics arguments plus the workbook's recipe and tricks.
 
 Popular YOLOv12 tutorials pass arguments Ultralytics does not have; it rejects them with an error. Here each key
-becomes a real argument, a recipe field (a callback or trainer override), or a stated reason why it cannot be done.
-Unknown keys are listed, never dropped.
+becomes a real argument, a recipe field (a callback or trainer override), a trick of the run's plan, or a stated
+reason why it cannot be done. A key the user gave as a real Ultralytics argument is never overridden by a tutorial
+key that maps onto it (the result does not depend on the order of the keys). Unknown keys are listed with the
+closest real name, never dropped; the spellings of YOLOv9's `train_dual.py` (`batch-size`, `img`, `close-mosaic`)
+are recognised.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
+
+# train_dual.py / YOLOv5-style command-line spellings -> the Ultralytics argument (or why there is none)
+TRAIN_DUAL = {
+    "batch-size": "batch", "batch_size": "batch", "img": "imgsz", "img-size": "imgsz", "img_size": "imgsz",
+    "close-mosaic": "close_mosaic", "cos-lr": "cos_lr", "label-smoothing": "(no label smoothing in Ultralytics 8.4)",
+    "save-period": "save_period", "exist-ok": "exist_ok", "single-cls": "single_cls", "multi-scale": "multi_scale",
+    "weights": "model (a .pt path)", "cfg": "model (a model .yaml)", "hyp": "the hyper-parameters as arguments",
+    "noval": "val=False", "nosave": "save=False", "noplots": "plots=False", "image-weights": "(not in Ultralytics)",
+    "sync-bn": "(no SyncBatchNorm switch in Ultralytics)", "local_rank": "(set by the DDP launcher)",
+    "local-rank": "(set by the DDP launcher)", "min-items": "(not in Ultralytics)", "evolve": "model.tune(...)",
+}
+TUTORIAL_KEYS = ("accumulate", "grad_clip_norm", "mosaic_prob", "amp_dtype", "fp16_skip_layers",
+                 "gradient_checkpointing", "restart_epoch", "restart_lr_fraction", "restart_factor", "lr_decay",
+                 "decay_per_epoch", "loss_weights_schedule", "empty_cache_every", "empty_cache_interval",
+                 "flash_attention", "sync_bn")
 
 
 @dataclass
 class Translation:
-    args: dict[str, Any] = field(default_factory=dict)  # pass to model.train(...)
+    args: dict[str, Any] = field(default_factory=dict)  # real Ultralytics arguments
     recipe: dict[str, Any] = field(default_factory=dict)  # fields of helpers.tricks.recipe.Recipe
-    tricks: dict[str, Any] = field(default_factory=dict)  # set_options(attention, checkpoint) choices
+    tricks: dict[str, Any] = field(default_factory=dict)  # the plan's attention / checkpoint choices
     notes: list[tuple[str, str]] = field(default_factory=list)  # (key, what was done and why)
     unsupported: list[tuple[str, str]] = field(default_factory=list)  # (key, why not)
-    unknown: list[str] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)  # (key, did-you-mean hint)
 
     def table(self):
         from helpers.core.tables import Table
 
         rows = [(k, "mapped", why) for k, why in self.notes]
         rows += [(k, "cannot", why) for k, why in self.unsupported]
-        rows += [(k, "unknown", "not an Ultralytics argument and not a known tutorial argument: check the spelling")
-                 for k in self.unknown]
+        rows += [(k, "unknown", hint) for k, hint in self.unknown]
         return Table(("tutorial key", "result", "how / why"), rows, "Translation")
 
 
@@ -36,35 +54,55 @@ def _ultralytics_keys() -> set[str]:
     return set(DEFAULT_CFG_DICT)
 
 
+def did_you_mean(key: str, real: set[str] | None = None) -> str:
+    """A hint for a key that is neither an Ultralytics argument nor a known tutorial one."""
+    real = real if real is not None else _ultralytics_keys()
+    if key in TRAIN_DUAL:
+        return f"did you mean {TRAIN_DUAL[key]}? ('{key}' is a train_dual.py spelling)"
+    near = difflib.get_close_matches(key.replace("-", "_"), sorted(real | set(TUTORIAL_KEYS)), n=1, cutoff=0.6)
+    return f"did you mean {near[0]!r}?" if near else "not an Ultralytics argument nor a known tutorial argument"
+
+
 def translate(tutorial: dict[str, Any]) -> Translation:
+    """Real arguments first, as given; then each tutorial key, which never overrides a real argument the user set."""
     t = Translation()
     real = _ultralytics_keys()
-    batch = tutorial.get("batch", 16)
     for key, value in tutorial.items():
+        if key in real:
+            t.args[key] = value
+    given = set(t.args)
+
+    def put(arg: str, value: Any, key: str, how: str) -> None:
+        if arg in given:
+            t.notes.append((key, f"ignored: you also set {arg}={tutorial[arg]!r}, which wins (it would have been "
+                                 f"{arg}={value!r})"))
+        else:
+            t.args[arg] = value
+            t.notes.append((key, how))
+
+    batch = int(tutorial.get("batch", 16))
+    for key, value in tutorial.items():
+        if key in real:
+            continue
         if key == "accumulate":
             n = int(value)
-            t.args["nbs"] = int(batch) * n
-            t.notes.append((key, f"nbs={int(batch) * n}: Ultralytics accumulates max(round(nbs / batch), 1) = {n} "
-                                 "micro-batches (and scales weight decay by batch*accumulate/nbs)"))
+            put("nbs", batch * n, key, f"nbs={batch * n}: Ultralytics accumulates max(round(nbs / batch), 1) = {n} "
+                                       "micro-batches (and scales weight decay by batch*accumulate/nbs)")
         elif key == "grad_clip_norm":
             t.recipe["clip_norm"] = float(value)
             t.notes.append((key, f"Recipe(clip_norm={value}): RecipeTrainer.optimizer_step clips at this norm "
                                  "(Ultralytics hard-codes 10.0) and logs the norm"))
         elif key == "mosaic_prob":
-            t.args["mosaic"] = float(value)
-            t.notes.append((key, f"mosaic={value}: Ultralytics' mosaic argument already is the probability"))
+            put("mosaic", float(value), key, f"mosaic={value}: Ultralytics' mosaic argument already is the probability")
         elif key == "amp_dtype":
             v = str(value).lower().replace("torch.", "")
             if v in ("bfloat16", "bf16"):
-                t.args["amp"] = "bf16"
-                t.notes.append((key, "amp='bf16' (Ultralytics 8.4 native; refused by helpers.tricks.precision on GPUs "
-                                     "below compute capability 8.0, which have no bf16 tensor cores)"))
+                put("amp", "bf16", key, "amp='bf16' (Ultralytics 8.4 native; the plan refuses it on GPUs below "
+                                        "compute capability 8.0, which have no bf16 tensor cores)")
             elif v in ("float16", "fp16", "half"):
-                t.args["amp"] = True
-                t.notes.append((key, "amp=True: fp16 autocast with a GradScaler is Ultralytics' default"))
+                put("amp", True, key, "amp=True: fp16 autocast with a GradScaler is Ultralytics' default")
             elif v in ("float32", "fp32", "none"):
-                t.args["amp"] = False
-                t.notes.append((key, "amp=False: full fp32"))
+                put("amp", False, key, "amp=False: full fp32")
             else:
                 t.unsupported.append((key, f"unknown dtype {value!r}: use bfloat16, float16 or float32"))
         elif key == "fp16_skip_layers":
@@ -75,8 +113,8 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             if value:
                 layers = value if isinstance(value, str) else "all"
                 t.tricks["checkpoint"] = layers
-                t.notes.append((key, f"trainer.set_options(checkpoint={layers!r}) + trainer=WorkbookTrainer: "
-                                     "torch.utils.checkpoint per top-level layer"))
+                t.notes.append((key, f"plan.replace(checkpoint={layers!r}): torch.utils.checkpoint per top-level "
+                                     "layer, applied by the workbook's trainer"))
             else:
                 t.notes.append((key, "off: nothing to do"))
         elif key == "restart_epoch":
@@ -97,13 +135,11 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             t.notes.append((key, f"Recipe(empty_cache_every={value}) epochs: a callback calls torch.cuda.empty_cache()"))
         elif key == "flash_attention":
             t.tricks["attention"] = "flash" if value else "stock"
-            t.notes.append((key, "trainer.set_options(attention='flash'|'stock'): class-level AAttn patch "
-                                 "('auto' falls back to SDPA when flash-attn is missing)"))
+            t.notes.append((key, "plan.replace(attention='flash'|'stock'): class-level AAttn patch ('auto' falls "
+                                 "back to SDPA when flash-attn is missing)"))
         elif key == "sync_bn":
             t.unsupported.append((key, "Ultralytics 8.4 has no SyncBatchNorm switch; each GPU keeps its own BatchNorm "
                                        "statistics over its share of the batch"))
-        elif key in real:
-            t.args[key] = value
         else:
-            t.unknown.append(key)
+            t.unknown.append((key, did_you_mean(key, real)))
     return t

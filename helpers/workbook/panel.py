@@ -1,9 +1,10 @@
 """A parameter panel: ipywidgets for the settings that matter, built from a notebook's parameters cell.
 
 Interactive (JupyterLab): `panel.show()` draws the controls, a line of derived settings that follows every change
-(effective batch = micro-batch x accumulation, lr0 by the chosen rule), and optional Plan / Train / Stop buttons;
-training runs in a thread so Stop stays clickable. Headless (Papermill, $WORKBOOK_HEADLESS=1, or no ipywidgets):
-the same object holds the parameters-cell values, `show()` prints them, and the notebook calls the same functions.
+(computed by the run's `TrainPlan`: effective batch, lr0 by the chosen rule), and optional Plan / Train / Stop
+buttons; training runs in a thread so Stop stays clickable. Headless (Papermill, $WORKBOOK_HEADLESS=1, or no
+ipywidgets): the same object holds the parameters-cell values, `show()` prints them, and the notebook calls the
+same functions. `panel.plan(base)` is the base plan with the panel's values.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from helpers.train import lr
+from helpers.train.callbacks import Hooks, StopSwitch
+from helpers.train.plan import TrainPlan
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
@@ -30,8 +32,9 @@ CHOICES: dict[str, tuple] = {  # name -> allowed values (the widget is a dropdow
 }
 NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
 FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 03's Recipe)
-TO_PROFILE = {"model": "model", "imgsz": "imgsz", "epochs": "epochs", "effective_batch": "nbs",
-              "attention_backend": "attention", "checkpoint": "checkpoint", "amp": "amp", "weights": "weights"}
+TO_PLAN = {"model": "model", "imgsz": "imgsz", "epochs": "epochs", "effective_batch": "nbs", "micro_batch": "batch",
+           "lr_rule": "lr_rule", "attention_backend": "attention", "checkpoint": "checkpoint", "amp": "amp",
+           "weights": "weights"}
 LABELS = {"effective_batch": "effective batch", "micro_batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
           "attention_backend": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
 
@@ -47,20 +50,26 @@ def headless() -> bool:
     return False
 
 
-def derive(v: dict[str, Any]) -> str:
-    """One line of what the values mean for Ultralytics: batch/nbs/accumulation and lr0 (pure)."""
+def as_plan(v: dict[str, Any], base: TrainPlan | None = None) -> TrainPlan:
+    """`base` (default: a plain TrainPlan) with the panel's values for the fields a plan has; a micro-batch of 0
+    (the planner chooses) keeps the base's batch."""
+    changes = {TO_PLAN[k]: val for k, val in v.items() if k in TO_PLAN and not (k == "micro_batch" and not val)}
+    return (base or TrainPlan()).replace(**changes)
+
+
+def derive(v: dict[str, Any], base: TrainPlan | None = None) -> str:
+    """One line of what the values mean for Ultralytics: batch/nbs/accumulation and lr0, computed by the plan."""
+    plan = as_plan(v, base)
     parts = []
     if "effective_batch" in v:
-        e = int(v["effective_batch"])
-        m = int(v.get("micro_batch") or 0)
-        if m:
-            acc = lr.accumulate(m, e)
-            parts.append(f"batch={m}, nbs={e} -> {m} x {acc} = {m * acc} images per step")
+        if v.get("micro_batch"):
+            parts.append(f"batch={plan.batch}, nbs={plan.nbs} -> {plan.batch} x {plan.accumulate} = "
+                         f"{plan.effective_batch} images per step")
         else:
-            parts.append(f"nbs={e}; batch chosen by the memory planner")
+            parts.append(f"nbs={plan.nbs}; batch chosen by the memory planner")
         if "lr_rule" in v:
-            lr0 = 0.01 if v["lr_rule"] == "none" else lr.scale_lr(0.01, 64, e, v["lr_rule"])
-            parts.append(f"lr0={lr0:.4g} ({v['lr_rule']} rule from 0.01 at 64)")
+            ref = "" if plan.lr_rule == "none" else f" rule from {plan.lr_ref:g} at {plan.batch_ref}"
+            parts.append(f"lr0={plan.lr0:.4g} ({plan.lr_rule}{ref})")
     for k in ("model", "imgsz", "epochs", "attention_backend", "checkpoint", "amp", "weights"):
         if k in v:
             parts.append(f"{LABELS.get(k, k)}={v[k] if v[k] != '' else 'off' if k == 'checkpoint' else 'scratch'}")
@@ -70,19 +79,34 @@ def derive(v: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+class _Progress(Hooks):
+    """The panel's epoch bar (a widget) following a run."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def on_train_start(self, trainer) -> None:
+        if self.bar is not None:
+            self.bar.max, self.bar.value = trainer.epochs, trainer.start_epoch
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        if self.bar is not None:
+            self.bar.value = min(trainer.epoch + 1, self.bar.max)
+
+
 class Panel:
     """Holds parameter values; draws widgets for them when someone can click."""
 
-    def __init__(self, values: dict[str, Any], *, on_plan: Callable[[dict], Any] | None = None,
+    def __init__(self, values: dict[str, Any], *, base: TrainPlan | None = None,
+                 on_plan: Callable[[dict], Any] | None = None,
                  on_train: Callable[[dict, "Panel"], Any] | None = None, title: str = "Parameters"):
         unknown = [k for k in values if k not in CHOICES and k not in NUMBERS and k not in FLAGS]
         if unknown:
             raise KeyError(f"Panel has no control for {unknown}; known: {sorted([*CHOICES, *NUMBERS, *FLAGS])}")
         self._values = dict(values)
-        self.on_plan, self.on_train, self.title = on_plan, on_train, title
+        self.base, self.on_plan, self.on_train, self.title = base, on_plan, on_train, title
         self.controls: dict[str, Any] = {}
-        self.stop_requested = False
-        self.epochs_done = 0
+        self.stop = StopSwitch()
         self.thread: threading.Thread | None = None
         self._summary = self._output = self._progress = None
 
@@ -106,12 +130,11 @@ class Panel:
                 self.controls[k].value = val
 
     def summary(self) -> str:
-        return derive(self.values())
+        return derive(self.values(), self.base)
 
-    def profile(self, base):
-        """`base` (a profiles.Profile) with the panel's values for the fields a profile has (effective batch -> nbs)."""
-        v = self.values()
-        return base.replace(**{field: v[k] for k, field in TO_PROFILE.items() if k in v})
+    def plan(self, base: TrainPlan | None = None) -> TrainPlan:
+        """The base plan (the panel's own by default) with the panel's values."""
+        return as_plan(self.values(), base or self.base)
 
     # ------------------------------------------------------------------ widgets
     def _control(self, name: str, value: Any):
@@ -185,26 +208,20 @@ class Panel:
             display(self.widget())
 
     # ------------------------------------------------------------------ training with a stop button
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.requested
+
+    @property
+    def epochs_done(self) -> int:
+        return self.stop.epochs_done
+
     def request_stop(self) -> None:
-        self.stop_requested = True
+        self.stop.requested = True
 
-    def callbacks(self) -> dict[str, Callable]:
-        """Ultralytics callbacks for the progress bar and the stop button (attach with model.add_callback)."""
-        def on_train_start(trainer):
-            if self._progress is not None:
-                self._progress.max, self._progress.value = trainer.epochs, trainer.start_epoch
-
-        def on_train_batch_end(trainer):
-            if self.stop_requested:
-                trainer.stop = True  # Ultralytics ORs its own stop rule into this at the epoch's end
-
-        def on_fit_epoch_end(trainer):
-            self.epochs_done = trainer.epoch + 1
-            if self._progress is not None:
-                self._progress.value = min(trainer.epoch + 1, self._progress.max)
-
-        return {"on_train_start": on_train_start, "on_train_batch_end": on_train_batch_end,
-                "on_fit_epoch_end": on_fit_epoch_end}
+    def hooks(self) -> list[Hooks]:
+        """The callbacks for a run started from this panel: the Stop button and the epoch bar."""
+        return [self.stop, _Progress(self._progress)]
 
     def start_training(self, background: bool | None = None) -> None:
         """Run on_train(values, panel); in a thread when interactive, so the Stop button is heard."""
@@ -212,7 +229,7 @@ class Panel:
             raise RuntimeError("this panel has no on_train function")
         if self.thread and self.thread.is_alive():
             return
-        self.stop_requested, self.epochs_done = False, 0
+        self.stop = StopSwitch()
         background = (not headless()) if background is None else background
         if not background:  # in the running cell, so its output (and a live plot) appears there
             self.on_train(self.values(), self)

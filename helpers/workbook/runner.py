@@ -171,15 +171,18 @@ def run(profile: str | None = None, only: list[str] | None = None, out: str | Pa
     """Run the workbook headless; returns one result per notebook (see write_summary for the files)."""
     from tqdm.auto import tqdm
 
+    from helpers.workbook import params
+
     prof = profiles.get(profile)
     out_dir = Path(out) if out else paths.runs_dir() / f"workbook-{prof.name}"
     notebooks = discover(only)
+    given = params.check(parameters or {}, notebooks)  # before anything runs: unknown or mistyped -> error
     kernel = kernel_name()
     results = []
     bar = tqdm(notebooks, desc=f"workbook ({prof.name})", unit="nb", disable=not progress)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
-        r = run_one(nb, out_dir, prof.name, parameters or {}, timeout_s or prof.notebook_timeout_s, kernel, html)
+        r = run_one(nb, out_dir, prof.name, given[nb], timeout_s or prof.notebook_timeout_s, kernel, html)
         results.append(r)
         bar.write(f"{r.status.upper():8s} {r.name} ({r.seconds:.0f} s) {_error_text(r.error)}")
     files = write_summary(results, out_dir, prof.name)

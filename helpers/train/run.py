@@ -1,0 +1,139 @@
+"""The one way the workbook trains: `train(plan)`.
+
+Every notebook, the command line, `pretrain`, the doctor's out-of-memory retry, the benchmarks and the multi-GPU
+launcher call it. It validates the dataset first and refuses on errors (or, asked explicitly, drops the bad files and
+lists them), applies the plan's tricks in a context that always restores them, hands the plan to DDP workers through
+one environment variable, runs Ultralytics with the plan's arguments and returns what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.core.logs import quiet
+from helpers.data.sources import DatasetError
+from helpers.train.plan import ENV_VAR, TrainPlan
+
+
+@dataclass
+class TrainResult:
+    """What a run left: its folder, final metrics, timings, the plan it ran, and what was dropped from the data."""
+
+    plan: TrainPlan
+    save_dir: Path
+    seconds: float
+    metrics: dict[str, float]
+    model: Any  # the Ultralytics YOLO object; `.trainer` holds the trainer and its logs
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    data_check: str = ""
+
+    @property
+    def trainer(self) -> Any:
+        return self.model.trainer
+
+    @property
+    def best(self) -> Path:
+        return self.save_dir / "weights" / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.save_dir / "weights" / "last.pt"
+
+    def curves(self) -> dict[str, list[float]]:
+        """results.csv as columns (see helpers.train.curves)."""
+        from helpers.train import curves
+
+        return curves.load(self.save_dir)
+
+
+def checked_data(plan: TrainPlan, drop_bad: bool = False) -> tuple[TrainPlan, list[tuple[str, str]], str]:
+    """(the plan to train, files dropped, the validator's summary). A dataset with errors raises DatasetError listing
+    each file and line, unless `drop_bad`: then the plan points at a view without those files."""
+    from helpers.data import clean, validate
+
+    summary = validate.known_good(plan.data)
+    if summary is not None:
+        return plan, [], summary
+    report = validate.validate(plan.data)
+    if report.ok:
+        validate.remember_good(plan.data, report)
+        return plan, [], report.summary()
+    if not drop_bad:
+        droppable = all(p.kind in clean.PER_FILE for p in report.errors)
+        try:
+            report.raise_if_errors()
+        except DatasetError as e:
+            hint = (" or train with drop_bad=True (command line: --drop-bad) to leave those images out" if droppable
+                    else "")
+            raise DatasetError(f"{e}\nFix them (python -m helpers validate {plan.data}){hint}.") from None
+    view, dropped = clean.without_errors(plan.data, report)
+    from helpers.data.sources import count_images
+
+    return plan.replace(data=str(view), train_images=count_images(view, "train")), dropped, report.summary()
+
+
+@contextlib.contextmanager
+def applied(plan: TrainPlan) -> Iterator[None]:
+    """The plan in $WORKBOOK_PLAN (for this process's trainer and the DDP workers it starts) and its tricks
+    installed here; afterwards both are as they were."""
+    from helpers.train.trainer import tricks_installed
+
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = plan.to_json()
+    try:
+        with tricks_installed(plan):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
+
+
+def trainer_class(plan: TrainPlan, trainer: type | None = None) -> type:
+    """The trainer for the plan: RecipeTrainer with a stability recipe, else WorkbookTrainer; a given class must be
+    one of theirs (it reads the plan)."""
+    from helpers.train.trainer import RecipeTrainer, WorkbookTrainer
+
+    if trainer is None:
+        return RecipeTrainer if plan.recipe is not None else WorkbookTrainer
+    if not (isinstance(trainer, type) and issubclass(trainer, WorkbookTrainer)):
+        raise TypeError(f"trainer={trainer!r} must be a subclass of WorkbookTrainer (it reads the plan)")
+    return trainer
+
+
+def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = False, trainer: type | None = None,
+          verbose: bool = False, progress: bool = True) -> TrainResult:
+    """Train `plan`. callbacks: `helpers.train.callbacks.Hooks` objects, {event: fn} mappings or (event, fn) pairs.
+    verbose shows Ultralytics' full log; otherwise one epoch bar (progress) and Ultralytics' warnings, including
+    what it says about dataset files."""
+    from ultralytics import YOLO
+
+    from helpers.train.callbacks import EpochProgress, attach
+
+    plan, dropped, data_check = checked_data(plan, drop_bad)
+    cls = trainer_class(plan, trainer)
+    print(f"data: {data_check}")
+    if dropped:
+        print(f"dropped {len(dropped)} image(s) with errors (drop_bad=True):")
+        for f, why in dropped:
+            print(f"  {f}: {why}")
+    start, why = plan.start()
+    print(f"start: {why}")
+    model = YOLO(start)
+    attach(model, callbacks)
+    if progress and not verbose:
+        EpochProgress().attach(model)
+    t0 = time.time()
+    with applied(plan), (contextlib.nullcontext() if verbose else quiet()):
+        model.train(trainer=cls, **plan.ultralytics_args())
+    seconds = time.time() - t0
+    t = model.trainer
+    metrics = {k: float(v) for k, v in (t.metrics or {}).items()}
+    return TrainResult(plan, Path(t.save_dir), seconds, metrics, model, dropped, data_check)

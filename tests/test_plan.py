@@ -1,0 +1,141 @@
+"""The TrainPlan: one rule for every derived number, only real Ultralytics arguments, strict fields, the one channel
+to worker processes, and the curves of a run."""
+
+import json
+
+import pytest
+
+from helpers.core import profiles
+from helpers.train import curves, lr
+from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
+from helpers.tricks import convergence
+from helpers.tricks.recipe import Recipe
+
+
+@pytest.mark.parametrize("batch,nbs,acc,eff", [(256, 256, 1, 256), (64, 256, 4, 256), (32, 256, 8, 256),
+                                               (256, 64, 1, 256), (100, 256, 3, 300), (8, 16, 2, 16)])
+def test_accumulation_follows_ultralytics_rule(batch, nbs, acc, eff):
+    p = TrainPlan(batch=batch, nbs=nbs)
+    assert p.accumulate == acc == max(round(nbs / batch), 1)
+    assert p.effective_batch == eff
+
+
+def test_gpu_profiles_plan_effective_b256_at_640():
+    for name in ("gpu", "full"):
+        prof = profiles.get(name)
+        p = TrainPlan(batch=prof.batch, nbs=prof.nbs, imgsz=prof.imgsz, model=prof.model)
+        assert (p.effective_batch, p.imgsz, p.model) == (256, 640, "yolo12n.yaml")
+
+
+def test_lr0_by_rule_from_the_effective_batch():
+    assert TrainPlan(batch=256, nbs=256, lr_rule="sqrt").lr0 == pytest.approx(0.02)
+    assert TrainPlan(batch=64, nbs=256, lr_rule="linear").lr0 == pytest.approx(0.04)  # 64 x 4 = 256 per step
+    assert TrainPlan(batch=256, nbs=256, lr_rule="none").lr0 == pytest.approx(0.01)
+    assert TrainPlan(batch=256, nbs=256, lr_fixed=0.002).lr0 == 0.002
+    # On 2 GPUs Ultralytics' batch is global: 512 = 256 per GPU, one step sees 512 images.
+    two = TrainPlan(batch=512, nbs=512, device="0,1", lr_rule="linear")
+    assert (two.world, two.per_gpu_batch, two.effective_batch, two.lr0) == (2, 256, 512, pytest.approx(0.08))
+
+
+def test_warm_up_comes_from_the_datasets_real_size():
+    small = TrainPlan(batch=256, nbs=256, epochs=30, train_images=2048)  # 8 steps per epoch
+    assert small.warmup_epochs == lr.warmup_epochs(30, 2048, 256) == 6.0  # >= 50 steps, <= 20% of the run
+    big = TrainPlan(batch=256, nbs=256, epochs=30, train_images=118_000)
+    assert big.warmup_epochs == 3.0
+    assert TrainPlan(warmup_fixed=0.0).warmup_epochs == 0.0
+
+
+def test_weight_decay_as_ultralytics_scales_it():
+    assert TrainPlan(batch=256, nbs=64).weight_decay == pytest.approx(0.002)  # 4x: 'same recipe' is not the same
+    assert TrainPlan(batch=64, nbs=256).weight_decay == pytest.approx(0.0005)
+
+
+def test_ultralytics_args_are_real_arguments():
+    from ultralytics.cfg import get_cfg
+
+    p = TrainPlan(data="d.yaml", batch=8, nbs=16, lr_rule="sqrt", extra={"close_mosaic": 15},
+                  recipe=Recipe(save_period=5))
+    args = p.ultralytics_args()
+    cfg = get_cfg(overrides=args)  # raises on an unknown argument
+    assert (cfg.batch, cfg.nbs, cfg.lr0, cfg.optimizer) == (8, 16, p.lr0, "SGD")  # 'auto' would ignore lr0
+    assert (cfg.close_mosaic, cfg.save_period, cfg.warmup_epochs) == (15, 5, p.warmup_epochs)
+    assert {k: args[k] for k in ("mosaic", "scale", "mixup", "copy_paste")} == {
+        "mosaic": 1.0, "scale": 0.5, "mixup": 0.0, "copy_paste": 0.1}
+    assert "trainer" not in args and "accumulate" not in args
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"datset": "x"}, "did you mean 'data'"),
+    ({"attention": "sdpaa"}, "did you mean 'sdpa'"),
+    ({"checkpoint": "everything"}, "choose ''"),
+    ({"batch": 0}, "positive integer"),
+    ({"batch": "abc"}, "positive integer"),
+    ({"batch": 3, "device": "0,1"}, "multiple of 2"),
+    ({"augment": "long_run"}, "did you mean 'long-run'"),
+    ({"extra": {"close_mosiac": 10}}, "did you mean 'close_mosaic'"),
+    ({"extra": {"accumulate": 4}}, "tutorial argument"),
+    ({"extra": {"batch": 4}}, "TrainPlan.batch"),
+    ({"extra": {"lr0": 0.1}}, "TrainPlan.lr_fixed"),
+])
+def test_bad_fields_are_clear_errors(change, message):
+    with pytest.raises(PlanError, match=message):
+        TrainPlan().replace(**change)
+
+
+def test_the_plan_round_trips_through_its_one_environment_variable(monkeypatch):
+    p = TrainPlan(data="d.yaml", batch=64, nbs=256, checkpoint="all", attention="sdpa", extra={"close_mosaic": 5},
+                  recipe=Recipe(clip_norm=3.0, loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)),
+                                early_stop=convergence.EarlyStop(patience=5)))
+    assert TrainPlan.from_json(p.to_json()) == p
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert TrainPlan.from_env() is None
+    monkeypatch.setenv(ENV_VAR, p.to_json())
+    assert TrainPlan.from_env() == p
+    bad = json.loads(p.to_json()) | {"accumulate": 4}
+    with pytest.raises(PlanError, match="no field 'accumulate'"):
+        TrainPlan.from_json(json.dumps(bad))
+
+
+def test_from_profile_counts_the_training_images_and_takes_overrides(runs):
+    prof = profiles.get("quick").replace(n_train=12, n_val=4, imgsz=64)
+    p = TrainPlan.from_profile(prof, dataset="synthetic", epochs=7, lr_rule="linear")
+    assert p.train_images == 12 and p.epochs == 7 and p.batch == prof.batch and p.data.endswith("dataset.yaml")
+    with pytest.raises(PlanError, match="did you mean 'epochs'"):
+        TrainPlan.from_profile(prof, epoch=7)
+
+
+def test_explain_names_each_setting_and_its_reason():
+    p = TrainPlan(batch=64, nbs=256, train_images=2048, epochs=30)
+    rows = {r[0]: r for r in p.rows()}
+    assert rows["accumulate"][1:] == ("4", "max(round(nbs 256 / batch 64), 1)")
+    assert rows["lr0"][1] == "0.02" and "sqrt rule from 0.01 at batch 64" in rows["lr0"][2]
+    assert "8.0 per epoch" in rows["warm-up epochs"][2]
+    assert "64 x 4 = 256 per step" in p.summary()
+    assert "| accumulate | 4 |" in p.explain().to_markdown()
+
+
+def test_translated_tutorial_arguments_land_on_the_plan():
+    p, tr = TrainPlan(data="d.yaml").translated(
+        {"batch": 64, "accumulate": 4, "grad_clip_norm": 2.0, "mosaic_prob": 0.5, "amp_dtype": "bfloat16",
+         "gradient_checkpointing": True, "restart_epoch": 300, "lr0": 0.02, "epochs": 600, "close_mosaic": 15})
+    assert (p.batch, p.nbs, p.effective_batch, p.lr0, p.epochs, p.amp, p.checkpoint) == \
+        (64, 256, 256, 0.02, 600, "bf16", "all")
+    assert p.recipe.clip_norm == 2.0 and p.recipe.restart_epoch == 300
+    assert p.extra == {"close_mosaic": 15, "mosaic": 0.5}
+    with pytest.raises(PlanError, match="batch-size.*train_dual.py"):
+        TrainPlan().translated({"batch-size": 64})
+
+
+def test_curves_load_and_plot(tmp_path):
+    (tmp_path / "results.csv").write_text(
+        "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
+        "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2\n"
+        "1,3.0,2.0,4.0,1.5,0.1,0.2,0.05,0.02,2.1,4.1,1.6,0.001,0.001,0.001\n"
+        "2,6.0,1.8,3.0,1.4,0.3,0.4,0.25,0.12,1.9,3.1,1.5,0.002,0.002,0.002\n")
+    cols = curves.load(tmp_path)
+    assert cols["train/box_loss"] == [2.0, 1.8]
+    assert curves.final(cols)["mAP50-95"] == pytest.approx(0.12)
+    fig = curves.plot(cols)
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 6
+    with pytest.raises(FileNotFoundError, match="first epoch"):
+        curves.load(tmp_path / "nope")
