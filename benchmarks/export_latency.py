@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
 from helpers.core import versions  # noqa: E402
-from helpers.deploy import export  # noqa: E402
+from helpers.deploy import backends, export, latency, parity  # noqa: E402
 from helpers.core import offline  # noqa: E402
 from helpers.data import synthetic  # noqa: E402
 from helpers.train import weights  # noqa: E402
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
               "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "", "## Parity", ""]
         md += [f"- {k}: {json.dumps(v)}" for k, v in doc["parity"].items()]
         md += ["", "## Latency (forward only, random input)", "",
-               export.latency_table(doc["latency"]).to_markdown() if doc["latency"] else "(none yet)", "",
+               latency.latency_table(doc["latency"]).to_markdown() if doc["latency"] else "(none yet)", "",
                f"## TensorRT\n\n{doc['tensorrt']}"]
         (out / f"{tag}.md").write_text("\n".join(md) + "\n")
 
@@ -95,28 +94,28 @@ def main(argv: list[str] | None = None) -> int:
     data = synthetic.generate(Path("/tmp/wb-export") / f"fresh-{a.imgsz}",
                               synthetic.SynthSpec(n_train=1, n_val=a.images, imgsz=a.imgsz, seed=9))
     imgs = [cv2.imread(str(p)) for p in sorted((data.parent / "images" / "val").iterdir())]
-    x = export.letterbox_batch(imgs, a.imgsz)
+    x = backends.letterbox_batch(imgs, a.imgsz)
     dev = "cuda" if gpu else "cpu"
-    ref = export.raw_torch(export.torch_model(pt, "cpu"), x)  # the reference: PyTorch fp32 on the CPU
-    session = export.ort_session(onnx.path)
-    raw = export.compare_raw(ref, export.raw_ort(session, x))
+    ref = backends.raw_torch(backends.torch_model(pt, "cpu"), x)  # the reference: PyTorch fp32 on the CPU
+    session = backends.ort_session(onnx.path)
+    raw = parity.compare_raw(ref, backends.raw_ort(session, x))
     doc["parity"]["onnxruntime_cpu_vs_pytorch_fp32_raw"] = {**raw.__dict__, "ok": raw.ok(TOL["box_rel"], TOL["score_abs"])}
     r_pt = YOLO(str(pt)).predict(imgs, imgsz=a.imgsz, device="cpu", verbose=False)
     r_onnx = YOLO(str(onnx.path), task="detect").predict(imgs, imgsz=a.imgsz, device="cpu", verbose=False)
-    det = export.compare_detections(r_pt, r_onnx)
+    det = parity.compare_detections(r_pt, r_onnx)
     doc["parity"]["onnxruntime_cpu_vs_pytorch_fp32_detections"] = {**det.__dict__, "recall": det.recall, "ok": det.ok()}
-    m32 = export.torch_model(pt, dev)
+    m32 = backends.torch_model(pt, dev)
     if gpu:
         # cuDNN runs fp32 convolutions in TF32 by default on Ampere and newer (torch.backends.cudnn.allow_tf32)
-        raw32 = export.compare_raw(ref, export.raw_torch(m32, x))
+        raw32 = parity.compare_raw(ref, backends.raw_torch(m32, x))
         doc["parity"]["pytorch_cuda_fp32_tf32_vs_cpu_fp32_raw"] = {
             **raw32.__dict__, "tf32_convs": torch.backends.cudnn.allow_tf32,
             "ok": raw32.ok(TOL["fp16_box_rel"], TOL["fp16_score_abs"])}
-        m16 = export.torch_model(pt, dev, fp16=True)
-        raw16 = export.compare_raw(ref, export.raw_torch(m16, x))
+        m16 = backends.torch_model(pt, dev, fp16=True)
+        raw16 = parity.compare_raw(ref, backends.raw_torch(m16, x))
         doc["parity"]["pytorch_fp16_vs_fp32_raw"] = {**raw16.__dict__,
                                                      "ok": raw16.ok(TOL["fp16_box_rel"], TOL["fp16_score_abs"])}
-        det16 = export.compare_detections(r_pt, YOLO(str(pt)).predict(imgs, imgsz=a.imgsz, device=dev, quantize=16,
+        det16 = parity.compare_detections(r_pt, YOLO(str(pt)).predict(imgs, imgsz=a.imgsz, device=dev, quantize=16,
                                                                       verbose=False))
         doc["parity"]["pytorch_fp16_vs_fp32_detections"] = {**det16.__dict__, "recall": det16.recall,
                                                             "ok": det16.ok(score_tol=0.02)}
@@ -125,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     save()
 
     for b in (int(s) for s in a.batches.split(",")):
-        rows = [export.bench_torch(m32, b, a.imgsz, budget_s=a.budget)]
+        rows = [latency.bench_torch(m32, b, a.imgsz, budget_s=a.budget)]
         if gpu:
-            rows.append(export.bench_torch(m16, b, a.imgsz, budget_s=a.budget))
+            rows.append(latency.bench_torch(m16, b, a.imgsz, budget_s=a.budget))
             replay = cuda_graph(m16, b, a.imgsz)
-            rows.append(export.Latency("pytorch cuda fp16 + CUDA graph", b,
-                                       export.time_calls(replay, 10, 50, torch.cuda.synchronize, a.budget)))
-        rows.append(export.bench_ort(session, b, a.imgsz, warmup=3, budget_s=a.budget))
+            rows.append(latency.Latency("pytorch cuda fp16 + CUDA graph", b,
+                                       latency.time_calls(replay, 10, 50, torch.cuda.synchronize, a.budget)))
+        rows.append(latency.bench_ort(session, b, a.imgsz, warmup=3, budget_s=a.budget))
         for r in rows:
             doc["latency"].append(r.row())
             print(r.row(), flush=True)

@@ -1,7 +1,6 @@
 """Activation checkpointing: same gradients, only chosen layers, and models stay portable."""
 
 import copy
-import io
 import subprocess
 import sys
 

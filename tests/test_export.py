@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.deploy import export
+from helpers.deploy import backends, export, latency, parity
 from helpers.data import synthetic
 from helpers.train import weights
 
@@ -30,13 +30,13 @@ class _Result:
 def test_detection_matching_counts_misses_class_flips_and_score_drift():
     ref = [_Result([[0, 0, 10, 10], [20, 20, 30, 30]], [0, 1], [0.9, 0.8]), _Result()]
     same = [_Result([[20, 20, 30, 30], [0, 0, 10, 10]], [1, 0], [0.8, 0.9]), _Result()]
-    d = export.compare_detections(ref, same)
+    d = parity.compare_detections(ref, same)
     assert (d.matched, d.same_class, d.recall, d.ok()) == (2, 2, 1.0, True)
     moved = [_Result([[0, 0, 10, 10], [26, 26, 36, 36]], [0, 1], [0.9, 0.8]), _Result()]  # IoU 0.16 < 0.5
-    d = export.compare_detections(ref, moved)
+    d = parity.compare_detections(ref, moved)
     assert d.matched == 1 and d.recall == 0.5 and not d.ok()
     flipped = [_Result([[0, 0, 10, 10], [20, 20, 30, 30]], [0, 2], [0.9, 0.75]), _Result()]
-    d = export.compare_detections(ref, flipped)
+    d = parity.compare_detections(ref, flipped)
     assert d.matched == 2 and d.same_class == 1 and d.max_score_diff == pytest.approx(0.05) and not d.ok()
 
 
@@ -46,20 +46,20 @@ def test_raw_comparison_splits_boxes_and_scores():
     other = ref.copy()
     other[0, 0, 0] += 0.01  # 1e-4 relative on boxes
     other[0, 5, 1] += 0.003  # a class score
-    r = export.compare_raw(ref, other)
+    r = parity.compare_raw(ref, other)
     assert r.box_abs == pytest.approx(0.01, rel=1e-3) and r.box_rel == pytest.approx(1e-4, rel=1e-3)
     assert r.score_abs == pytest.approx(0.003, rel=1e-3)
     assert r.ok(2e-4, 5e-3) and not r.ok(2e-4, 1e-3) and not r.ok(5e-5, 5e-3)
     with pytest.raises(ValueError, match="shapes differ"):
-        export.compare_raw(ref, ref[:, :5])
+        parity.compare_raw(ref, ref[:, :5])
 
 
 def test_latency_statistics():
-    lat = export.Latency("x", 8, [10.0, 12.0, 11.0, 30.0, 10.0])
+    lat = latency.Latency("x", 8, [10.0, 12.0, 11.0, 30.0, 10.0])
     assert lat.median_ms == 11.0 and lat.img_s == pytest.approx(8 / 11 * 1000)
     assert lat.p90_ms == pytest.approx(np.percentile([10, 12, 11, 30, 10], 90))
     calls = []
-    times = export.time_calls(lambda: calls.append(1), warmup=2, iters=7)
+    times = latency.time_calls(lambda: calls.append(1), warmup=2, iters=7)
     assert len(calls) == 9 and len(times) == 7
 
 
@@ -92,18 +92,18 @@ def test_onnx_export_matches_pytorch(tmp_path):
     from ultralytics import YOLO
 
     imgs = [cv2.imread(str(p)) for p in sorted((data.parent / "images" / "val").iterdir())]
-    x = export.letterbox_batch(imgs, 128)
-    sess = export.ort_session(art.path)
-    ref = export.raw_torch(export.torch_model(pt), x)
-    raw = export.compare_raw(ref, export.raw_ort(sess, x))
+    x = backends.letterbox_batch(imgs, 128)
+    sess = backends.ort_session(art.path)
+    ref = backends.raw_torch(backends.torch_model(pt), x)
+    raw = parity.compare_raw(ref, backends.raw_ort(sess, x))
     assert raw.shape == (6, 9, 336) and raw.ok(1e-4, 1e-4), raw
     for b in (1, 3):  # dynamic batch
-        assert export.raw_ort(sess, x[:b]).shape == (b, 9, 336)
-    det = export.compare_detections(YOLO(str(pt)).predict(imgs, imgsz=128, device="cpu", verbose=False),
+        assert backends.raw_ort(sess, x[:b]).shape == (b, 9, 336)
+    det = parity.compare_detections(YOLO(str(pt)).predict(imgs, imgsz=128, device="cpu", verbose=False),
                                     YOLO(str(art.path), task="detect").predict(imgs, imgsz=128, verbose=False))
     assert det.ref_boxes > 0 and det.ok(), det
     # a perturbed model is caught: the tolerance is not vacuous
-    m = export.torch_model(pt)
+    m = backends.torch_model(pt)
     with torch.no_grad():
         next(m.parameters()).mul_(1.01)
-    assert not export.compare_raw(ref, export.raw_torch(m, x)).ok(1e-4, 1e-4)
+    assert not parity.compare_raw(ref, backends.raw_torch(m, x)).ok(1e-4, 1e-4)

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from helpers.train import probe, trainer
+from helpers.train import probe
 from helpers.data import synthetic
 from helpers.tricks import attention, checkpointing, precision
 

@@ -1,6 +1,5 @@
 """The stability tricks as pure logic: schedule, loss gains, clip, NaN guard, early stop, atomic writes, translator."""
 
-import math
 import os
 from types import SimpleNamespace
 

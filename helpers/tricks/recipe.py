@@ -8,7 +8,7 @@ stages, early stop, empty_cache). The recipe travels inside the run's `TrainPlan
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from helpers.tricks.convergence import EarlyStop
