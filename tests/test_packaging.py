@@ -74,3 +74,38 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make workbook" in readme
     assert re.search(r"^make test$", ci, re.M)
+
+
+# Which stage may import which: imports point one way (workbook on top, core at the ground).
+MAY_IMPORT = {
+    "core": {"core"},
+    "data": {"core", "data"},
+    "tricks": {"core", "tricks"},
+    "deploy": {"core", "deploy"},
+    "train": {"core", "data", "tricks", "train"},
+    "measure": {"core", "data", "tricks", "train", "measure"},
+    "diagnose": {"core", "data", "tricks", "train", "diagnose"},
+    "workbook": {"core", "data", "tricks", "train", "measure", "deploy", "diagnose", "workbook"},
+}
+
+
+def test_stages_import_one_way():
+    for stage, allowed in MAY_IMPORT.items():
+        for py in (ROOT / "helpers" / stage).rglob("*.py"):
+            for node in ast.walk(ast.parse(py.read_text())):
+                names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                         [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                for name in names:
+                    if name.startswith("helpers."):
+                        assert name.split(".")[1] in allowed, f"{py.relative_to(ROOT)} imports {name}"
+
+
+def test_only_the_one_train_function_calls_ultralytics_train_with_arguments():
+    pattern = re.compile(r"\.train\((\*\*|[a-z_]+=)")
+    found = set()
+    for folder in ("helpers", "notebooks", "benchmarks"):
+        for f in (ROOT / folder).rglob("*"):
+            if f.suffix in (".py", ".ipynb") and pattern.search(f.read_text()):
+                found.add(str(f.relative_to(ROOT)))
+    # the failures module reproduces Ultralytics' own errors (a rejected argument, a missing dataset) on purpose
+    assert found == {"helpers/train/run.py", "helpers/diagnose/failures.py"}

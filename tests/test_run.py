@@ -91,3 +91,14 @@ def test_a_clean_dataset_is_checked_once_then_remembered(source, tmp_path, runs,
     train(plan.replace(name="again"), progress=False)
     out = capsys.readouterr().out
     assert out.count("(checked earlier; files unchanged)") == 1
+
+
+@pytest.mark.slow
+def test_a_notebook_run_on_a_broken_dataset_fails_at_training_naming_the_file(source, tmp_path, runs):
+    from helpers.workbook import runner
+
+    data = faults.with_fault(source, "zero-size-box", tmp_path / "data")
+    (res,) = runner.run("quick", ["02"], tmp_path / "nb", {"dataset": str(data)}, 300, html=False, progress=False)
+    assert res.status == "failed" and res.error["ename"] == "DatasetError"
+    assert "zero-size-box" in res.error["evalue"] or "1 error(s)" in res.error["evalue"]
+    assert not (runs / "train" / "02-quick").exists()  # no epoch ran

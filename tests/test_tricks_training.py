@@ -77,9 +77,7 @@ CHILD = textwrap.dedent("""
     import sys, time, json, torch
     import helpers
     from helpers.train.plan import TrainPlan
-    from helpers.train.run import train
-    from helpers.train.trainer import RecipeTrainer
-    from ultralytics import YOLO
+    from helpers.train.run import resume, train
     mode, project, out = sys.argv[1:4]
     if mode == "first":
         slow = ("on_train_epoch_end", lambda t: time.sleep(0.3))  # give the parent time to kill mid-run
@@ -99,10 +97,8 @@ CHILD = textwrap.dedent("""
         def stop_after_two(t):
             if t.epoch + 1 >= report["start_epoch"] + 2:
                 t.stop = True
-        m = YOLO(last)
-        m.add_callback("on_train_start", check)
-        m.add_callback("on_fit_epoch_end", stop_after_two)
-        m.train(resume=True, trainer=RecipeTrainer)  # the plan (and its recipe) still in $WORKBOOK_PLAN
+        resume(TrainPlan.from_env(), callbacks=[("on_train_start", check), ("on_fit_epoch_end", stop_after_two)],
+               progress=False)
         json.dump(report, open(out, "w"))
 """)
 

@@ -115,8 +115,6 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
     what it says about dataset files."""
     from ultralytics import YOLO
 
-    from helpers.train.callbacks import EpochProgress, attach
-
     plan, dropped, data_check = checked_data(plan, drop_bad)
     cls = trainer_class(plan, trainer)
     print(f"data: {data_check}")
@@ -126,14 +124,34 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
             print(f"  {f}: {why}")
     start, why = plan.start()
     print(f"start: {why}")
-    model = YOLO(start)
+    return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
+
+
+def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Iterable[Any] = (), *,
+           trainer: type | None = None, verbose: bool = False, progress: bool = True) -> TrainResult:
+    """Continue an interrupted run of `plan` from its last.pt (or `checkpoint`): Ultralytics restores the epoch, the
+    optimizer and the EMA; the plan's tricks and recipe apply again (RecipeTrainer drops log rows the checkpoint does
+    not cover)."""
+    from ultralytics import YOLO
+
+    ckpt = Path(checkpoint) if checkpoint else Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+    if not ckpt.exists():
+        raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist (the run saves last.pt after each epoch)")
+    return _fit(YOLO(str(ckpt)), plan, trainer_class(plan, trainer), callbacks, verbose, progress, {"resume": True})
+
+
+def _fit(model: Any, plan: TrainPlan, cls: type, callbacks: Iterable[Any], verbose: bool, progress: bool,
+         args: dict[str, Any], dropped: list[tuple[str, str]] = (), data_check: str = "") -> TrainResult:
+    """Ultralytics' training with the plan applied around it; the one place that calls `.train(...)`."""
+    from helpers.train.callbacks import EpochProgress, attach
+
     attach(model, callbacks)
     if progress and not verbose:
         EpochProgress().attach(model)
     t0 = time.time()
     with applied(plan), (contextlib.nullcontext() if verbose else quiet()):
-        model.train(trainer=cls, **plan.ultralytics_args())
+        model.train(trainer=cls, **args)
     seconds = time.time() - t0
     t = model.trainer
     metrics = {k: float(v) for k, v in (t.metrics or {}).items()}
-    return TrainResult(plan, Path(t.save_dir), seconds, metrics, model, dropped, data_check)
+    return TrainResult(plan, Path(t.save_dir), seconds, metrics, model, list(dropped), data_check)
