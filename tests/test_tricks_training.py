@@ -140,4 +140,4 @@ def test_epoch_bar_counts_trained_epochs_only_after_an_early_stop(data, tmp_path
     bar = EpochProgress()
     stop = ("on_fit_epoch_end", lambda t: setattr(t, "stop", t.epoch >= 1))  # stop after epoch 2
     train(plan(data, tmp_path, "bar", epochs=5), callbacks=[bar, stop], progress=False)
-    assert (bar.bar.n, bar.bar.total) == (2, 5)  # not 3: the extra call after validating best.pt is ignored
+    assert (bar.done, bar.bar.n, bar.bar.total) == (2, 2, 5)  # not 3: the call after validating best.pt

@@ -36,6 +36,8 @@ class Profile:
     checkpoint: str = ""  # activation checkpointing: "" | attention | blocks | all | all+head
     weights: str = ""  # "" trains from scratch; "starter" fine-tunes the shipped data/weights checkpoint; or a .pt path
     amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
+    plots: bool = True  # Ultralytics' own plots of a run: results.png, confusion matrix, PR curve, val predictions
+    tensorboard: bool = False  # Ultralytics' TensorBoard logging (offline, into the run folder); needs `tensorboard`
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
 
     def replace(self, **changes: Any) -> "Profile":
@@ -148,7 +150,7 @@ def parse_assignments(items: list[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"Expected NAME=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""  # NAME= sets the empty string
     return out
 
 

@@ -7,6 +7,22 @@ from collections.abc import Sequence
 from typing import Any
 
 
+MD_SPECIAL = "\\`*_{}[]<>()#+-.!|~"
+
+
+def md_escape(text: str) -> str:
+    """Text shown as written in Markdown: every character Markdown or HTML would interpret is escaped."""
+    return "".join(f"\\{c}" if c in MD_SPECIAL else c for c in str(text))
+
+
+def md_text(text: str) -> str:
+    """Markdown for text whose `code spans` are commands: the spans kept verbatim, everything else escaped."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: no code spans at all
+        return md_escape(text)
+    return "".join(f"`{p}`" if i % 2 else md_escape(p) for i, p in enumerate(parts))
+
+
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-style Markdown table ('|' inside cells escaped)."""
     def cell(v: Any) -> str:
@@ -17,14 +33,22 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
+def html_text(text: Any) -> str:
+    """HTML for text whose `code spans` are code: the spans as <code>, everything escaped."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return html.escape(str(text))
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
+
+
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], colours: Sequence[str | None] | None = None) -> str:
-    """An HTML table; `colours` optionally tints the first cell of each row."""
-    head = "".join(f"<th style='text-align:left'>{html.escape(str(h))}</th>" for h in headers)
+    """An HTML table; `colours` optionally tints the first cell of each row; `code spans` become <code>."""
+    head = "".join(f"<th style='text-align:left'>{html_text(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
         tint = colours[i] if colours else None
         cells = [
-            f"<td style='text-align:left{';color:' + tint if tint and j == 0 else ''}'>{html.escape(str(v))}</td>"
+            f"<td style='text-align:left{';color:' + tint if tint and j == 0 else ''}'>{html_text(v)}</td>"
             for j, v in enumerate(row)
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -39,7 +63,7 @@ class Table:
         self.headers, self.rows, self.title, self.colours = list(headers), [list(r) for r in rows], title, colours
 
     def _repr_html_(self) -> str:
-        title = f"<p><b>{html.escape(self.title)}</b></p>" if self.title else ""
+        title = f"<p><b>{html_text(self.title)}</b></p>" if self.title else ""
         return title + html_table(self.headers, self.rows, self.colours)
 
     def to_markdown(self) -> str:

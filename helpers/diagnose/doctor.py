@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers.core.tables import md_text
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -30,8 +32,10 @@ class Finding:
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        fixes = "\n".join(f"- {f}" for f in self.fix)
-        return f"**{self.kind}** — {self.what}\n\n*Why:* {self.why}\n\n*Fix:*\n{fixes}\n\n*See:* {self.section}"
+        """Markdown with every text escaped: code spans (commands) kept verbatim, the rest shown as written."""
+        fixes = "\n".join(f"- {md_text(f)}" for f in self.fix)
+        return (f"**{md_text(self.kind)}** — {md_text(self.what)}\n\n*Why:* {md_text(self.why)}\n\n*Fix:*\n{fixes}"
+                f"\n\n*See:* {md_text(self.section)}")
 
 
 def free_port() -> int:
@@ -58,12 +62,12 @@ def _oom(t: str) -> Finding:
     half = f"batch={b // 2}" if b else "batch=<half>"
     return Finding("out-of-memory", "the GPU ran out of memory during a training step",
                    "activations grow with the micro-batch; at 640 px stock yolo12n needs ~48 GiB at batch 256",
-                   [f"keep the effective batch, halve the micro-batch: {half} with the same nbs (accumulation doubles)",
-                    "or let the planner choose: plan, memory = plan.fit_memory()",
-                    "plan.replace(attention='sdpa', checkpoint='all') (SDPA area attention + activation "
+                   [f"keep the effective batch, halve the micro-batch: `{half}` with the same nbs (accumulation doubles)",
+                    "or let the planner choose: `plan, memory = plan.fit_memory()`",
+                    "`plan.replace(attention='sdpa', checkpoint='all')` (SDPA area attention + activation "
                     "checkpointing)",
-                    "doctor.train(plan, retry_oom=True) retries with the micro-batch halved and nbs kept"],
-                   "02_train_b256 §2, 03_tuning_tricks §1-2")
+                    "`doctor.train(plan, retry_oom=True)` retries with the micro-batch halved and nbs kept"],
+                   "02_train_b256 §2, 03_memory_speed §1-2")
 
 
 RULES: list[tuple[str, Callable[[str], Finding]]] = [
@@ -72,72 +76,72 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "nan-loss", "the loss became NaN/Inf and stayed so",
         "too high a learning rate for the batch, fp16 overflow, or a bad input; Ultralytics reloads last.pt up to 3 "
         "times, then gives up",
-        ["plan.replace(recipe=Recipe(nan_guard=True)) (RecipeTrainer): skip the bad step, halve lr, restore weights",
-         "lower lr0 (square-root rule instead of linear): plan.replace(lr_rule='sqrt')",
-         "plan.replace(amp='bf16') where the GPU has bf16 tensor cores (no overflow), else amp='fp32' to test",
-         "python -m helpers validate data.yaml to rule out bad labels"], "03_tuning_tricks §7")),
+        ["`plan.replace(recipe=Recipe(nan_guard=True))` (RecipeTrainer): skip the bad step, halve lr, restore weights",
+         "lower lr0 (square-root rule instead of linear): `plan.replace(lr_rule='sqrt')`",
+         "`plan.replace(amp='bf16')` where the GPU has bf16 tensor cores (no overflow), else `amp='fp32'` to test",
+         "`python -m helpers validate data.yaml` to rule out bad labels"], "04_stability_recipe §3")),
     (r"flash_attn|flash-attn|FlashAttention", lambda t: Finding(
         "flash-attn", "flash-attn is missing, was built for another torch/CUDA, or does not support this GPU",
         "it ships as CUDA source that must match torch's CUDA and ABI; FlashAttention-2 needs compute capability >= 8.0",
-        ["plan.replace(attention='sdpa') — PyTorch's scaled_dot_product_attention picks a flash kernel itself on "
-         "supported GPUs; attention='auto' falls back to it",
-         "to install: pip install -e '.[flash]' --no-build-isolation (needs nvcc matching torch.version.cuda)"],
-         "03_tuning_tricks §1")),
+        ["`plan.replace(attention='sdpa')` — PyTorch's scaled_dot_product_attention picks a flash kernel itself on "
+         "supported GPUs; `attention='auto'` falls back to it",
+         "to install: `pip install -e '.[flash]' --no-build-isolation` (needs nvcc matching torch.version.cuda)"],
+         "03_memory_speed §1")),
     (r"[Aa]ddress already in use|EADDRINUSE|server socket has failed to (listen|bind)", lambda t: Finding(
         "ddp-port", "the DDP rendezvous port is taken (another run, or stale workers of a crashed one)",
         "torch.distributed listens on MASTER_PORT; a second run or an orphaned worker still holds it",
-        [f"export MASTER_PORT={free_port()} (doctor.free_port() picks a free one)",
-         "find the holder: ss -ltnp | grep <port>  (or lsof -i :<port>); stop stale workers: pkill -f _temp_"],
+        [f"`export MASTER_PORT={free_port()}` (`doctor.free_port()` picks a free one)",
+         "find the holder: `ss -ltnp | grep <port>` (or `lsof -i :<port>`); stop stale workers: `pkill -f _temp_`"],
         "02_train_b256 §6")),
     (r"is not a valid YOLO argument|valid YOLO argument", lambda t: Finding(
         "unknown-argument", "Ultralytics rejected a training argument it does not have",
         "tutorials use names like accumulate, grad_clip_norm, mosaic_prob, amp_dtype that Ultralytics never had",
-        ["helpers.tricks.translate.translate(your_args).table() maps each to real arguments, a Recipe field, or says "
-         "why not"], "03_tuning_tricks §6")),
+        ["`helpers.tricks.translate.translate(your_args).table()` maps each to real arguments, a Recipe field, or "
+         "says why not"], "04_stability_recipe §1")),
     (r"DataLoader worker .* (killed|exited unexpectedly)|[Bb]us error|shared memory|/dev/shm|shm_open", lambda t: Finding(
         "dataloader-workers", "a dataloader worker process died",
         "usually /dev/shm too small (Docker's default is 64 MB) or RAM exhausted by workers x prefetched batches",
-        ["fewer workers: workers=2 (or 0 to debug)", "cache='disk' instead of 'ram'",
-         "Docker: run with --shm-size=8g (or --ipc=host)"], "00_environment_check (shm row)")),
+        ["fewer workers: `workers=2` (or 0 to debug)", "`cache='disk'` instead of `'ram'`",
+         "Docker: run with `--shm-size=8g` (or `--ipc=host`)"], "00_environment_check (shm row)")),
     (r"bf16 refused|no bf16 tensor cores|bfloat16.*not supported", lambda t: Finding(
         "bf16-unsupported", "bf16 was requested on a GPU without bf16 tensor cores",
         "bf16 tensor cores need compute capability >= 8.0 (A100, H100, RTX 30/40); a T4 (7.5) emulates it slowly",
-        ["plan.replace(amp='fp16') (fp16 autocast + GradScaler); the plan's amp_arg() falls back by itself"],
-        "03_tuning_tricks §3")),
+        ["`plan.replace(amp='fp16')` (fp16 autocast + GradScaler); the plan's `amp_arg()` falls back by itself"],
+        "03_memory_speed §3")),
     (r"'names' length \d+ and 'nc: ?\d+' must match|nc-names|but 'names:' lists \d+ classes", lambda t: Finding(
         "dataset-nc-names", "the dataset yaml's 'nc:' disagrees with the number of classes in 'names:'",
         "Ultralytics refuses such a yaml: it cannot tell which of the two is right",
-        ["make 'nc:' equal the length of 'names:', or delete 'nc:' (the class count is read from 'names:')",
-         "python -m helpers validate path/to/data.yaml reports it as 'nc-names'"], "01_dataset_prep §3")),
+        ["make `nc:` equal the length of `names:`, or delete `nc:` (the class count is read from `names:`)",
+         "`python -m helpers validate path/to/data.yaml` reports it as `nc-names`"], "01_dataset_prep §3")),
     (r"No labels found|Labels are missing or empty|no-labels|has a label file", lambda t: Finding(
         "dataset-no-labels", "the images have no label files: the 'labels' folder is missing, empty or misplaced",
         "Ultralytics finds each image's labels by replacing the last '/images/' in its path with '/labels/' and the "
         "suffix with '.txt'; with no label at all it refuses to train",
-        ["put one .txt per image in labels/<split>/ beside images/<split>/, a line 'class cx cy w h' (0..1) per box",
-         "python -m helpers validate path/to/data.yaml names the folder it looked in"], "01_dataset_prep §3")),
+        ["put one .txt per image in `labels/<split>/` beside `images/<split>/`, a line `class cx cy w h` (0..1) per box",
+         "`python -m helpers validate path/to/data.yaml` names the folder it looked in"], "01_dataset_prep §3")),
     (r"Dataset yaml not found|[Dd]ataset '.*' error .* does not exist|Error loading data from|images not found|"
      r"missing-split|Unknown dataset|FileNotFoundError.*\.ya?ml", lambda t: Finding(
         "dataset-path", "the dataset yaml, or a split it names, does not exist",
         "a wrong path to the yaml, or 'train:'/'val:' (relative to the yaml's 'path:', else to its folder) "
         "pointing nowhere",
-        ["check the path in the message; use an absolute 'path:' in the yaml, or give the yaml's own path",
-         "python -m helpers validate path/to/data.yaml lists every split that points nowhere",
-         "dataset='synthetic' (or 'coco8' when ../shared/datasets is present) to try the workbook's own data"],
+        ["check the path in the message; use an absolute `path:` in the yaml, or give the yaml's own path",
+         "`python -m helpers validate path/to/data.yaml` lists every split that points nowhere",
+         "`dataset='synthetic'` (or `'coco8'` when ../shared/datasets is present) to try the workbook's own data"],
         "01_dataset_prep §3")),
     (r"DatasetError|[Dd]ataset .*(not found|missing)|exceeds dataset class count|[Ll]abel class|cannot identify image|"
      r"corrupt|bad-line|zero-size-box|class-out-of-range", lambda t: Finding(
         "dataset", "files of the dataset are broken: a label line, a class id, a box or an image",
         "stock Ultralytics drops a whole image (all its boxes) for one bad line and lets zero-size boxes through, "
         "so the workbook stops before training instead",
-        ["python -m helpers validate path/to/data.yaml — every problem with file and line; fix those files",
-         "or train without them, listed: train(plan, drop_bad=True) / python -m helpers train --drop-bad"],
+        ["`python -m helpers validate path/to/data.yaml` — every problem with file and line; fix those files",
+         "or train without them, listed: `train(plan, drop_bad=True)` / `python -m helpers train --drop-bad`"],
         "01_dataset_prep §3")),
     (r"OfflineError|offline|[Dd]ownload|urlopen|Connection(Error| refused)|Name or service not known", lambda t: Finding(
         "offline", "something tried to download (weights, a dataset or a font) and there is no network",
         "the workbook runs offline: YOLO_OFFLINE=1 and downloads are blocked so they fail at once",
-        ["build models from yaml: YOLO('yolo12n.yaml') instead of 'yolo12n.pt'",
-         "use the synthetic dataset or a local yaml (dataset='synthetic' or a path); never data='coco8.yaml'",
-         "fonts: helpers.core.offline.install_fonts() (done on import)"], "00_environment_check")),
+        ["build models from yaml: `YOLO('yolo12n.yaml')` instead of `'yolo12n.pt'`",
+         "use the synthetic dataset or a local yaml (`dataset='synthetic'` or a path); never `data='coco8.yaml'`",
+         "fonts: `helpers.core.offline.install_fonts()` (done on import)"], "00_environment_check")),
 ]
 
 

@@ -1,5 +1,5 @@
 """Reproductions of the common failures of large-batch training, each small and safe, each returning the real
-exception (or message) that the library raised — for notebook 06 and the doctor's tests."""
+exception (or message) that the library raised — for notebook 07 and the doctor's tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import torch
+
+from helpers.core.logs import quiet
 
 
 def _catch(fn) -> BaseException:
@@ -25,8 +27,6 @@ def _catch(fn) -> BaseException:
 def unknown_argument(data: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.core.logs import quiet
-
     with quiet(40):  # Ultralytics prints its whole CLI help under the error
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, accumulate=4))
 
@@ -34,11 +34,19 @@ def unknown_argument(data: str | Path) -> BaseException:
 def missing_dataset(tmp: str | Path) -> BaseException:
     from ultralytics import YOLO
 
-    from helpers.core.logs import quiet
-
     with quiet(40):
         return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(Path(tmp) / "nowhere" / "data.yaml"), epochs=1,
                                                          device="cpu"))
+
+
+def stock_training_on(data: str | Path, project: str | Path) -> BaseException:
+    """What stock Ultralytics raises when it trains on `data` (one CPU step at 64 px): its own dataset errors."""
+    from ultralytics import YOLO
+
+    with quiet(40):
+        return _catch(lambda: YOLO("yolo12n.yaml").train(data=str(data), epochs=1, imgsz=64, batch=2, workers=0,
+                                                         device="cpu", plots=False, project=str(project),
+                                                         name="stock", exist_ok=True))
 
 
 def broken_labels(tmp: str | Path) -> BaseException:

@@ -136,7 +136,7 @@ def c5() -> Claim:
                  f"Ultralytics' default clip of 10. Ultralytics multiplies the loss by the batch size, so gradient norms "
                  f"grow with it: the pre-clip median after epoch 5 was {med:.0f} ({clipped[0]}/{clipped[1]} steps "
                  f"clipped at 10); a clip of 2.0 would shrink every step ~{med / 2:.0f}x, a much smaller lr in disguise",
-                 "NVIDIA H100 80GB HBM3", "python -m helpers run --profile gpu --only 03")
+                 "NVIDIA H100 80GB HBM3", "python -m helpers run --profile gpu --only 04")
 
 
 def c6() -> Claim:
@@ -157,7 +157,7 @@ def c7() -> Claim:
                  f"30 epochs, synthetic shapes, one seed each: batch 256 best mAP50-95 {m256:.3f} (90% of it at epoch "
                  f"{e256}); batch 64 {m64:.3f} (epoch {e64}). At this scale the smaller batch, with 4x the optimizer "
                  "steps, learned faster; the runs also differ in lr0 (0.02 vs 0.01) and close_mosaic (10 vs 15)",
-                 "NVIDIA H100 80GB HBM3", "python -m helpers run --profile gpu --only 02,07")
+                 "NVIDIA H100 80GB HBM3", "python -m helpers run --profile gpu --only 02,08")
 
 
 def c8() -> Claim:
@@ -218,17 +218,17 @@ def c11() -> Claim:
                  f"reserved ({'fits' if r['peak_reserved_gib'] < 23 else 'does not fit'} 24 GB; nvidia-smi adds the "
                  f"CUDA context), {r['img_s']:.0f} img/s on pre-loaded "
                  f"tensors{loader}", _device("b256-h100"),
-                 "python benchmarks/train_throughput.py --matrix b256; python -m helpers run --profile gpu --only 04 "
+                 "python benchmarks/train_throughput.py --matrix b256; python -m helpers run --profile gpu --only 05 "
                  "--set workers=1 --set cache=false")
 
 
 def c12() -> Claim:
     return Claim("12", "calling torch.cuda.empty_cache() every 50 epochs keeps memory drift under 0.5 GB over 600 "
                  "epochs", "not checkable here",
-                 "no 600-epoch run was possible. What it does is measured in notebook 03 (tricks-gpu-h100): it returns "
+                 "no 600-epoch run was possible. What it does is measured in notebook 04 (tricks-gpu-h100): it returns "
                  "PyTorch's cached blocks to the driver (reserved drops), live tensors (allocated) are unchanged, and "
                  "the next epoch reserves the blocks again; it cannot fix a leak", "NVIDIA H100 80GB HBM3",
-                 "python -m helpers run --profile gpu --only 03")
+                 "python -m helpers run --profile gpu --only 04")
 
 
 def c13() -> Claim:
@@ -236,7 +236,7 @@ def c13() -> Claim:
                  "not checkable here",
                  "needs paired runs (mixup on/off, several seeds) on real data; the workbook's recipe and its "
                  "augmentation presets keep Ultralytics' default mixup=0.0",
-                 "-", "python -m helpers run --profile gpu --only 02 with mixup set in helpers/recipe.py AUGMENT")
+                 "-", "python -m helpers run --profile gpu --only 02 with extra mixup set on the plan")
 
 
 def c14() -> Claim:
@@ -260,7 +260,7 @@ def c14() -> Claim:
     status = "refuted" if rejected else "confirmed"
     return Claim("W1", "tutorials' arguments `" + "`, `".join(TUTORIAL_ARGS) + "` configure Ultralytics training",
                  status, f"Ultralytics {ultralytics.__version__} rejects {len(rejected)} of {len(TUTORIAL_ARGS)} with a "
-                 "SyntaxError; the real levers are nbs, callbacks, a trainer subclass and patching (notebook 03 "
+                 "SyntaxError; the real levers are nbs, callbacks, a trainer subclass and patching (notebook 04 "
                  "translates each)", "CPU (this machine)", "python -m helpers ledger")
 
 

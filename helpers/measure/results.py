@@ -62,13 +62,20 @@ def rows_table(rows: list[dict], title: str = "") -> Table:
             speed = f"{r['img_s'] / b['img_s']:.2f}x" if b["ok"] else "-"
             mem = f"{r['peak_allocated_gib'] / b['peak_allocated_gib']:.2f}x" if b["ok"] and b["peak_allocated_gib"] else "-"
             out.append((r["label"], f"{r['img_s']:.0f}", gib(r["peak_allocated_gib"]), speed, mem,
-                        f"{r['step_s'] * 1000:.0f}", gib(r["peak_reserved_gib"])))
+                        f"{r['step_s'] * 1000:.0f}", gib(r["peak_reserved_gib"]), ""))
         else:
             peak = f">{r['peak_allocated_gib']:.1f}" if r.get("peak_allocated_gib") else "-"
-            out.append((r["label"], "failed", peak, "-", r["error"][:60], "-", "-"))
+            out.append((r["label"], "failed", peak, "-", "-", "-", "-", r["error"][:80]))
     headers = ("configuration", "img/s", "peak alloc GiB", "speed vs group baseline", "memory vs group baseline",
-               "ms/step", "peak reserved GiB")
+               "ms/step", "peak reserved GiB", "note")
     return Table(headers, out, title)
+
+
+def label(run: Run, command: str) -> str:
+    """The provenance line of a results file, as Markdown: device, versions, date, and the command that made it."""
+    env = run.environment
+    return (f"**Recorded on the GPU machine** — {run.device} (torch {env.get('torch')}, Ultralytics "
+            f"{env.get('ultralytics')}), {str(env.get('date', '?'))[:10]}. Reproduce: `{command}`")
 
 
 def table(run: Run) -> Table:

@@ -100,15 +100,22 @@ class StepTimer(Hooks):
 
 @dataclass
 class EpochProgress(Hooks):
-    """One progress bar over epochs (with loss and mAP) in place of Ultralytics' per-batch bars."""
+    """One progress bar over epochs (with loss and mAP) in place of Ultralytics' per-batch bars. Headless
+    ($WORKBOOK_HEADLESS, set by the runner) it prints one line per epoch instead: a bar widget would vanish from the
+    executed notebook and its HTML."""
 
     bar: Any = None
+    lines: bool = False
+    done: int = 0
     _epoch_open: bool = False
 
     def on_train_start(self, trainer) -> None:
-        from tqdm.auto import tqdm
+        self.done = trainer.start_epoch
+        self.lines = os.environ.get("WORKBOOK_HEADLESS", "").strip() not in ("", "0")
+        if not self.lines:
+            from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
+            self.bar = tqdm(total=trainer.epochs, initial=trainer.start_epoch, desc="epochs", unit="epoch")
 
     def on_train_epoch_start(self, trainer) -> None:
         self._epoch_open = True
@@ -116,16 +123,20 @@ class EpochProgress(Hooks):
     def on_fit_epoch_end(self, trainer) -> None:
         # Ultralytics calls on_fit_epoch_end once more after validating best.pt, also after an early stop; only the
         # call that closes a trained epoch counts (RecipeTrainer logs the same way).
-        if self.bar is None or not self._epoch_open:
+        if not self._epoch_open:
             return
         self._epoch_open = False
+        self.done += 1
         m = trainer.metrics or {}
         loss = trainer.tloss
         if isinstance(loss, dict):  # 8.4: a dict of loss components
             loss = sum(float(v) for v in loss.values())
-        self.bar.set_postfix({"loss": f"{float(loss):.3f}" if loss is not None else "-",
-                              "mAP50-95": f"{m.get(MAP50_95, 0.0):.3f}"})
-        self.bar.update(1)
+        shown = {"loss": f"{float(loss):.3f}" if loss is not None else "-", "mAP50-95": f"{m.get(MAP50_95, 0.0):.3f}"}
+        if self.lines:
+            print(f"epoch {self.done}/{trainer.epochs}: " + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+        elif self.bar is not None:
+            self.bar.set_postfix(shown)
+            self.bar.update(1)
 
     def on_train_end(self, trainer) -> None:
         if self.bar is not None:

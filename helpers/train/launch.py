@@ -29,7 +29,7 @@ def _value(text: str) -> Any:
     """A command-line value as YAML reads it: 64 -> int, 0.01 -> float, false -> False, ram -> 'ram'."""
     import yaml
 
-    return yaml.safe_load(text)
+    return yaml.safe_load(text) if text.strip() else ""
 
 
 def parser() -> argparse.ArgumentParser:

@@ -74,3 +74,14 @@ def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, m
     per_epoch = steps_per_epoch(images, effective)
     want = max(base, min_steps / per_epoch) if per_epoch > 0 else base
     return round(min(want, max_fraction * epochs, max(epochs - 1, 0)), 2)
+
+
+def ultralytics_lf(epoch: float, epochs: int, lrf: float = 0.01) -> float:
+    """Ultralytics' default (linear) lr factor at an epoch: from 1 down to lrf at the last epoch."""
+    return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf
+
+
+def warmup_peak(lr0: float, warmup: float, epochs: int, lrf: float = 0.01) -> float:
+    """The highest lr a run reaches: Ultralytics' warm-up ramps toward lr0 x lf(epoch), the already-decayed
+    schedule, not toward lr0, so the peak at the end of warm-up is lr0 x lf(last warm-up epoch)."""
+    return lr0 * ultralytics_lf(max(math.ceil(warmup) - 1, 0), epochs, lrf) if warmup > 0 else lr0

@@ -30,12 +30,12 @@ CACHES = (False, True, "ram", "disk")
 WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
-                        "seed", "project", "name", "model")}
+                        "seed", "project", "name", "model", "plots")}
 OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
 
 
 PROFILE_FIELDS = ("model", "imgsz", "epochs", "batch", "nbs", "attention", "checkpoint", "amp", "weights", "device",
-                  "workers", "cache", "seed")
+                  "workers", "cache", "seed", "plots", "tensorboard")
 
 
 class PlanError(ValueError):
@@ -77,6 +77,8 @@ class TrainPlan:
     seed: int = 0
     name: str = "train"
     project: str = ""  # '' -> runs/train
+    plots: bool = True  # Ultralytics' plots: results.png, confusion matrix, PR curve, validation predictions
+    tensorboard: bool = False  # Ultralytics' TensorBoard logging into the run folder (offline; needs `tensorboard`)
     extra: dict[str, Any] = field(default_factory=dict)  # further real Ultralytics arguments (close_mosaic, val ...)
 
     def __post_init__(self) -> None:
@@ -249,7 +251,7 @@ class TrainPlan:
             data=self.data, imgsz=self.imgsz, epochs=self.epochs, batch=self.batch, nbs=self.nbs,
             optimizer=self.optimizer, lr0=self.lr0, warmup_epochs=self.warmup_epochs, amp=self.amp_arg()[0],
             device=self.device or None, workers=self.workers, cache=self.cache, seed=self.seed,
-            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=False)
+            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=self.plots)
         args.update(self.augmentation)
         if self.recipe is not None:
             args["save_period"] = self.recipe.save_period
@@ -290,6 +292,9 @@ class TrainPlan:
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
             ("device", self.device or "auto", f"start: {Path(start).name}"),
             ("loader", f"{self.workers} workers, cache={self.cache}", ""),
+            ("logging", "plots" + (" + TensorBoard" if self.tensorboard else "") if self.plots else
+             ("TensorBoard" if self.tensorboard else "results.csv only"),
+             "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else ""),
             *[(k, repr(v), "extra Ultralytics argument") for k, v in self.extra.items()],
         ]
 

@@ -87,13 +87,35 @@ def applied(plan: TrainPlan) -> Iterator[None]:
     before = os.environ.get(ENV_VAR)
     os.environ[ENV_VAR] = plan.to_json()
     try:
-        with tricks_installed(plan):
+        with tricks_installed(plan), tensorboard_logging(plan.tensorboard):
             yield
     finally:
         if before is None:
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = before
+
+
+@contextlib.contextmanager
+def tensorboard_logging(on: bool) -> Iterator[None]:
+    """Ultralytics' TensorBoard callback for this run (its settings file, which DDP workers read too), then the
+    setting as it was. Offline: the event files go into the run folder; view them with `tensorboard --logdir`."""
+    if not on:
+        yield
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ModuleNotFoundError("tensorboard=True needs the `tensorboard` package: pip install -e '.[tensorboard]' "
+                                  "(or set tensorboard=False)")
+    from ultralytics.utils import SETTINGS
+
+    before = SETTINGS["tensorboard"]
+    SETTINGS.update({"tensorboard": True})
+    try:
+        yield
+    finally:
+        SETTINGS.update({"tensorboard": before})
 
 
 def trainer_class(plan: TrainPlan, trainer: type | None = None) -> type:

@@ -192,6 +192,7 @@ class RecipeTrainer(WorkbookTrainer):
             t.memory_log.append({"epoch": t.epoch + 1, "allocated_gib": before[0] / 2**30,
                                  "reserved_before_gib": before[1] / 2**30, "reserved_after_gib": after[1] / 2**30,
                                  "allocated_after_gib": after[0] / 2**30})
+            _write_csv(t.save_dir / "empty_cache.csv", t.memory_log)
 
     @staticmethod
     def _fit_epoch_end(t: "RecipeTrainer") -> None:

@@ -13,6 +13,7 @@ import platform
 import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from helpers.core import offline, paths
 from helpers.core.tables import Table
@@ -189,25 +190,29 @@ def verdicts(env: EnvReport, only_present: bool = True) -> list[Verdict]:
     train_missing = "" if gpu else "a CUDA GPU for the gpu/full profiles"
     if gpu and big < 45:
         train_missing = f"physical batch 256 of stock yolo12n needs ~45 GiB (largest GPU here: {big:.0f} GiB): accumulation is used"
+    recorded = "" if gpu else "run on a machine with an NVIDIA GPU (the recorded GPU results are shown meanwhile)"
     out = [
         Verdict("00_environment_check", "yes", "", ""),
         Verdict("01_dataset_prep", "yes (synthetic + real datasets when present)", "", ""),
-        Verdict("02_train_b256", train, train_missing, "" if gpu else "run on a machine with an NVIDIA GPU"),
-        Verdict("03_tuning_tricks", train, train_missing, "" if gpu else "run on a machine with an NVIDIA GPU"),
+        Verdict("02_train_b256", train, train_missing, recorded),
+        Verdict("03_memory_speed", train, train_missing, recorded),
+        Verdict("04_stability_recipe", train, train_missing, recorded),
     ]
     miss, fix = need("pynvml")
-    out.append(Verdict("04_monitoring", "CPU/RAM telemetry" + (" + GPU (NVML)" if gpu and not miss else ""),
+    out.append(Verdict("05_monitoring", "CPU/RAM telemetry" + (" + GPU (NVML)" if gpu and not miss else ""),
                        miss or ("" if gpu else "a GPU for NVML metrics"), fix))
     miss, fix = need("onnx", "onnxruntime")
     trt_miss, trt_fix = need("tensorrt")
     runs = "ONNX export + ONNX Runtime" if not miss else "PyTorch only"
     if gpu and not trt_miss:
         runs += " + TensorRT engines"
-    out.append(Verdict("05_export_tensorrt", runs, ", ".join(x for x in (miss, trt_miss or ("" if gpu else "GPU for TensorRT")) if x),
+    out.append(Verdict("06_export_tensorrt", runs, ", ".join(x for x in (miss, trt_miss or ("" if gpu else "GPU for TensorRT")) if x),
                        "; ".join(x for x in (fix, trt_fix) if x)))
-    out.append(Verdict("06_troubleshooting", "yes (GPU-only failures are shown from recorded runs)", "", ""))
-    out.append(Verdict("07_yolov9_b64", train, train_missing, "" if gpu else "run on a machine with an NVIDIA GPU"))
-    out.append(Verdict("08_claims_ledger", "yes (reads benchmarks/results)", "", ""))
+    out.append(Verdict("07_troubleshooting", "yes (GPU-only failures are shown from recorded runs)", "", ""))
+    out.append(Verdict("08_yolov9_b64", train, train_missing, recorded))
+    out.append(Verdict("09_claims_ledger", "yes (reads benchmarks/results)", "", ""))
+    out.append(Verdict("10_your_own_dataset", "yes: validate, plan, train, evaluate, export" +
+                       ("" if gpu else " (a short CPU run)"), "", ""))
     if only_present:
         out = [v for v in out if (paths.NOTEBOOKS / f"{v.notebook}.ipynb").exists()]
     return out
@@ -217,3 +222,54 @@ def verdict_table(env: EnvReport) -> Table:
     rows = [(v.notebook, v.runs, v.missing or "-", v.fix or "-") for v in verdicts(env)]
     colours = ["#1e8449" if r[2] == "-" else "#b9770e" for r in rows]
     return Table(("notebook", "runs here", "missing", "how to get it"), rows, "What each notebook can do here", colours)
+
+
+# The versions the GPU results in benchmarks/results were recorded with (their files' environment blocks say so too).
+RECORDED = {"ultralytics": "8.4.190", "torch": "2.11.0+cu130"}
+
+
+def locked_versions(path: Path | None = None) -> dict[str, str]:
+    """The versions pinned by constraints.txt (the lock `make setup` installs from): {distribution: version}."""
+    path = path or paths.ROOT / "constraints.txt"
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            out[name.strip().lower()] = version.strip()
+    return out
+
+
+def version_rows(installed: dict[str, str | None] | None = None,
+                 locked: dict[str, str] | None = None) -> list[tuple[str, str, str, str, str]]:
+    """(package, installed, locked, recorded on the GPU machine, verdict) for the packages results depend on."""
+    locked = locked if locked is not None else locked_versions()
+    names = ("ultralytics", "torch", "numpy", "opencv-python", "pillow", "matplotlib")
+    if installed is None:
+        installed = {}
+        for n in names:
+            try:
+                installed[n] = importlib.metadata.version(n)
+            except importlib.metadata.PackageNotFoundError:
+                installed[n] = None
+    rows = []
+    for n in names:
+        have, lock, rec = installed.get(n), locked.get(n, ""), RECORDED.get(n, "")
+        if have is None:
+            verdict = "missing"
+        elif lock and have != lock:
+            verdict = f"differs from the lock: recorded figures and checked outputs may not match (make setup)"
+        elif rec and have.split("+")[0] != rec.split("+")[0]:
+            verdict = (f"the GPU results were recorded with {rec}: figures measured here are this machine's" if not lock
+                       else "as locked; the GPU results were recorded with another version")
+        else:
+            verdict = "as recorded"
+        rows.append((n, have or "-", lock or "-", rec or "-", verdict))
+    return rows
+
+
+def versions_table(rows: list[tuple[str, str, str, str, str]] | None = None) -> Table:
+    rows = rows if rows is not None else version_rows()
+    colours = ["#1e8449" if r[4] == "as recorded" else "#b9770e" for r in rows]
+    return Table(("package", "installed", "locked (constraints.txt)", "GPU results recorded with", "verdict"), rows,
+                 "Versions", colours)
+

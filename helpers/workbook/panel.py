@@ -31,7 +31,7 @@ CHOICES: dict[str, tuple] = {  # name -> allowed values (the widget is a dropdow
     "weights": ("", "starter"),
 }
 NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
-FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 03's Recipe)
+FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 04's Recipe)
 TO_PLAN = {"model": "model", "imgsz": "imgsz", "epochs": "epochs", "effective_batch": "nbs", "micro_batch": "batch",
            "lr_rule": "lr_rule", "attention_backend": "attention", "checkpoint": "checkpoint", "amp": "amp",
            "weights": "weights"}
@@ -252,3 +252,14 @@ class Panel:
         finally:
             stopped = ", stopped by the Stop button" if self.stop_requested else ""
             self._say(f"finished: {self.epochs_done} epoch(s){stopped}")
+
+
+def slider(fn: Callable[[float], Any], name: str, value: float, lo: float = 0.0, hi: float = 1.0,
+           step: float = 0.05) -> None:
+    """`fn(value)` now; in JupyterLab a slider over `name` redraws it (headless: the parameter's value only)."""
+    if headless():
+        fn(value)
+        return
+    import ipywidgets as w
+
+    w.interact(fn, **{name: w.FloatSlider(value=value, min=lo, max=hi, step=step, description=name)})

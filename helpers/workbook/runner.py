@@ -82,8 +82,31 @@ def _to_html(nb_path: Path) -> Path | None:
     except Exception:  # a broken partial notebook after a time-out: the .ipynb is still there
         return None
     out = nb_path.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
+    out.write_text(compact_images(body), encoding="utf-8")
     return out
+
+
+def compact_images(page: str, max_px: int = 900, min_bytes: int = 40_000) -> str:
+    """Embedded PNG figures larger than `min_bytes` re-encoded as JPEG of at most `max_px` wide, so an executed
+    notebook's HTML stays small enough to keep (figures are plots and photos; JPEG at quality 80 reads the same)."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    def shrink(m: re.Match) -> str:
+        raw = base64.b64decode(m.group(1))
+        if len(raw) < min_bytes:
+            return m.group(0)
+        with Image.open(io.BytesIO(raw)) as im:
+            im = im.convert("RGB")
+            im.thumbnail((max_px, max_px * 8))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=80)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    return re.sub(r"data:image/png;base64,([A-Za-z0-9+/=]+)", shrink, page)
 
 
 def run_one(nb: Path, out_dir: Path, profile: str, parameters: dict[str, Any], timeout_s: float,

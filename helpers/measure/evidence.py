@@ -1,0 +1,138 @@
+"""Recorded GPU evidence: what a GPU-only section of the workbook showed on the GPU machine, read back from
+`benchmarks/results/` and always labelled with the device, the date and the command that reproduces it.
+
+On a machine without a CUDA GPU a notebook shows these records instead of an empty table; with a GPU it runs the
+section live and shows the record beside it. `RECORDS` names each record's files; a test checks they exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.core.tables import Table
+from helpers.measure.results import RESULTS
+
+H100 = "NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One recorded GPU result: where its files are and how it was made."""
+
+    title: str
+    device: str
+    date: str
+    command: str
+    files: tuple[str, ...]  # under benchmarks/results: .png figures, .md tables, results.csv curves, summary .json
+    note: str = ""  # what to read in it (Markdown written here, not built from data)
+
+    def paths(self) -> list[Path]:
+        return [RESULTS / f for f in self.files]
+
+    def label(self) -> str:
+        """The provenance line, as Markdown (the command in a code span)."""
+        return (f"**Recorded on the GPU machine** — {html.escape(self.device)}, {self.date}. "
+                f"Reproduce: `{self.command}`")
+
+
+RECORDS: dict[str, Record] = {
+    "02.plan": Record(
+        "the memory plan for yolo12n at 640 px, effective batch 256", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 02", ("workbook-gpu-h100/02_train_b256-fig1.png",),
+        "Probes at micro-batch 8/16/32 fitted a line; batch 256 was predicted to fit and then probed at 37.5 GiB: "
+        "**physical batch 256 × 1**, no accumulation (`workbook-gpu-h100/README.md`)."),
+    "02.train": Record(
+        "30 epochs of the b256 recipe, synthetic shapes (2048 train / 256 val images)", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 02",
+        ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv")),
+    "04.recipe": Record(
+        "the stability recipe, 30 epochs at batch 256 (lr0 0.01, no warm-up, clip 10, staged gains, restart at 60%)",
+        H100, "2026-11-23", "python -m helpers run --profile gpu --only 04",
+        ("tricks-gpu-h100/lr-planned-vs-applied.png", "tricks-gpu-h100/signals.png", "tricks-gpu-h100/tricks_log.csv")),
+    "04.nan": Record(
+        "the NaN guard demo: the images of two consecutive steps made NaN", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 04", ("tricks-gpu-h100/nan-demo/guard_events.csv",)),
+    "04.empty_cache": Record(
+        "torch.cuda.empty_cache() every 5 epochs at batch 256 (the recipe's callback)", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 04", ("tricks-gpu-h100/empty_cache.md",)),
+    "05.monitor": Record(
+        "a monitored 5-epoch run: yolo12n, batch 256, 8 workers, cache in RAM", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 05", ("monitor-gpu-h100/default-fig1.png",
+                                                           "monitor-gpu-h100/default-tables.md")),
+    "05.data_bound": Record(
+        "the same run with 1 worker and no cache: the loader starves the GPU", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 05 --set workers=1 --set cache=false",
+        ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md")),
+    "08.compare": Record(
+        "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 08",
+        ("workbook-gpu-h100/07_yolov9_b64-summary.json", "workbook-gpu-h100/07_yolov9s-results.csv",
+         "workbook-gpu-h100/07_yolo12n-results.csv")),
+}
+
+
+def get(key: str) -> Record:
+    try:
+        return RECORDS[key]
+    except KeyError:
+        raise KeyError(f"no recorded evidence {key!r}; have: {sorted(RECORDS)}") from None
+
+
+def summary_figures(path: Path) -> dict[str, Any]:
+    """Every figure a notebook recorded (helpers.record), from a runner's summary.json: {name: value}."""
+    doc = json.loads(path.read_text())
+    return {r["name"]: r["value"] for nb in doc["results"] for r in nb["records"]}
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def figures_table(key: str, live: dict[str, Any] | None = None) -> Table:
+    """The figures of a record's summary(ies), beside this machine's own where `live` has them."""
+    rec = get(key)
+    rows = []
+    for p in rec.paths():
+        if p.name.endswith("-summary.json"):
+            for name, value in summary_figures(p).items():
+                mine = "-" if live is None or name not in live else live[name]
+                rows.append((name, mine, value) if live is not None else (name, value))
+    headers = ("figure", "this machine", f"recorded ({rec.date})") if live is not None else ("figure", f"recorded ({rec.date})")
+    return Table(headers, rows, f"{rec.title} — {rec.device}")
+
+
+def show(key: str, live: dict[str, Any] | None = None) -> Record:
+    """Display a record: its provenance line, then each file (figures, tables, curves, recorded figures)."""
+    from IPython.display import Markdown, display
+
+    from helpers.measure.evaluate import small_image
+    from helpers.train import curves
+
+    rec = get(key)
+    display(Markdown(f"{rec.label()}  \n*{html.escape(rec.title)}*" + (f"\n\n{rec.note}" if rec.note else "")))
+    shown_summary = False
+    for p in rec.paths():
+        if p.suffix == ".png":
+            display(small_image(p))
+        elif p.suffix == ".md":
+            display(Markdown(p.read_text()))
+        elif p.name.endswith("-summary.json"):
+            if not shown_summary:
+                display(figures_table(key, live))
+                shown_summary = True
+        elif p.name.endswith("results.csv"):
+            import matplotlib.pyplot as plt
+
+            fig = curves.plot(curves.load(p), f"{p.name} · recorded on {rec.device.split(' (')[0]}")
+            display(fig)
+            plt.close(fig)
+        elif p.suffix == ".csv":
+            rows = csv_rows(p)
+            display(Table(tuple(rows[0]) if rows else ("(empty)",), [tuple(r.values()) for r in rows], p.name))
+    return rec
