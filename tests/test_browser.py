@@ -99,8 +99,10 @@ def test_notebook_05_runs_in_jupyterlab_and_the_panel_reacts(lab):
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=90_000)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
-            # the last cell records the number of samples: the whole notebook ran
-            expect(page.get_by_text("[recorded] samples:")).to_be_visible(timeout=300_000)
+            # the last cell records the number of samples: the whole notebook ran (the recorded GPU run's tables,
+            # rendered as Markdown above, quote the same line)
+            last = page.locator(".jp-OutputArea-output[data-mime-type='text/plain']", has_text="[recorded] samples:")
+            expect(last).to_be_visible(timeout=300_000)
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                 has_text="Traceback").count() == 0
             derived = page.locator("code.workbook-derived")
@@ -108,7 +110,7 @@ def test_notebook_05_runs_in_jupyterlab_and_the_panel_reacts(lab):
             page.locator(".widget-dropdown", has_text="micro-batch").locator("select").select_option(label="8")
             page.locator(".widget-dropdown", has_text="effective batch").locator("select").select_option(label="64")
             expect(derived).to_contain_text("batch=8, nbs=64 -> 8 x 8 = 64 images per step", timeout=30_000)
-            expect(page.get_by_text("What limits this run")).to_be_visible()
+            expect(page.locator("b", has_text="What limits this run")).to_be_visible()  # the live verdict table
             # the Train button runs in a thread (the kernel stays free), Stop ends it after the current epoch
             panel = page.locator(".jupyter-widgets", has_text="monitored run").first
             panel.get_by_role("button", name="Train").click()

@@ -59,7 +59,7 @@ def test_ddp_port_in_use_and_free_port():
     e, port = failures.port_in_use()
     assert kind(e) == "ddp-port"
     fix = " ".join(doctor.diagnose(e).fix)
-    free = int(fix.split("MASTER_PORT=")[1].split()[0])
+    free = int(fix.split("MASTER_PORT=")[1].split()[0].rstrip("`"))
     assert free != port
     import socket
 
@@ -95,7 +95,7 @@ def test_out_of_memory_text_and_retry_keeps_effective_batch(monkeypatch):
     from helpers.train.plan import TrainPlan
 
     f = doctor.diagnose(OOM_TEXT + " ... with batch=256")
-    assert f.kind == "out-of-memory" and "batch=128 with the same nbs" in f.fix[0]
+    assert f.kind == "out-of-memory" and "`batch=128` with the same nbs" in f.fix[0]
     calls = []
 
     def fake_train(plan, **kw):  # stands in for a GPU that fits 64 images

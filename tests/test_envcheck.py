@@ -47,8 +47,8 @@ def fake_env(gpus, missing=()):
 def test_verdicts_without_gpu_say_quick_and_how_to_fix():
     v = {x.notebook: x for x in envcheck.verdicts(fake_env([], missing=("onnxruntime", "tensorrt")), only_present=False)}
     assert v["02_train_b256"].runs == "quick (CPU)"
-    assert "pip install -e '.[export]'" in v["05_export_tensorrt"].fix
-    assert "onnxruntime" in v["05_export_tensorrt"].missing
+    assert "pip install -e '.[export]'" in v["06_export_tensorrt"].fix
+    assert "onnxruntime" in v["06_export_tensorrt"].missing
 
 
 def test_verdicts_on_small_and_large_gpus():
@@ -61,3 +61,16 @@ def test_verdicts_on_small_and_large_gpus():
 def test_verdicts_list_only_notebooks_that_exist():
     names = [v.notebook for v in envcheck.verdicts(envcheck.collect())]
     assert names and all((envcheck.paths.NOTEBOOKS / f"{n}.ipynb").exists() for n in names)
+
+
+def test_versions_say_when_the_installed_ones_differ_from_the_lock_and_the_records():
+    locked = {"ultralytics": "8.4.190", "numpy": "2.4.6"}
+    rows = {r[0]: r for r in envcheck.version_rows(
+        installed={"ultralytics": "8.4.200", "torch": "2.11.0+cu130", "numpy": "2.4.6", "opencv-python": None,
+                   "pillow": "13.0.0", "matplotlib": "3.11.2"}, locked=locked)}
+    assert rows["ultralytics"][4].startswith("differs from the lock")
+    assert rows["torch"][4] == "as recorded" and rows["numpy"][4] == "as recorded"
+    assert rows["opencv-python"][4] == "missing"
+    assert "the GPU results were recorded with 2.11.0+cu130" in envcheck.version_rows(
+        installed={"torch": "2.14.1"}, locked={})[1][4]
+    assert envcheck.locked_versions()["ultralytics"] == "8.4.190"  # the lock the set-up installs from

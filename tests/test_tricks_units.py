@@ -118,6 +118,15 @@ def test_early_stop_fires_on_stagnation_not_on_improvement():
     assert reason and "not improved" in reason and "5 epochs" in reason
     # A flat zero at the start (seen on the H100: 11 epochs at mAP 0 before a b256 run starts learning) is no plateau.
     assert convergence.diagnose([1.0] * 12, [0.0] * 12, [1.0] * 12, cfg) is None
+    # Nor are those zeros stagnation once mAP first moves: the H100 run that stopped at epoch 11 with mAP 0.00032.
+    ten = convergence.EarlyStop(patience=10)
+    assert convergence.diagnose([9.6] * 11, [0.0] * 10 + [0.00032], [1.0] * 11, ten) is None
+    rising = [0.0] * 10 + [0.05, 0.2, 0.4]
+    assert convergence.diagnose([9.6] * 13, rising, [1.0] * 13, ten) is None
+    flat_after = rising + [0.4] * 10  # learning from epoch 11, no gain after epoch 13: ten flat epochs count
+    reason = convergence.diagnose([9.6] * 23, flat_after, [1.0] * 23, ten)
+    assert reason and "for 10 epochs" in reason
+    assert convergence.diagnose([9.6] * 22, flat_after[:-1], [1.0] * 22, ten) is None
     boom = convergence.diagnose([1.0] * 6, improving[:6], [1.0, 1.1, 0.9, 1.0, 1.0, 25.0], cfg)
     assert boom and boom.startswith("gradient norm exploded")
     settled = convergence.EarlyStop(patience=100, window=3, val_loss_std=0.01)

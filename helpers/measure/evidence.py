@@ -49,7 +49,13 @@ RECORDS: dict[str, Record] = {
     "02.train": Record(
         "30 epochs of the b256 recipe, synthetic shapes (2048 train / 256 val images)", H100, "2026-11-23",
         "python -m helpers run --profile gpu --only 02",
-        ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv")),
+        ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv"),
+        "A later run of the same notebook, executed cell by cell: `benchmarks/results/workbook-gpu-h100-2/"
+        "02_train_b256.html` (mAP50-95 0.888 there: run-to-run variation of 240 optimizer steps)."),
+    "03.train": Record(
+        "the tricks run of notebook 03: yolo12n, SDPA attention, physical batch 256, 30 epochs", H100, "2026-11-24",
+        "python -m helpers run --profile gpu --only 03", ("workbook-gpu-h100-2/03_memory_speed-summary.json",),
+        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/03_memory_speed.html`."),
     "04.recipe": Record(
         "the stability recipe, 30 epochs at batch 256 (lr0 0.01, no warm-up, clip 10, staged gains, restart at 60%)",
         H100, "2026-11-23", "python -m helpers run --profile gpu --only 04",
@@ -69,10 +75,11 @@ RECORDS: dict[str, Record] = {
         "python -m helpers run --profile gpu --only 05 --set workers=1 --set cache=false",
         ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md")),
     "08.compare": Record(
-        "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-23",
+        "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-24",
         "python -m helpers run --profile gpu --only 08",
-        ("workbook-gpu-h100/07_yolov9_b64-summary.json", "workbook-gpu-h100/07_yolov9s-results.csv",
-         "workbook-gpu-h100/07_yolo12n-results.csv")),
+        ("workbook-gpu-h100-2/08_yolov9_b64-summary.json", "workbook-gpu-h100-2/08-gpu-yolov9s-results.csv",
+         "workbook-gpu-h100-2/08-gpu-yolo12n-results.csv"),
+        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`."),
 }
 
 

@@ -27,16 +27,20 @@ def signals(val_loss: list[float], maps: list[float], grad_norms: list[float], c
     spread = statistics.pstdev(val_loss[-w:]) if len(val_loss) >= w else nan
     best_i = max(range(len(maps)), key=lambda i: maps[i]) if maps else -1
     since_best = len(maps) - 1 - best_i if maps else 0
-    # epochs since the last improvement of at least min_delta over everything before it
-    last_gain = 0
-    for i in range(1, len(maps)):
-        if maps[i] > max(maps[:i]) + cfg.min_delta:
-            last_gain = i
-    stagnant = len(maps) - 1 - last_gain if maps else 0
+    # Stagnation is counted from the epoch learning became visible (mAP above learning_above by min_delta), then
+    # from the last improvement of at least min_delta over everything before it; before that, nothing is stagnant.
+    started = next((i for i, m in enumerate(maps) if m > cfg.learning_above + cfg.min_delta), None)
+    stagnant = 0
+    if started is not None:
+        last_gain = started
+        for i in range(started + 1, len(maps)):
+            if maps[i] > max(maps[:i]) + cfg.min_delta:
+                last_gain = i
+        stagnant = len(maps) - 1 - last_gain
     prev = [g for g in grad_norms[-w - 1:-1] if math.isfinite(g)]
     ratio = grad_norms[-1] / statistics.median(prev) if prev and grad_norms and statistics.median(prev) > 0 else nan
     return {"val_loss_std": spread, "epochs_without_gain": stagnant, "epochs_since_best": since_best,
-            "grad_norm_ratio": ratio}
+            "grad_norm_ratio": ratio, "learning_from": nan if started is None else started + 1}
 
 
 def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], cfg: EarlyStop) -> str | None:
@@ -48,7 +52,7 @@ def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], 
     if grad_norms and (not math.isfinite(grad_norms[-1]) or s["grad_norm_ratio"] > cfg.explode_factor):
         return (f"gradient norm exploded: median {grad_norms[-1]:.3g} this epoch, {s['grad_norm_ratio']:.1f}x the "
                 f"previous {cfg.window} epochs")
-    learning = any(m > cfg.learning_above for m in maps)
+    learning = not math.isnan(s["learning_from"])
     if learning and s["epochs_without_gain"] >= cfg.patience:
         return f"mAP has not improved by {cfg.min_delta} for {s['epochs_without_gain']} epochs (patience {cfg.patience})"
     if (learning and cfg.val_loss_std is not None and s["val_loss_std"] < cfg.val_loss_std
