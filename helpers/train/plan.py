@@ -27,10 +27,11 @@ ENV_VAR = "WORKBOOK_PLAN"
 LR_RULES = ("linear", "sqrt", "none")
 OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSProp", "auto")
 CACHES = (False, True, "ram", "disk")
+AUGMENT_DEVICES = ("cpu", "gpu")
 WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
-                        "seed", "project", "name", "model", "plots")}
+                        "seed", "project", "name", "model", "plots", "compile")}
 OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
 
 
@@ -69,6 +70,8 @@ class TrainPlan:
     attention: str = "auto"  # auto | sdpa | flash | stock (helpers.tricks.attention)
     checkpoint: str = ""  # '' | attention | blocks | all | all+head (helpers.tricks.checkpointing)
     amp: str = "fp16"  # fp16 | bf16 | fp32 (helpers.tricks.precision)
+    augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
+    compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1'
@@ -106,6 +109,8 @@ class TrainPlan:
                               f"{closest(str(self.checkpoint), list(checkpointing.LAYER_SETS))}")
         if self.amp not in precision.CHOICES:
             bad("amp", f"choose one of {precision.CHOICES}{closest(str(self.amp), precision.CHOICES)}")
+        if self.augment_device not in AUGMENT_DEVICES:
+            bad("augment_device", f"choose one of {AUGMENT_DEVICES}")
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:
@@ -251,7 +256,8 @@ class TrainPlan:
             data=self.data, imgsz=self.imgsz, epochs=self.epochs, batch=self.batch, nbs=self.nbs,
             optimizer=self.optimizer, lr0=self.lr0, warmup_epochs=self.warmup_epochs, amp=self.amp_arg()[0],
             device=self.device or None, workers=self.workers, cache=self.cache, seed=self.seed,
-            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=self.plots)
+            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=self.plots,
+            compile=self.compile)
         args.update(self.augmentation)
         if self.recipe is not None:
             args["save_period"] = self.recipe.save_period
@@ -284,8 +290,10 @@ class TrainPlan:
             ("warm-up epochs", f"{self.warmup_epochs:g}", warm),
             ("weight decay applied", f"{self.weight_decay:.2e}", "weight_decay x batch x accumulate / nbs"),
             ("optimizer", self.optimizer, "'auto' would ignore lr0" if self.optimizer != "auto" else "ignores lr0"),
-            ("augmentation", self.augment or "Ultralytics defaults",
+            ("augmentation", f"{self.augment or 'Ultralytics defaults'} on the {self.augment_device.upper()}",
              ", ".join(f"{k}={v:g}" for k, v in self.augmentation.items())),
+            *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
+              if self.compile else []),
             ("attention", f"{self.attention} -> {used}", att_why),
             ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else ""),
             ("precision", self.amp, f"amp={amp_value!r}: {amp_why}"),

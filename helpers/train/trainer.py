@@ -21,6 +21,20 @@ from helpers.tricks import attention, checkpointing
 from helpers.tricks.recipe import Recipe
 
 
+def torch_generator(device, seed: int):
+    """A random generator on the training device, seeded from the run's seed (and the rank under DDP)."""
+    import torch
+
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def global_rank() -> int:
+    """This process's rank among all training processes (-1 outside DDP), from torch's launcher environment."""
+    import os
+
+    return int(os.environ.get("RANK", -1))
+
+
 def install_tricks(plan: TrainPlan) -> None:
     """Patch this process for the plan: the attention backend and the checkpointing wrappers (class level)."""
     attention.patch(plan.attention)
@@ -57,6 +71,40 @@ class WorkbookTrainer(DetectionTrainer):
         if self.plan is not None and self.plan.checkpoint:
             checkpointing.enable(model, self.plan.checkpoint)
         return model
+
+    # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
+    gpu_augment = None
+
+    def build_dataset(self, img_path, mode="train", batch=None):
+        dataset = super().build_dataset(img_path, mode, batch)
+        if mode == "train" and self.plan is not None and self.plan.augment_device == "gpu":
+            from ultralytics.utils import LOGGER
+
+            from helpers.tricks import gpu_augment
+
+            why = gpu_augment.unsupported(self.args)
+            if why:
+                LOGGER.warning(f"augment_device='gpu' falls back to Ultralytics' CPU pipeline: {why}")
+            else:
+                self.gpu_augment = gpu_augment.GpuAugment.from_args(self.args)
+                self._aug_gen = torch_generator(self.device, self.args.seed + max(global_rank(), 0))
+                gpu_augment.adopt(dataset)
+        return dataset
+
+    def _close_dataloader_mosaic(self):
+        super()._close_dataloader_mosaic()
+        if self.gpu_augment is not None:  # the workers no longer augment: mosaic is switched off here
+            import dataclasses
+
+            self.gpu_augment = dataclasses.replace(self.gpu_augment, mosaic=0.0)
+
+    def preprocess_batch(self, batch):
+        if self.gpu_augment is None:
+            return super().preprocess_batch(batch)
+        for k, v in batch.items():
+            if hasattr(v, "to"):
+                batch[k] = v.to(self.device, non_blocking=True)
+        return self.gpu_augment(batch, self._aug_gen)
 
 
 class RecipeTrainer(WorkbookTrainer):
