@@ -50,7 +50,12 @@ class GpuAugment:
     def __call__(self, batch: dict[str, Any], gen: torch.Generator | None = None) -> dict[str, Any]:
         """Augment a collated batch in place: 'img' uint8 (B, 3, S, S) with each image at the top left and its
         (h, w) in 'resized_shape'; 'bboxes' normalised xywh on the S x S canvas, 'cls', 'batch_idx'. Returns 'img'
-        as float in [0, 1] and the boxes of the augmented images."""
+        as float in [0, 1] and the boxes of the augmented images. Full precision even inside Ultralytics' autocast
+        (the matrices are inverted; positions in half precision would be off by up to a third of a pixel)."""
+        with torch.autocast(batch["img"].device.type, enabled=False):
+            return self._augment(batch, gen)
+
+    def _augment(self, batch: dict[str, Any], gen: torch.Generator | None) -> dict[str, Any]:
         img = batch["img"]
         dev, s = img.device, self.imgsz
         b = img.shape[0]
@@ -118,60 +123,56 @@ class GpuAugment:
     # ------------------------------------------------------------------------------------------------ pixels
     def _sample(self, img: torch.Tensor, src: torch.Tensor, hw: torch.Tensor, offset: torch.Tensor,
                 canvas: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
-        """Every output pixel from its tile (bilinear, as cv2.warpAffine), FILL outside every tile and the canvas."""
+        """Every output pixel from its tile (bilinear, as cv2.warpAffine), FILL outside every tile and the canvas.
+
+        One pass: each pixel's canvas position picks its mosaic quadrant (the tile), and one 3-D grid_sample over the
+        batch treated as a volume reads tile image k at depth k (exactly on the slice, so trilinear is bilinear)."""
         s = self.imgsz
         b, dev = img.shape[0], img.device
-        dtype = torch.float32  # half would round sampling positions by up to a third of a pixel at 640
-        ys, xs = torch.meshgrid(torch.arange(s, device=dev, dtype=torch.float32),
-                                torch.arange(s, device=dev, dtype=torch.float32), indexing="ij")
-        ones = torch.ones_like(xs)
-        pix = torch.stack([xs, ys, ones], 0).reshape(3, -1)  # (3, S*S) output pixel centres
-        cxy = (inv @ pix)[:, :2].reshape(b, 2, s, s)  # canvas coordinates of each output pixel
-        inside = ((cxy[:, 0] >= -0.5) & (cxy[:, 0] < canvas[:, 0, None, None] - 0.5) &  # pixel centres at integers
-                  (cxy[:, 1] >= -0.5) & (cxy[:, 1] < canvas[:, 1, None, None] - 0.5))
-        out = torch.full((b, 3, s, s), FILL / 255, device=dev, dtype=dtype)
-        for t in range(src.shape[1]):
-            use = src[:, t] >= 0
-            if not bool(use.any()):
-                continue
-            k = src[:, t].clamp(min=0)
-            tx = cxy[:, 0] - offset[:, t, 0, None, None]  # tile-image pixel coordinates
-            ty = cxy[:, 1] - offset[:, t, 1, None, None]
-            h, w = hw[k, 0, None, None], hw[k, 1, None, None]
-            valid = inside & use[:, None, None] & (tx >= -0.5) & (tx < w - 0.5) & (ty >= -0.5) & (ty < h - 0.5)
-            grid = torch.stack([(2 * tx + 1) / s - 1, (2 * ty + 1) / s - 1], -1)  # align_corners=False
-            tile = F.grid_sample(img[k].to(dtype) / 255, grid.to(dtype), mode="bilinear", padding_mode="border",
-                                 align_corners=False)
-            out = torch.where(valid[:, None], tile, out)
-        return out
+        xs = torch.arange(s, device=dev, dtype=torch.float32).view(1, 1, s)
+        ys = torch.arange(s, device=dev, dtype=torch.float32).view(1, s, 1)
+        a = inv[:, :2, :].reshape(b, 6, 1, 1)
+        cx = a[:, 0] * xs + a[:, 1] * ys + a[:, 2]  # (B, S, S) canvas position of each output pixel centre
+        cy = a[:, 3] * xs + a[:, 4] * ys + a[:, 5]
+        inside = ((cx >= -0.5) & (cx < canvas[:, 0, None, None] - 0.5) &  # pixel centres at integer coordinates
+                  (cy >= -0.5) & (cy < canvas[:, 1, None, None] - 0.5))
+        # the mosaic quadrant around the centre = tile 0..3 (the centre is where tile 1's and tile 2's corners meet)
+        xc, yc = offset[:, 1, 0, None, None], offset[:, 2, 1, None, None]
+        tile = ((cx >= xc).long() + 2 * (cy >= yc).long()) * (src[:, 1:2, None] >= 0).long()  # plain samples: tile 0
+        bidx = torch.arange(b, device=dev).view(b, 1, 1)
+        k = src[bidx, tile]  # (B, S, S) which image each pixel reads
+        tx = cx - offset[bidx, tile, 0]
+        ty = cy - offset[bidx, tile, 1]
+        h, w = hw[k, 0], hw[k, 1]
+        valid = inside & (tx >= -0.5) & (tx < w - 0.5) & (ty >= -0.5) & (ty < h - 0.5)
+        grid = torch.stack([(2 * tx + 1) / s - 1, (2 * ty + 1) / s - 1, (2 * k.float() + 1) / b - 1], -1)
+        volume = img.permute(1, 0, 2, 3).unsqueeze(0).float()  # (1, 3, B, S, S) uint8 values as float
+        out = F.grid_sample(volume, grid.unsqueeze(0), mode="bilinear", padding_mode="border", align_corners=False)
+        out = out[0].permute(1, 0, 2, 3)  # (B, 3, S, S)
+        return torch.where(valid[:, None], out, torch.full_like(out, FILL)).div_(255)
 
     def _hsv(self, img: torch.Tensor, rnd) -> torch.Tensor:
-        """RandomHSV: hue shifted by U(-1,1)*hsv_h of a turn, saturation and value scaled by 1 + U(-1,1)*gain."""
+        """RandomHSV: hue shifted by U(-1,1)*hsv_h of a turn, saturation and value scaled by 1 + U(-1,1)*gain
+        (computed in half precision on a GPU: the result is 8-bit colour anyway)."""
         b = img.shape[0]
         if not (self.hsv_h or self.hsv_s or self.hsv_v):
             return img.float()
         gains = (rnd(b, 3) * 2 - 1) * torch.tensor([self.hsv_h, self.hsv_s, self.hsv_v], device=img.device)
-        x = img.float()
-        r, g, bl = x[:, 0], x[:, 1], x[:, 2]
-        v, _ = x.max(1)
-        mn, _ = x.min(1)
-        delta = v - mn
-        sat = torch.where(v > 0, delta / v.clamp(min=1e-8), torch.zeros_like(v))
-        safe = delta.clamp(min=1e-8)
-        hue = torch.where(v == r, (g - bl) / safe, torch.where(v == g, 2 + (bl - r) / safe, 4 + (r - g) / safe))
-        hue = torch.where(delta > 0, hue / 6 % 1.0, torch.zeros_like(hue))  # in turns
-        hue = (hue + gains[:, 0, None, None]) % 1.0
-        sat = (sat * (1 + gains[:, 1, None, None])).clamp(0, 1)
-        v = (v * (1 + gains[:, 2, None, None])).clamp(0, 1)
-        h6 = hue * 6
-        i = h6.floor()
-        f = h6 - i
-        p, q, t = v * (1 - sat), v * (1 - sat * f), v * (1 - sat * (1 - f))
-        i = i.long() % 6
-        rgb = torch.stack([torch.stack([v, q, p, p, t, v], 1).gather(1, i[:, None]).squeeze(1),
-                           torch.stack([t, v, v, q, p, p], 1).gather(1, i[:, None]).squeeze(1),
-                           torch.stack([p, p, t, v, v, q], 1).gather(1, i[:, None]).squeeze(1)], 1)
-        return rgb
+        x = img.half() if img.is_cuda else img.float()
+        g = gains.to(x.dtype)[:, :, None, None]
+        r, gr, bl = x[:, 0], x[:, 1], x[:, 2]
+        v = torch.maximum(torch.maximum(r, gr), bl)
+        delta = v - torch.minimum(torch.minimum(r, gr), bl)
+        safe = delta.clamp(min=1e-4)
+        hue = torch.where(v == r, (gr - bl) / safe, torch.where(v == gr, 2 + (bl - r) / safe, 4 + (r - gr) / safe))
+        hue = torch.where(delta > 0, hue, torch.zeros_like(hue))  # in sixths of a turn, -1..5
+        hue = (hue + 6 * g[:, 0]).remainder(6)
+        sat = (delta / v.clamp(min=1e-4) * (1 + g[:, 1])).clamp(0, 1)
+        v = (v * (1 + g[:, 2])).clamp(0, 1)
+        # hsv -> rgb: channel n = v - v*s*clamp(min(k, 4 - k), 0, 1) with k = (n + hue) mod 6, n = 5, 3, 1
+        out = torch.stack([(hue + n).remainder(6) for n in (5, 3, 1)], 1)
+        out = torch.minimum(out, 4 - out).clamp(0, 1)
+        return (v[:, None] - (v * sat)[:, None] * out).float()
 
     # ------------------------------------------------------------------------------------------------ boxes
     def _boxes(self, batch: dict[str, Any], src: torch.Tensor, hw: torch.Tensor, offset: torch.Tensor,
