@@ -68,7 +68,7 @@ def fake_trainer(clip_norm, loss=1.0, max_bad=3):
     opt = torch.optim.SGD(lin.parameters(), lr=1.0)
     t = SimpleNamespace(model=lin, optimizer=opt, scaler=torch.amp.GradScaler("cpu", enabled=False), ema=None,
                         recipe=Recipe(clip_norm=clip_norm), guard=guard.NaNGuard(max_bad=max_bad), step_norms=[],
-                        loss=torch.tensor(loss), _bad_loss=False, epoch=0)
+                        loss=torch.tensor(loss), _bad_loss=False, epoch=0, optimizer_steps=0, skipped_steps=0)
     return t, lin, opt, lambda: RecipeTrainer.optimizer_step(t)
 
 
@@ -100,6 +100,8 @@ def test_nan_guard_skips_lowers_lr_and_restores():
     lin.weight.grad = torch.ones(1, 4)
     step()
     assert t.guard.events[-1]["loss_finite"] is False and torch.equal(lin.weight, good)
+    assert (t.optimizer_steps, t.skipped_steps) == (1, 3)  # the per-rank report counts what was taken and skipped
+    assert [e["step"] for e in t.guard.events] == [1, 2, 3]
 
 
 def test_guard_leaves_fp16_scaler_overflow_to_the_scaler():

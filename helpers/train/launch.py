@@ -4,15 +4,19 @@ Every field of `TrainPlan` is an option (`--lr-rule sqrt`, `--attention sdpa` ..
 yaml or folder, `--recipe` the stability recipe as JSON and `--set NAME=VALUE` any further Ultralytics argument;
 `command(plan)` writes the same line back for a plan, so a notebook can print (and stream) exactly its own run.
 With `--device 0,1` Ultralytics starts one worker process per GPU from a script it generates; the plan reaches them
-in $WORKBOOK_PLAN (see `helpers.train.run`).
+in $WORKBOOK_PLAN (see `helpers.train.run`). With `--nnodes N` (several hosts) it prints the torchrun command each
+host runs (`helpers.train.worker`), and `--run` starts this host's share.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import shlex
+import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -47,6 +51,60 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--drop-bad", action="store_true", help="leave out images the validator rejects (listed)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the command, train nothing")
     return ap
+
+
+def add_launcher_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of a launch over several hosts (torchrun's), beside the plan's own --nnodes."""
+    g = ap.add_argument_group("several hosts (with --nnodes N > 1: torchrun, helpers.train.worker)")
+    g.add_argument("--master-addr", default=None, help="address of the host that holds the rendezvous (all reach it)")
+    g.add_argument("--master-port", type=int, default=29500, help="its port (default 29500)")
+    g.add_argument("--node-rank", type=int, default=0, help="this host's number, 0 .. nnodes-1 (static rendezvous)")
+    g.add_argument("--rdzv", choices=RENDEZVOUS, default="c10d",
+                   help="c10d (default: hosts may start in any order; rank 0 is assigned) | static (--node-rank 0 "
+                        "holds global rank 0 and its checkpoints)")
+    g.add_argument("--max-restarts", type=int, default=0, help="torchrun restarts after a failure (they resume)")
+    g.add_argument("--run", action="store_true", help="start this host's processes (otherwise print the command)")
+    return ap
+
+
+RENDEZVOUS = ("c10d", "static")
+
+
+def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500, node_rank: int = 0,
+                     rdzv: str = "c10d", max_restarts: int = 0, profile: str | None = None,
+                     worker_args: Sequence[str] = ()) -> list[str]:
+    """The torchrun line one host runs for `plan`: torch's elastic launcher starting `helpers.train.worker` with the
+    plan's options (the same on every host; with the static rendezvous only --node-rank differs)."""
+    if rdzv not in RENDEZVOUS:
+        raise ValueError(f"rdzv={rdzv!r}: choose one of {RENDEZVOUS}")
+    if not master_addr:
+        raise ValueError("--master-addr is needed with --nnodes > 1: the address of the host that holds the "
+                         "rendezvous (node rank 0), reachable from every host")
+    if not 0 <= node_rank < plan.nnodes:
+        raise ValueError(f"--node-rank {node_rank}: choose 0 .. {plan.nnodes - 1} (one number per host)")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(plan.nnodes),
+           "--nproc-per-node", str(plan.per_host)]
+    if rdzv == "c10d":
+        cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"{master_addr}:{master_port}", "--rdzv-id", plan.name]
+    else:
+        cmd += ["--node-rank", str(node_rank), "--master-addr", master_addr, "--master-port", str(master_port)]
+    if max_restarts:
+        cmd += ["--max-restarts", str(max_restarts)]
+    return cmd + ["-m", "helpers.train.worker", *command(plan, profile)[4:], *worker_args]
+
+
+def check_port(addr: str, port: int) -> None:
+    """Refuse a rendezvous port that another process on this host already listens on (a busy port would otherwise
+    make this host a client of whatever holds it, and the launch hang); other hosts' addresses are not checked."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((socket.gethostbyname(addr), port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise OSError(errno.EADDRINUSE, f"port {port} on {addr} is already in use (another run, or the "
+                                                "workers of a crashed one): choose another --master-port, or stop "
+                                                "that process") from None
+            # EADDRNOTAVAIL: the address belongs to another host, whose port is its own business
 
 
 def plan_from_args(a: argparse.Namespace) -> TrainPlan:
@@ -94,7 +152,9 @@ def _text(value: Any) -> str:
 
 
 def shell(cmd: Sequence[str]) -> str:
-    """The command as one line to paste into a terminal."""
+    """The command as one line to paste into a terminal (`torchrun` for torch's launcher)."""
+    if list(cmd[:3]) == [sys.executable, "-m", "torch.distributed.run"]:
+        return " ".join(["torchrun", *(shlex.quote(c) for c in cmd[3:])])
     return " ".join(["python", *(shlex.quote(c) for c in cmd[1:])]) if cmd and cmd[0] == sys.executable else \
         " ".join(shlex.quote(c) for c in cmd)
 
@@ -103,8 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Build the plan from the options, print it, and train (one process per GPU when there are several)."""
     from helpers.train.run import train
 
-    a = parser().parse_args(argv)
+    a = add_launcher_options(parser()).parse_args(argv)
     plan = plan_from_args(a)
+    if plan.nnodes > 1:
+        return _several_hosts(plan, a)
     print(f"{plan.world} process(es): global batch {plan.batch} -> {plan.per_gpu_batch} per GPU, accumulate "
           f"{plan.accumulate}, effective {plan.effective_batch}, lr0 {plan.lr0:g} ({plan.lr_rule})", flush=True)
     print(plan.summary(), flush=True)
@@ -115,3 +177,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = train(plan, drop_bad=a.drop_bad)
     print("saved to", result.save_dir, flush=True)
     return 0
+
+
+def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
+    """Print the torchrun command of every host; with --run start this host's and return its exit code."""
+    print(f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}): global batch {plan.batch} -> "
+          f"{plan.per_gpu_batch} per process, accumulate {plan.accumulate}, effective {plan.effective_batch}, "
+          f"lr0 {plan.lr0:g} ({plan.lr_rule})", flush=True)
+    print(plan.summary(), flush=True)
+    mine = torchrun_command(plan, a.master_addr, a.master_port, a.node_rank, a.rdzv, a.max_restarts, a.profile)
+    if a.rdzv == "c10d":
+        print(f"\non each of the {plan.nnodes} hosts (the same line; the rendezvous at {a.master_addr}:{a.master_port} "
+              "assigns the ranks):")
+        print(shell(mine))
+    else:
+        print(f"\non host k of {plan.nnodes} (k = 0 .. {plan.nnodes - 1}; host 0 is {a.master_addr}):")
+        for k in range(plan.nnodes):
+            line = torchrun_command(plan, a.master_addr, a.master_port, k, a.rdzv, a.max_restarts, a.profile)
+            print(f"  host {k}: {shell(line)}")
+    if not a.run or a.dry_run:
+        print("\n(--run starts this host's processes)")
+        return 0
+    if a.node_rank == 0:
+        check_port(a.master_addr, a.master_port)
+    return subprocess.call(mine)

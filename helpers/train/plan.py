@@ -4,7 +4,9 @@ Built from a profile plus overrides plus an optional memory plan. Every number d
 effective batch, lr0, warm-up, the weight decay Ultralytics applies — is computed here and nowhere else.
 `ultralytics_args()` turns it into real Ultralytics arguments only (Ultralytics rejects `accumulate=`,
 `grad_clip_norm=` ...), and `to_json()` carries it, as one environment variable, to the worker processes
-Ultralytics starts for multi-GPU training, where the workbook's trainer rebuilds the same state from it.
+Ultralytics starts for multi-GPU training, where the workbook's trainer rebuilds the same state from it. With
+`nnodes > 1` the processes come from torchrun instead (`helpers.train.worker`), each rebuilding the plan from the
+same options.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class TrainPlan:
     train_images: int = 0  # training images in `data`, counted from its files: the warm-up depends on it
     imgsz: int = 640
     epochs: int = 30
-    batch: int = 256  # Ultralytics' `batch`: the micro-batch, global over the GPUs of one host
+    batch: int = 256  # Ultralytics' `batch`: the micro-batch, global over all training processes
     nbs: int = 256  # Ultralytics' nominal batch: accumulate = max(round(nbs / batch), 1)
     lr_rule: str = "sqrt"  # linear | sqrt | none: lr0 from lr_ref at batch_ref
     lr_ref: float = 0.01  # Ultralytics' SGD default lr0 ...
@@ -74,7 +76,9 @@ class TrainPlan:
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
-    device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1'
+    device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
+    nnodes: int = 1  # hosts; > 1 runs through torchrun (python -m helpers train --nnodes ..., helpers.train.worker)
+    sync_bn: bool = False  # SyncBatchNorm over all GPUs (statistics of the global batch); GPUs only
     workers: int = 8
     cache: str | bool = "ram"
     seed: int = 0
@@ -90,7 +94,7 @@ class TrainPlan:
 
         from helpers.tricks import attention, checkpointing, precision
 
-        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref"):
+        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
@@ -114,7 +118,11 @@ class TrainPlan:
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:
-            bad("batch", f"does not split evenly over {self.world} GPUs; use a multiple of {self.world}")
+            where = f"{self.world} processes ({self.nnodes} hosts x {self.per_host})" if self.nnodes > 1 else \
+                f"{self.world} GPUs"
+            bad("batch", f"does not split evenly over {where}; use a multiple of {self.world}")
+        if self.sync_bn and str(self.device).strip() == "cpu":
+            bad("sync_bn", "SyncBatchNorm runs on GPUs only (torch has no CPU kernel); set sync_bn=False on the CPU")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
             raise PlanError(f"recipe must be a Recipe, not {type(self.recipe).__name__}")
         _check_extra(self.extra)
@@ -131,10 +139,15 @@ class TrainPlan:
         return lr.effective_batch(self.batch, self.nbs)
 
     @property
-    def world(self) -> int:
-        """GPUs on this host that Ultralytics will start one process for (the length of the device list)."""
+    def per_host(self) -> int:
+        """Training processes on each host: one per GPU of the device list (one for 'cpu', '' or a single GPU)."""
         ids = [d for d in str(self.device).split(",") if d.strip()]
         return len(ids) if len(ids) > 1 else 1
+
+    @property
+    def world(self) -> int:
+        """Training processes over all hosts (torch's WORLD_SIZE): hosts x processes per host."""
+        return self.nnodes * self.per_host
 
     @property
     def per_gpu_batch(self) -> int:
@@ -272,7 +285,8 @@ class TrainPlan:
         start, why = self.start()
         used, att_why = attention.resolve(self.attention) if self.attention != "flash" else ("flash", "as requested")
         amp_value, amp_why = self.amp_arg()
-        gpus = f"{self.world} GPUs, {self.per_gpu_batch} images each" if self.world > 1 else ""
+        gpus = (f"{self.world} processes ({self.nnodes} hosts x {self.per_host}), {self.per_gpu_batch} images each"
+                if self.nnodes > 1 else f"{self.world} GPUs, {self.per_gpu_batch} images each" if self.world > 1 else "")
         rule = ("set explicitly" if self.lr_fixed is not None else
                 f"{self.lr_rule} rule from {self.lr_ref:g} at batch {self.batch_ref}" if self.lr_rule != "none" else
                 "reference lr, not scaled")
@@ -299,6 +313,11 @@ class TrainPlan:
             ("precision", self.amp, f"amp={amp_value!r}: {amp_why}"),
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
             ("device", self.device or "auto", f"start: {Path(start).name}"),
+            *([("hosts", str(self.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if self.nnodes > 1 else []),
+            *([("BatchNorm", "SyncBatchNorm" if self.sync_bn else "per GPU",
+                "statistics over the global batch (a collective per BatchNorm layer)" if self.sync_bn else
+                f"each GPU normalises over its own {self.per_gpu_batch} images (Ultralytics' default)")]
+              if self.world > 1 else []),
             ("loader", f"{self.workers} workers, cache={self.cache}", ""),
             ("logging", "plots" + (" + TensorBoard" if self.tensorboard else "") if self.plots else
              ("TensorBoard" if self.tensorboard else "results.csv only"),

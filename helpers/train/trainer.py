@@ -5,11 +5,17 @@ reference), so anything done only in the launching process is lost there. The tr
 `TrainPlan` from its one environment variable ($WORKBOOK_PLAN, set by `helpers.train.run.train`), which the workers
 inherit, and apply it when they are built: the attention backend, activation checkpointing, and (RecipeTrainer) the
 stability recipe.
+
+Processes started by torchrun for several hosts (`helpers.train.worker`, $WORKBOOK_WORKER=torchrun) are not
+Ultralytics' own workers: there the trainer takes the world size from torchrun's environment, not from the device
+list, picks the GPU from the local rank (gloo on the CPU when there is none), and leaves checkpoints, logs and
+validation summaries to global rank 0, as Ultralytics does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from ultralytics.models.yolo.detect import DetectionTrainer
@@ -30,9 +36,55 @@ def torch_generator(device, seed: int):
 
 def global_rank() -> int:
     """This process's rank among all training processes (-1 outside DDP), from torch's launcher environment."""
-    import os
-
     return int(os.environ.get("RANK", -1))
+
+
+WORKER_ENV = "WORKBOOK_WORKER"  # 'torchrun' in the processes helpers.train.worker runs
+
+
+def torchrun_worker() -> bool:
+    """True in a process of a torchrun launch of several processes (helpers.train.worker)."""
+    return os.environ.get(WORKER_ENV) == "torchrun" and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def distributed() -> bool:
+    """True while this process belongs to an initialised process group of more than one process."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def agreed(flag: bool, device) -> bool:
+    """`flag` OR-ed over every process of the run (one small all-reduce), so that all ranks take the same branch;
+    the flag itself outside distributed training."""
+    if not distributed():
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    on = device if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([int(flag)], device=on)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+@contextlib.contextmanager
+def _ddp_without_device_ids() -> Iterator[None]:
+    """Ultralytics wraps the model with `device_ids=[device.index]`, which is [None] on the CPU and rejected by
+    torch; inside the block DistributedDataParallel takes [None] as 'no device ids' (the CPU/gloo form)."""
+    import torch
+
+    real = torch.nn.parallel.DistributedDataParallel
+
+    class CpuDDP(real):
+        def __init__(self, module, device_ids=None, **kwargs):
+            super().__init__(module, device_ids=None if device_ids == [None] else device_ids, **kwargs)
+
+    torch.nn.parallel.DistributedDataParallel = CpuDDP
+    try:
+        yield
+    finally:
+        torch.nn.parallel.DistributedDataParallel = real
 
 
 def install_tricks(plan: TrainPlan) -> None:
@@ -56,8 +108,32 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
         checkpointing.uninstall()
 
 
+@contextlib.contextmanager
+def _validator_on_cpu() -> Iterator[None]:
+    """Ultralytics' validator picks `cuda:<current device>` for a DDP rank whatever the run's device; inside the
+    block a rank of a CPU (gloo) run validates on the CPU."""
+    import torch
+    from ultralytics.engine import validator
+
+    class NoAccelerator:
+        @staticmethod
+        def current_device() -> int:
+            return 0
+
+    backend, auto = validator.get_torch_device_backend, validator.AutoBackend
+    validator.get_torch_device_backend = lambda device_type: NoAccelerator
+    validator.AutoBackend = lambda *a, **k: auto(*a, **{**k, "device": torch.device("cpu")})
+    try:
+        yield
+    finally:
+        validator.get_torch_device_backend, validator.AutoBackend = backend, auto
+
+
 class WorkbookTrainer(DetectionTrainer):
     """DetectionTrainer that applies the run's plan (from $WORKBOOK_PLAN): attention backend and checkpointing."""
+
+    optimizer_steps = 0  # optimizer steps taken by this process (RecipeTrainer: skipped ones not counted)
+    saves = 0  # checkpoints this process wrote (global rank 0 only under DDP)
 
     def __init__(self, *args, **kwargs):
         offline.prepare_ultralytics()
@@ -65,12 +141,94 @@ class WorkbookTrainer(DetectionTrainer):
         if self.plan is not None:  # a DDP worker gets the model pickled with its flags, but not the class wrappers
             install_tricks(self.plan)
         super().__init__(*args, **kwargs)
+        if torchrun_worker():  # torchrun's world, not the length of this host's device list
+            self.world_size = int(os.environ["WORLD_SIZE"])
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
         if self.plan is not None and self.plan.checkpoint:
             checkpointing.enable(model, self.plan.checkpoint)
+        if self.plan is not None and self.plan.sync_bn and self.world_size > 1:
+            import torch
+
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
+
+    def _setup_ddp(self):
+        """Ultralytics' set-up for its own workers; for torchrun's: the GPU of the local rank (or the CPU with gloo
+        when there is none) and a process group over torchrun's world."""
+        if not torchrun_worker():
+            return super()._setup_ddp()
+        from datetime import timedelta
+
+        import torch
+        import torch.distributed as dist
+        from ultralytics.utils.torch_utils import get_torch_device_backend
+
+        local = int(os.environ["LOCAL_RANK"])
+        if self.device.type == "cuda":
+            ids = [d for d in str(self.args.device).split(",") if d.strip().isdigit()]
+            index = int(ids[local]) if len(ids) > local else local
+            self.device = torch.device("cuda", index)
+            self.accelerator = get_torch_device_backend(self.device)
+            self.accelerator.set_device(index)
+            os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")
+            backend = "nccl"
+        else:
+            self.device, self.accelerator, backend = torch.device("cpu"), None, "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend, timeout=timedelta(hours=3), rank=global_rank(),
+                                    world_size=self.world_size)
+
+    def _setup_train(self):
+        if torchrun_worker() and self.device.type == "cpu":
+            with _ddp_without_device_ids():
+                return super()._setup_train()
+        return super()._setup_train()
+
+    def optimizer_step(self):
+        super().optimizer_step()
+        self.optimizer_steps += 1
+
+    def final_eval(self):
+        """Ultralytics' final validation of best.pt; under torchrun the ranks share rank 0's file first (hosts need
+        no shared file system, and no rank reads it while rank 0 strips it), then validate their shards of the
+        validation set together."""
+        if not torchrun_worker():
+            return super().final_eval()
+        import tempfile
+        from pathlib import Path
+
+        import torch.distributed as dist
+        from ultralytics.utils.torch_utils import strip_optimizer
+
+        rank = global_rank()
+        if rank == 0 and self.last.exists():
+            ckpt = strip_optimizer(self.last)
+            if self.best.exists():
+                strip_optimizer(self.best, updates={"train_results": ckpt.get("train_results")})
+        shared = [self.best.read_bytes() if rank == 0 and self.best.exists() else None]
+        dist.broadcast_object_list(shared, src=0)
+        if shared[0] is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            model = self.best
+            if rank != 0:
+                model = Path(tmp) / "best.pt"
+                model.write_bytes(shared[0])
+            self.validator.args.plots = self.args.plots  # the same on every rank: it decides a collective
+            self.validator.args.compile = False
+            with _validator_on_cpu() if self.device.type == "cpu" else contextlib.nullcontext():
+                self.metrics = self.validator(model=str(model)) or {}
+        self.metrics.pop("fitness", None)
+        self.epoch += 1  # Ultralytics logs the best model's metrics at epochs + 1
+        self.run_callbacks("on_fit_epoch_end")
+        self.epoch -= 1
+
+    def save_model(self):
+        saved = super().save_model()
+        self.saves += 1
+        return saved
 
     # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
     gpu_augment = None
@@ -126,6 +284,7 @@ class RecipeTrainer(WorkbookTrainer):
         self.gains: tuple[float, float, float] | None = None
         self.memory_log: list[dict] = []
         self._bad_loss = False
+        self.skipped_steps = 0
         self._epoch_open = False
         self._stepped_loss = None
         self._base_gains = {"box": self.args.box, "cls": self.args.cls, "dfl": self.args.dfl}
@@ -160,16 +319,22 @@ class RecipeTrainer(WorkbookTrainer):
         self._bad_loss = False
         self._stepped_loss = self.loss  # this micro-batch is accounted for: on_train_batch_end must not re-flag it
         scaler_on = self.scaler.is_enabled()
-        if self.guard and self.guard.is_bad(loss_ok, norm, scaler_on):
+        bad = bool(self.guard) and self.guard.is_bad(loss_ok, norm, scaler_on)
+        if self.guard and distributed():  # every rank decides from the same flag: a NaN on one GPU skips on all
+            bad = agreed(bad, self.device)
+        if bad:
             self.optimizer.zero_grad()
             if scaler_on:
                 self.scaler.update()  # the unscale_ recorded the infs: the scaler lowers its scale too
-            self.guard.bad(self.model, self.optimizer, {"epoch": self.epoch + 1, "loss_finite": loss_ok,
+            self.guard.bad(self.model, self.optimizer, {"epoch": self.epoch + 1, "step": self.optimizer_steps +
+                                                        self.skipped_steps, "loss_finite": loss_ok,
                                                         "grad_norm": norm if math.isfinite(norm) else str(norm)})
+            self.skipped_steps += 1
             return
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad()
+        self.optimizer_steps += 1
         if self.ema:
             self.ema.update(self.model)
         if self.guard:
@@ -179,7 +344,7 @@ class RecipeTrainer(WorkbookTrainer):
         """Ultralytics' resume, plus: drop log rows of epochs the checkpoint does not cover (a run killed between
         writing results.csv and last.pt would otherwise log that epoch twice) and reload the tricks log."""
         super().resume_training(ckpt)
-        if ckpt is None or not self.resume:
+        if ckpt is None or not self.resume or global_rank() > 0:  # rank 0 keeps the logs
             return
         for name in ("results.csv", "tricks_log.csv"):
             path = self.save_dir / name
@@ -200,15 +365,18 @@ class RecipeTrainer(WorkbookTrainer):
 
     def _handle_nan_recovery(self, epoch):
         """Ultralytics reloads last.pt and redoes the epoch when the epoch's last loss is NaN/Inf; with the guard on,
-        that step was already skipped, so only a non-finite validation fitness still triggers the reload."""
-        import math
-
+        that step was already skipped, so only a non-finite validation fitness still triggers the reload. Ultralytics'
+        check runs on every rank (it broadcasts rank 0's decision), so it is always called, with the skipped loss
+        hidden from it."""
         import torch
 
-        if self.guard and self.loss is not None and not bool(torch.isfinite(self.loss).all()) and (
-                self.fitness is None or math.isfinite(self.fitness)):
-            return False
-        return super()._handle_nan_recovery(epoch)
+        if not (self.guard and self.loss is not None and not bool(torch.isfinite(self.loss).all())):
+            return super()._handle_nan_recovery(epoch)
+        skipped, self.loss = self.loss, torch.zeros_like(self.loss)
+        try:
+            return super()._handle_nan_recovery(epoch)
+        finally:
+            self.loss = skipped
 
     # --- callbacks (called with the trainer) -----------------------------------------------------------------------
     @staticmethod
@@ -240,7 +408,8 @@ class RecipeTrainer(WorkbookTrainer):
             t.memory_log.append({"epoch": t.epoch + 1, "allocated_gib": before[0] / 2**30,
                                  "reserved_before_gib": before[1] / 2**30, "reserved_after_gib": after[1] / 2**30,
                                  "allocated_after_gib": after[0] / 2**30})
-            _write_csv(t.save_dir / "empty_cache.csv", t.memory_log)
+            if global_rank() in (-1, 0):
+                _write_csv(t.save_dir / "empty_cache.csv", t.memory_log)
 
     @staticmethod
     def _fit_epoch_end(t: "RecipeTrainer") -> None:
@@ -255,6 +424,8 @@ class RecipeTrainer(WorkbookTrainer):
         finite = [n for n in t.step_norms if math.isfinite(n)]
         med = statistics.median(finite) if finite else float("nan")
         t.epoch_norms.append(med)
+        if global_rank() > 0:
+            return  # validation metrics, the early-stop decision (broadcast by Ultralytics) and the logs: rank 0
         m = t.metrics or {}
         row = {"epoch": t.epoch + 1, "lr_pg0": t.optimizer.param_groups[0]["lr"], "grad_norm_median": med,
                "grad_norm_max": max(finite) if finite else float("nan"), "steps": len(t.step_norms),

@@ -21,7 +21,7 @@ TRAIN_DUAL = {
     "save-period": "save_period", "exist-ok": "exist_ok", "single-cls": "single_cls", "multi-scale": "multi_scale",
     "weights": "model (a .pt path)", "cfg": "model (a model .yaml)", "hyp": "the hyper-parameters as arguments",
     "noval": "val=False", "nosave": "save=False", "noplots": "plots=False", "image-weights": "(not in Ultralytics)",
-    "sync-bn": "(no SyncBatchNorm switch in Ultralytics)", "local_rank": "(set by the DDP launcher)",
+    "sync-bn": "TrainPlan.sync_bn (no SyncBatchNorm switch in Ultralytics)", "local_rank": "(set by the DDP launcher)",
     "local-rank": "(set by the DDP launcher)", "min-items": "(not in Ultralytics)", "evolve": "model.tune(...)",
 }
 TUTORIAL_KEYS = ("accumulate", "grad_clip_norm", "mosaic_prob", "amp_dtype", "fp16_skip_layers",
@@ -138,8 +138,9 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             t.notes.append((key, "plan.replace(attention='flash'|'stock'): class-level AAttn patch ('auto' falls "
                                  "back to SDPA when flash-attn is missing)"))
         elif key == "sync_bn":
-            t.unsupported.append((key, "Ultralytics 8.4 has no SyncBatchNorm switch; each GPU keeps its own BatchNorm "
-                                       "statistics over its share of the batch"))
+            t.tricks["sync_bn"] = bool(value)
+            t.notes.append((key, "plan.replace(sync_bn=True): Ultralytics 8.4 has no switch; the workbook's trainer "
+                                 "converts the model's BatchNorm with torch's SyncBatchNorm in every GPU worker"))
         else:
             t.unknown.append((key, did_you_mean(key, real)))
     return t

@@ -1,0 +1,116 @@
+"""One training process of a torchrun launch: `torchrun ... -m helpers.train.worker <plan options>`.
+
+Ultralytics starts its own workers on one host only (the world is the length of the device list). For several hosts
+torch's elastic launcher starts the processes instead; each runs this entry, which rebuilds the run's plan from the
+same options as `python -m helpers train` (that command prints the full torchrun line for a plan), checks that
+torchrun's world matches the plan, and calls the one `train()`. The trainer then takes rank, local rank and world
+size from torchrun's environment (`helpers.train.trainer.torchrun_worker`). After a failure torchrun may restart the
+processes (`--max-restarts`): they resume from last.pt, as `--resume` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from helpers.train import launch
+from helpers.train.plan import PlanError, TrainPlan
+from helpers.train.trainer import WORKER_ENV
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = launch.parser()
+    ap.prog = "torchrun ... -m helpers.train.worker"
+    ap.description = __doc__.splitlines()[0]
+    ap.add_argument("--resume", action="store_true", help="continue the plan's run from its last.pt")
+    ap.add_argument("--report", default=None, metavar="DIR",
+                    help="write what this rank did (steps, weights digest, checkpoints) to DIR/rank-N.json")
+    return ap
+
+
+def check_world(plan: TrainPlan, env: dict[str, str] | None = None) -> int:
+    """torchrun's WORLD_SIZE, after checking that it is the plan's hosts x processes per host."""
+    env = os.environ if env is None else env
+    if "WORLD_SIZE" not in env:
+        raise PlanError("helpers.train.worker is one process of a torchrun launch; `python -m helpers train "
+                        "--nnodes N --master-addr HOST ...` prints the torchrun command for your plan")
+    world = int(env["WORLD_SIZE"])
+    if world != plan.world:
+        raise PlanError(f"torchrun started {world} process(es) but the plan has {plan.world} ({plan.nnodes} host(s) x "
+                        f"{plan.per_host} per host): make torchrun's --nnodes and --nproc-per-node match the plan's "
+                        "--nnodes and device list")
+    return world
+
+
+def last_checkpoint(plan: TrainPlan) -> Path:
+    """Where the plan's run keeps last.pt (global rank 0 writes it)."""
+    return Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+
+
+def digest(tensors: Any) -> str:
+    """sha256 over the bytes of a sequence of tensors, in order: equal digests mean identical values."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def report(trainer: Any) -> dict[str, Any]:
+    """What this rank did: its place in the world, the steps it took, and digests of its final weights."""
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    model = unwrap_model(trainer.model)
+    guard = getattr(trainer, "guard", None)
+    return {"rank": int(os.environ.get("RANK", -1)), "local_rank": int(os.environ.get("LOCAL_RANK", -1)),
+            "world_size": trainer.world_size, "host": socket.gethostname(), "pid": os.getpid(),
+            "restart": int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)), "device": str(trainer.device),
+            "epochs_done": trainer.epoch + 1, "start_epoch": trainer.start_epoch,
+            "optimizer_steps": trainer.optimizer_steps, "skipped_steps": getattr(trainer, "skipped_steps", 0),
+            "guard_events": list(guard.events) if guard else [], "lr_scale": guard.lr_scale if guard else 1.0,
+            "checkpoints_written": trainer.saves, "save_dir": str(trainer.save_dir),
+            "params_sha256": digest(model.parameters()), "buffers_sha256": digest(model.buffers()),
+            "sync_bn": any(type(m).__name__ == "SyncBatchNorm" for m in model.modules())}
+
+
+def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
+    """Train this rank's share of the plan (or resume it); `trainer` a WorkbookTrainer subclass (tests)."""
+    from helpers.train.run import resume, train
+
+    a = parser().parse_args(argv)
+    plan = launch.plan_from_args(a)
+    check_world(plan)
+    os.environ[WORKER_ENV] = "torchrun"
+    rank = int(os.environ.get("RANK", 0))
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
+    if rank == 0:
+        print(f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}): global batch {plan.batch} -> "
+              f"{plan.per_gpu_batch} per process, accumulate {plan.accumulate}, effective {plan.effective_batch}",
+              flush=True)
+    if a.resume or (restarted and last_checkpoint(plan).exists()):
+        result = resume(plan, trainer=trainer, progress=rank == 0)
+    else:
+        result = train(plan, drop_bad=a.drop_bad, trainer=trainer, progress=rank == 0)
+    if a.report:
+        out = Path(a.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"rank-{rank}.json").write_text(json.dumps(report(result.trainer), indent=1, default=str))
+    if rank == 0:
+        print("saved to", result.save_dir, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main([x for x in sys.argv[1:] if x != "--debug"]))
+    except Exception as e:  # noqa: BLE001 - one line per failing rank; torchrun then names the failed ranks
+        if "--debug" in sys.argv:
+            raise
+        print(f"error (rank {os.environ.get('RANK', '?')}): {e}", file=sys.stderr, flush=True)
+        sys.exit(2 if isinstance(e, (PlanError, ValueError, FileNotFoundError)) else 1)

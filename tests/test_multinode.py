@@ -1,0 +1,179 @@
+"""Several hosts, tested as two nodes on one host: two torchrun invocations (--nnodes 2, one process each, gloo on the
+CPU, rendezvous on 127.0.0.1) train a short run of a tiny generated dataset through `helpers.train.worker`. Each rank
+reports what it did (steps, a digest of its final weights, the checkpoints it wrote). Also: the command the launcher
+prints, a busy rendezvous port, a plan that disagrees with torchrun's world, SyncBatchNorm as a plan option."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.core import profiles
+from helpers.data import synthetic
+from helpers.train import launch, worker
+from helpers.train.plan import PlanError, TrainPlan
+
+ROOT = Path(__file__).resolve().parents[1]
+FAULTY = str(ROOT / "tests" / "torchrun_worker.py")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return synthetic.generate(tmp_path_factory.mktemp("shapes"), synthetic.SynthSpec(n_train=32, n_val=8, imgsz=64))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def options(data: Path, name: str) -> list[str]:
+    """A plan for 2 hosts x 1 CPU process: 32 images, global batch 8 (4 per rank) -> 4 optimizer steps per epoch."""
+    return ["--profile", "quick", "--data", str(data), "--imgsz", "64", "--epochs", "2", "--batch", "8", "--nbs", "8",
+            "--device", "cpu", "--nnodes", "2", "--weights", "", "--name", name, "--recipe", "{}", "--workers", "0",
+            "--plots", "false"]
+
+
+def two_nodes(cmds: list[list[str]], runs: Path, env_extra: dict[str, str] | None = None,
+              timeout: int = 600) -> list[subprocess.CompletedProcess]:
+    """Start one command per 'node' (the first holds the rendezvous), wait for both."""
+    env = dict(os.environ, WORKBOOK_RUNS=str(runs), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env_extra or {}))
+    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in cmds]
+    try:
+        return [subprocess.CompletedProcess(p.args, p.wait(timeout), p.stdout.read(), "") for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def torchrun(script: list[str], port: int, name: str, extra: list[str] = ()) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", name, *extra, *script]
+
+
+def faulty_run(data: Path, runs: Path, name: str, env: dict[str, str], extra: list[str] = ()) -> list[dict]:
+    report = runs / f"report-{name}"
+    cmd = torchrun([FAULTY, *options(data, name), "--report", str(report)], free_port(), name, list(extra))
+    done = two_nodes([cmd, cmd], runs, env)
+    assert all(d.returncode == 0 for d in done), "\n".join(d.stdout[-3000:] for d in done)
+    return [json.loads((report / f"rank-{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_is_skipped_on_both_and_the_ranks_stay_identical(data, tmp_path):
+    runs = tmp_path / "runs"
+    r0, r1 = faulty_run(data, runs, "nan", {"NAN_RANK": "1"})
+    assert (r0["rank"], r1["rank"], r0["world_size"], r1["world_size"]) == (0, 1, 2, 2)
+    assert r0["optimizer_steps"] == r1["optimizer_steps"] == 7 and r0["skipped_steps"] == r1["skipped_steps"] == 1
+    assert [e["step"] for e in r0["guard_events"]] == [e["step"] for e in r1["guard_events"]] == [1]
+    assert r0["lr_scale"] == r1["lr_scale"] == 0.5
+    assert r0["params_sha256"] == r1["params_sha256"]  # identical weights on both ranks
+    assert r0["buffers_sha256"] != r1["buffers_sha256"]  # BatchNorm statistics stay per rank (no SyncBatchNorm)
+    assert r0["checkpoints_written"] >= 1 and r1["checkpoints_written"] == 0  # only global rank 0 saves
+    assert (runs / "train" / "nan" / "weights" / "last.pt").exists()
+    # the control: each rank deciding alone, only rank 1 lowers its lr and the weights drift apart
+    c0, c1 = faulty_run(data, runs, "ctl", {"NAN_RANK": "1", "NO_AGREEMENT": "1"})
+    assert (c0["lr_scale"], c1["lr_scale"]) == (1.0, 0.5) and c0["params_sha256"] != c1["params_sha256"]
+
+
+@pytest.mark.slow
+def test_torchrun_restarts_the_ranks_and_they_resume_from_last_pt(data, tmp_path):
+    runs = tmp_path / "runs"
+    r0, r1 = faulty_run(data, runs, "crash", {"CRASH_AFTER_EPOCH": "1"}, ["--max-restarts", "1"])
+    for r in (r0, r1):
+        assert (r["restart"], r["start_epoch"], r["epochs_done"], r["optimizer_steps"]) == (1, 1, 2, 4)
+    assert r0["params_sha256"] == r1["params_sha256"]
+    rows = (runs / "train" / "crash" / "results.csv").read_text().splitlines()[1:]
+    assert [int(float(r.split(",")[0])) for r in rows] == [1, 2]  # epoch 1 once, epoch 2 after the restart
+
+
+@pytest.mark.slow
+def test_the_launcher_prints_and_runs_the_torchrun_command_on_each_host(data, tmp_path):
+    runs, port = tmp_path / "runs", free_port()
+    cmd = [sys.executable, "-m", "helpers", "train", *options(data, "cli"), "--epochs", "1",
+           "--master-addr", "127.0.0.1", "--master-port", str(port), "--run"]
+    done = two_nodes([[*cmd, "--node-rank", "0"], [*cmd, "--node-rank", "1"]], runs)
+    assert all(d.returncode == 0 for d in done), "\n".join(d.stdout[-3000:] for d in done)
+    out = done[0].stdout + done[1].stdout
+    assert f"torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint 127.0.0.1:{port}" in out
+    assert "2 processes (2 hosts x 1): global batch 8 -> 4 per process" in out and "saved to" in out
+    assert (runs / "train" / "cli" / "weights" / "best.pt").exists()
+
+
+def test_a_busy_rendezvous_port_is_one_clear_error(data, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "helpers", "train", *options(data, "busy"), "--master-addr", "127.0.0.1",
+               "--master-port", str(port), "--run"]
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, WORKBOOK_RUNS=str(tmp_path / "runs")))
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in p.stderr and "--master-port" in p.stderr
+    assert not (tmp_path / "runs" / "train" / "busy").exists()
+
+
+def _plan(**kw) -> TrainPlan:
+    return TrainPlan.from_profile(profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4), **kw)
+
+
+def test_the_torchrun_command_carries_the_plan_to_every_host(runs):
+    plan = _plan(device="0,1,2,3,4,5,6,7", nnodes=2, batch=256, nbs=256, attention="sdpa", sync_bn=True)
+    assert (plan.world, plan.per_host, plan.per_gpu_batch) == (16, 8, 16)
+    c10d = launch.torchrun_command(plan, "10.0.0.1", 29400, profile="gpu")
+    assert c10d[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert launch.shell(c10d).startswith("torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
+                                         "--rdzv-endpoint 10.0.0.1:29400 --rdzv-id train -m helpers.train.worker ")
+    opts = c10d[c10d.index("helpers.train.worker") + 1:]
+    assert launch.plan_from_args(worker.parser().parse_args(opts)) == plan  # the worker rebuilds exactly the plan
+    static = launch.torchrun_command(plan, "10.0.0.1", 29400, node_rank=1, rdzv="static", profile="gpu")
+    assert static[3:13] == ["--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1", "--master-addr",
+                            "10.0.0.1", "--master-port", "29400"]
+    with pytest.raises(ValueError, match="--master-addr"):
+        launch.torchrun_command(plan, "")
+    with pytest.raises(ValueError, match="0 .. 1"):
+        launch.torchrun_command(plan, "10.0.0.1", node_rank=2)
+
+
+def test_a_plan_that_disagrees_with_torchruns_world_is_refused(runs):
+    plan = _plan(device="cpu", nnodes=2, batch=8)
+    assert worker.check_world(plan, {"WORLD_SIZE": "2"}) == 2
+    with pytest.raises(PlanError, match="torchrun started 4 process"):
+        worker.check_world(plan, {"WORLD_SIZE": "4"})
+    with pytest.raises(PlanError, match="prints the torchrun command"):
+        worker.check_world(plan, {})
+    with pytest.raises(PlanError, match=r"batch=6: does not split evenly over 4 processes \(2 hosts x 2\)"):
+        _plan(device="0,1", nnodes=2, batch=6)
+    with pytest.raises(PlanError, match="sync_bn.*GPUs only"):
+        _plan(device="cpu", sync_bn=True)
+
+
+def test_sync_bn_converts_every_batchnorm_when_the_world_is_larger_than_one(runs):
+    import torch
+
+    from helpers.train.run import applied
+    from helpers.train.trainer import WorkbookTrainer
+    from helpers.tricks.translate import translate
+
+    plan = _plan(sync_bn=True, device="", epochs=1)
+    with applied(plan):
+        t = WorkbookTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
+    t.world_size = 1
+    model = t.get_model(cfg="yolo12n.yaml", verbose=False)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert n_bn > 50 and not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())  # one process
+    t.world_size = 2
+    synced = t.get_model(cfg="yolo12n.yaml", verbose=False)
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == n_bn
+    synced.eval()
+    with torch.no_grad():  # a checkpoint of it predicts without a process group (eval uses the running statistics)
+        assert torch.isfinite(synced(torch.zeros(1, 3, 64, 64))[0]).all()
+    assert translate({"sync_bn": True}).tricks == {"sync_bn": True}

@@ -1,0 +1,45 @@
+"""The workbook's torchrun worker with faults for tests/test_multinode.py, chosen by environment variables:
+NAN_RANK=r turns the images of training iteration NAN_ITER (default 1) into NaN on rank r only, with a GradScaler
+on the CPU as under fp16 AMP (the case where only that rank sees a bad loss); CRASH_AFTER_EPOCH=e kills every
+rank after epoch e on the first attempt (torchrun then restarts them); NO_AGREEMENT=1 lets each rank decide its
+NaN guard alone (the control that shows the all-reduce matters)."""
+
+import os
+import sys
+
+import torch
+
+from helpers.diagnose.failures import nan_trainer
+from helpers.train import trainer as trainer_module
+from helpers.train import worker
+from helpers.train.trainer import RecipeTrainer
+
+
+def build() -> type:
+    rank = int(os.environ["RANK"])
+    nan_rank = int(os.environ.get("NAN_RANK", -1))
+    base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else RecipeTrainer
+
+    class FaultyTrainer(base):
+        def _setup_train(self):
+            super()._setup_train()
+            if nan_rank >= 0:  # a real scaler on the CPU: fp16-style skipping of inf gradients
+                self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+            crash = int(os.environ.get("CRASH_AFTER_EPOCH", 0))
+            if crash and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0:
+                self.add_callback("on_fit_epoch_end", lambda t: _die(t, crash))
+
+    return FaultyTrainer
+
+
+def _die(t, epoch: int) -> None:
+    """After `epoch` is saved (rank 0 saves before this callback), every rank waits for the others, then dies."""
+    if t.epoch + 1 == epoch:
+        torch.distributed.barrier()
+        os._exit(3)
+
+
+if __name__ == "__main__":
+    if os.environ.get("NO_AGREEMENT") == "1":
+        trainer_module.agreed = lambda flag, device: flag
+    sys.exit(worker.main(sys.argv[1:], trainer=build()))
