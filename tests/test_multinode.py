@@ -177,3 +177,51 @@ def test_sync_bn_converts_every_batchnorm_when_the_world_is_larger_than_one(runs
     with torch.no_grad():  # a checkpoint of it predicts without a process group (eval uses the running statistics)
         assert torch.isfinite(synced(torch.zeros(1, 3, 64, 64))[0]).all()
     assert translate({"sync_bn": True}).tricks == {"sync_bn": True}
+
+
+def _worker_plan(argv: list[str], data: Path) -> tuple[list[str], TrainPlan]:
+    """(torchrun's own options, the plan the worker builds) from a launch line; the dataset swapped for the test's."""
+    i = argv.index("helpers.train.worker")
+    opts = argv[i + 1:]
+    opts[opts.index("--data") + 1] = str(data)
+    return argv[:i - 1], launch.plan_from_args(worker.parser().parse_args(opts))
+
+
+def test_the_slurm_example_starts_the_worker_with_a_plan_for_its_allocation(data, tmp_path, runs):
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "scontrol").write_text("#!/bin/sh\nprintf 'gpu-a\\ngpu-b\\n'\n")
+    (stub / "srun").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/srun.args\n")
+    for f in stub.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}", SLURM_JOB_NODELIST="gpu-[a-b]", SLURM_NNODES="2",
+               SLURM_JOB_ID="42", SLURM_SUBMIT_DIR=str(ROOT), DATA=str(data))
+    subprocess.run(["bash", str(ROOT / "examples" / "slurm" / "train.sbatch")], env=env, check=True, timeout=60)
+    argv = (tmp_path / "srun.args").read_text().splitlines()
+    torchrun_opts, plan = _worker_plan(argv, data)
+    assert argv[1].endswith("torchrun") and "--rdzv-endpoint" in torchrun_opts
+    assert torchrun_opts[torchrun_opts.index("--rdzv-endpoint") + 1] == "gpu-a:29500"
+    nnodes, nproc = (int(torchrun_opts[torchrun_opts.index(k) + 1]) for k in ("--nnodes", "--nproc-per-node"))
+    assert (nnodes, nproc) == (2, 8) and (plan.nnodes, plan.per_host, plan.per_gpu_batch) == (2, 8, 16)
+    assert worker.check_world(plan, {"WORLD_SIZE": str(nnodes * nproc)}) == 16
+
+
+def test_the_kubernetes_example_starts_the_worker_with_a_plan_for_its_pods(data, runs):
+    import shlex
+
+    import yaml
+
+    job = yaml.safe_load((ROOT / "examples" / "kubernetes" / "pytorchjob.yaml").read_text())
+    assert job["kind"] == "PyTorchJob"
+    specs = job["spec"]["pytorchReplicaSpecs"]
+    pods = sum(s["replicas"] for s in specs.values())
+    container = specs["Worker"]["template"]["spec"]["containers"][0]
+    assert container == specs["Master"]["template"]["spec"]["containers"][0]
+    line = container["args"][0]
+    for k, v in {"PET_NNODES": str(pods), "PET_NPROC_PER_NODE": job["spec"]["nprocPerNode"], "PET_NODE_RANK": "1",
+                 "MASTER_ADDR": "yolo-b256-master-0", "MASTER_PORT": "23456"}.items():
+        line = line.replace(f'"${k}"', v)
+    torchrun_opts, plan = _worker_plan(shlex.split(line), data)
+    nproc = int(torchrun_opts[torchrun_opts.index("--nproc-per-node") + 1])
+    assert nproc == int(container["resources"]["limits"]["nvidia.com/gpu"]) == plan.per_host == 8
+    assert plan.nnodes == pods == 2 and worker.check_world(plan, {"WORLD_SIZE": str(pods * nproc)}) == 16

@@ -52,6 +52,13 @@ RECORDS: dict[str, Record] = {
         ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv"),
         "A later run of the same notebook, executed cell by cell: `benchmarks/results/workbook-gpu-h100-2/"
         "02_train_b256.html` (mAP50-95 0.888 there: run-to-run variation of 240 optimizer steps)."),
+    "02.ddp": Record(
+        "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
+        "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",
+        "python -m helpers train --profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3",
+        ("ddp-2xh200.json",),
+        "img/s from results.csv epoch times with the real loader (3 epochs, so mosaic was already closed); the whole "
+        "record, with the fixed-global-batch run: `benchmarks/results/ddp-2xh200.md`."),
     "03.train": Record(
         "the tricks run of notebook 03: yolo12n, SDPA attention, physical batch 256, 30 epochs", H100, "2026-11-24",
         "python -m helpers run --profile gpu --only 03", ("workbook-gpu-h100-2/03_memory_speed-summary.json",),

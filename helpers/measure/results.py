@@ -103,3 +103,45 @@ def plot(run: Run, labels: list[str] | None = None, limit_gib: float | None = 16
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def ddp_scaling(name: str = "ddp-2xh200", folder: Path | None = None) -> dict[str, dict[str, float]]:
+    """{attention: one, two (img/s, averaged over each run's timed intervals), speedup, efficiency, gb} at a fixed
+    per-GPU batch from a recorded 1- vs 2-GPU file, plus 'fixed global' (same global batch) from its earlier run."""
+    import statistics
+
+    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
+    out: dict[str, dict[str, float]] = {}
+    for att in dict.fromkeys(r["attention"] for r in doc["runs"]):
+        runs = {r["gpus"]: r for r in doc["runs"] if r["attention"] == att}
+        one, two = (statistics.mean(runs[g]["img_s"]) for g in (1, 2))
+        out[att] = {"one": one, "two": two, "speedup": two / one, "efficiency": two / one / 2,
+                    "gb_one": runs[1]["gpu0_peak_gb"], "gb_two": runs[2]["gpu0_peak_gb"]}
+    early = {(r["gpus"], r["global_batch"]): r["img_s"][0] for r in doc["earlier_stock_run"]["runs"]}
+    one, two = early[(1, 256)], early[(2, 256)]
+    out["fixed global"] = {"one": one, "two": two, "speedup": two / one, "efficiency": two / one / 2}
+    return out
+
+
+def ddp_figure(name: str = "ddp-2xh200", folder: Path | None = None):
+    """Images per second on 1 and 2 GPUs at 256 images per GPU, with the speedup over one GPU."""
+    import matplotlib.pyplot as plt
+
+    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
+    s = {k: v for k, v in ddp_scaling(name, folder).items() if k != "fixed global"}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.38
+    for i, (att, v) in enumerate(s.items()):
+        bars = ax.bar([i - width / 2, i + width / 2], [v["one"], v["two"]], width, color=["#95a5a6", "#2e86c1"])
+        ax.text(i + width / 2, v["two"], f"{v['speedup']:.2f}x", ha="center", va="bottom", fontsize=9)
+        if i == 0:
+            bars[0].set_label("1 GPU (batch 256)")
+            bars[1].set_label("2 GPUs (256 each, global 512)")
+    ax.set_xticks(range(len(s)), [f"{att}\n{v['gb_two']:g} GB per GPU" for att, v in s.items()])
+    ax.set_ylabel("images / s (real loader)")
+    ax.set_title(f"yolo12n 640 px, {doc['setup']['images']} images — {doc['environment']['device']}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    ax.set_ylim(0, max(v["two"] for v in s.values()) * 1.3)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
