@@ -10,8 +10,8 @@ NOTEBOOKS = ROOT / "notebooks"
 
 
 def runs_dir() -> Path:
-    """Output root for runs and generated data ($WORKBOOK_RUNS, default <repo>/runs)."""
-    return Path(os.environ.get("WORKBOOK_RUNS", ROOT / "runs")).resolve()
+    """Output root for runs and generated data ($WORKBOOK_RUNS, default <repo>/runs; empty counts as unset)."""
+    return Path(os.environ.get("WORKBOOK_RUNS") or ROOT / "runs").resolve()
 
 
 def datasets_dir() -> Path:
