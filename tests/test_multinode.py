@@ -42,7 +42,8 @@ def options(data: Path, name: str) -> list[str]:
 def two_nodes(cmds: list[list[str]], runs: Path, env_extra: dict[str, str] | None = None,
               timeout: int = 600) -> list[subprocess.CompletedProcess]:
     """Start one command per 'node' (the first holds the rendezvous), wait for both."""
-    env = dict(os.environ, WORKBOOK_RUNS=str(runs), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env_extra or {}))
+    env = dict(os.environ, WORKBOOK_RUNS=str(runs), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **launch.FRESH_STORE,
+               **(env_extra or {}))
     procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for c in cmds]
     try:
@@ -130,17 +131,28 @@ def test_the_torchrun_command_carries_the_plan_to_every_host(runs):
     assert (plan.world, plan.per_host, plan.per_gpu_batch) == (16, 8, 16)
     c10d = launch.torchrun_command(plan, "10.0.0.1", 29400, profile="gpu")
     assert c10d[:3] == [sys.executable, "-m", "torch.distributed.run"]
-    assert launch.shell(c10d).startswith("torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
+    assert launch.shell(c10d).startswith("TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
                                          "--rdzv-endpoint 10.0.0.1:29400 --rdzv-id train -m helpers.train.worker ")
     opts = c10d[c10d.index("helpers.train.worker") + 1:]
     assert launch.plan_from_args(worker.parser().parse_args(opts)) == plan  # the worker rebuilds exactly the plan
     static = launch.torchrun_command(plan, "10.0.0.1", 29400, node_rank=1, rdzv="static", profile="gpu")
     assert static[3:13] == ["--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1", "--master-addr",
                             "10.0.0.1", "--master-port", "29400"]
+    assert not launch.shell(static).startswith("TORCH_")  # the static rendezvous ignores it
+    with pytest.raises(ValueError, match="--max-restarts needs --rdzv c10d"):
+        launch.torchrun_command(plan, "10.0.0.1", rdzv="static", max_restarts=1)
     with pytest.raises(ValueError, match="--master-addr"):
         launch.torchrun_command(plan, "")
     with pytest.raises(ValueError, match="0 .. 1"):
         launch.torchrun_command(plan, "10.0.0.1", node_rank=2)
+
+
+def test_restarts_with_torchruns_shared_store_are_refused_before_training():
+    shared = {"TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_MAX_RESTARTS": "3"}
+    with pytest.raises(PlanError, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment"):
+        worker.check_restartable(shared)
+    worker.check_restartable(dict(shared, TORCHELASTIC_MAX_RESTARTS="0"))  # no restart, nothing stale to read
+    worker.check_restartable(dict(shared, TORCHELASTIC_USE_AGENT_STORE="False"))  # a fresh store per round
 
 
 def test_a_plan_that_disagrees_with_torchruns_world_is_refused(runs):
@@ -191,7 +203,8 @@ def test_the_slurm_example_starts_the_worker_with_a_plan_for_its_allocation(data
     stub = tmp_path / "bin"
     stub.mkdir()
     (stub / "scontrol").write_text("#!/bin/sh\nprintf 'gpu-a\\ngpu-b\\n'\n")
-    (stub / "srun").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/srun.args\n")
+    (stub / "srun").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/srun.args\n"
+                               f"echo \"$TORCH_DISABLE_SHARE_RDZV_TCP_STORE\" > {tmp_path}/srun.env\n")
     for f in stub.iterdir():
         f.chmod(0o755)
     env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}", SLURM_JOB_NODELIST="gpu-[a-b]", SLURM_NNODES="2",
@@ -204,6 +217,8 @@ def test_the_slurm_example_starts_the_worker_with_a_plan_for_its_allocation(data
     nnodes, nproc = (int(torchrun_opts[torchrun_opts.index(k) + 1]) for k in ("--nnodes", "--nproc-per-node"))
     assert (nnodes, nproc) == (2, 8) and (plan.nnodes, plan.per_host, plan.per_gpu_batch) == (2, 8, 16)
     assert worker.check_world(plan, {"WORLD_SIZE": str(nnodes * nproc)}) == 16
+    if "--max-restarts" in torchrun_opts:  # restarts need a fresh rendezvous store per round
+        assert (tmp_path / "srun.env").read_text().strip() == "1"
 
 
 def test_the_kubernetes_example_starts_the_worker_with_a_plan_for_its_pods(data, runs):
@@ -218,10 +233,16 @@ def test_the_kubernetes_example_starts_the_worker_with_a_plan_for_its_pods(data,
     container = specs["Worker"]["template"]["spec"]["containers"][0]
     assert container == specs["Master"]["template"]["spec"]["containers"][0]
     line = container["args"][0]
-    for k, v in {"PET_NNODES": str(pods), "PET_NPROC_PER_NODE": job["spec"]["nprocPerNode"], "PET_NODE_RANK": "1",
+    for k, v in {"PET_NNODES": str(pods), "PET_NPROC_PER_NODE": job["spec"]["nprocPerNode"],
                  "MASTER_ADDR": "yolo-b256-master-0", "MASTER_PORT": "23456"}.items():
-        line = line.replace(f'"${k}"', v)
+        line = line.replace(f"${k}", v)
     torchrun_opts, plan = _worker_plan(shlex.split(line), data)
     nproc = int(torchrun_opts[torchrun_opts.index("--nproc-per-node") + 1])
     assert nproc == int(container["resources"]["limits"]["nvidia.com/gpu"]) == plan.per_host == 8
     assert plan.nnodes == pods == 2 and worker.check_world(plan, {"WORLD_SIZE": str(pods * nproc)}) == 16
+    assert "$" not in line  # every variable the command uses is one the operator sets
+    env = {e["name"]: e["value"] for e in container["env"]}
+    agent = {"TORCHELASTIC_USE_AGENT_STORE": "False" if env.get("TORCH_DISABLE_SHARE_RDZV_TCP_STORE") == "1" and
+             "c10d" in torchrun_opts else "True", "TORCHELASTIC_MAX_RESTARTS":
+             torchrun_opts[torchrun_opts.index("--max-restarts") + 1] if "--max-restarts" in torchrun_opts else "0"}
+    worker.check_restartable(agent)  # what torchrun's environment would be in the pod

@@ -17,6 +17,15 @@ def test_every_results_file_names_device_and_versions():
             assert r["ok"] == (r["img_s"] is not None), (name, r["label"])
 
 
+def test_only_probe_runs_are_listed_and_every_record_names_device_and_versions():
+    names = results.available()
+    assert "realtrain-h100" not in names and "ddp-2xh200" not in names  # other shapes, read by their own readers
+    for path in sorted(results.RESULTS.glob("*.json")):
+        env = json.loads(path.read_text()).get("environment")
+        if env is not None:
+            assert env.get("torch") and env.get("ultralytics") and env.get("date"), path.name
+
+
 def test_table_ratios_come_from_the_same_run():
     run = results.load("ckpt-h100")
     table = results.table(run)

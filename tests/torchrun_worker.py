@@ -1,11 +1,13 @@
 """The workbook's torchrun worker with faults for tests/test_multinode.py, chosen by environment variables:
 NAN_RANK=r turns the images of training iteration NAN_ITER (default 1) into NaN on rank r only, with a GradScaler
 on the CPU as under fp16 AMP (the case where only that rank sees a bad loss); CRASH_AFTER_EPOCH=e kills every
-rank after epoch e on the first attempt (torchrun then restarts them); NO_AGREEMENT=1 lets each rank decide its
+rank after epoch e on the first attempt (torchrun then restarts them; on the restart rank 0 joins the process
+group 3 s late, so a rank reading a stale address of it would hang); NO_AGREEMENT=1 lets each rank decide its
 NaN guard alone (the control that shows the all-reduce matters)."""
 
 import os
 import sys
+import time
 
 import torch
 
@@ -21,15 +23,24 @@ def build() -> type:
     base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else RecipeTrainer
 
     class FaultyTrainer(base):
+        def _setup_ddp(self):
+            if os.environ.get("CRASH_AFTER_EPOCH") and restarted() and rank == 0:
+                time.sleep(3)  # the peer reaches the process group first: a stale address of rank 0 would be read
+            super()._setup_ddp()
+
         def _setup_train(self):
             super()._setup_train()
             if nan_rank >= 0:  # a real scaler on the CPU: fp16-style skipping of inf gradients
                 self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
             crash = int(os.environ.get("CRASH_AFTER_EPOCH", 0))
-            if crash and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0:
+            if crash and not restarted():
                 self.add_callback("on_fit_epoch_end", lambda t: _die(t, crash))
 
     return FaultyTrainer
+
+
+def restarted() -> bool:
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
 
 
 def _die(t, epoch: int) -> None:

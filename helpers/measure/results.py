@@ -34,8 +34,15 @@ def load(name: str, folder: Path | None = None) -> Run:
     return Run(name, doc.get("environment", {}), rows, doc.get("loader"), crashed)
 
 
+def _is_probe_run(doc: dict) -> bool:
+    """A probe-results file: a `results` list of ProbeResult rows (other records, e.g. real training, have own shapes)."""
+    rows = doc.get("results")
+    return isinstance(rows, list) and all(isinstance(r, dict) and "ok" in r and "label" in r for r in rows)
+
+
 def available(folder: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (folder or RESULTS).glob("*.json") if "results" in json.loads(p.read_text()))
+    """The probe-results files, by name."""
+    return sorted(p.stem for p in (folder or RESULTS).glob("*.json") if _is_probe_run(json.loads(p.read_text())))
 
 
 def find(run: Run, label: str) -> dict | None:

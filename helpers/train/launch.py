@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -68,6 +69,10 @@ def add_launcher_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 RENDEZVOUS = ("c10d", "static")
+# torchrun's workers share the agent's rendezvous store by default; after a restart a rank can then read a peer's
+# address from the failed attempt and wait on it until the timeout (pytorch/pytorch#135712). With this set, each
+# rendezvous round gets a fresh store. Only the c10d rendezvous honours it; the static one always shares.
+FRESH_STORE = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 
 
 def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500, node_rank: int = 0,
@@ -82,6 +87,9 @@ def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500
                          "rendezvous (node rank 0), reachable from every host")
     if not 0 <= node_rank < plan.nnodes:
         raise ValueError(f"--node-rank {node_rank}: choose 0 .. {plan.nnodes - 1} (one number per host)")
+    if rdzv == "static" and max_restarts:
+        raise ValueError("--max-restarts needs --rdzv c10d: the static rendezvous keeps torchrun's store across "
+                         "restarts and restarted processes would wait on the failed ones' addresses")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(plan.nnodes),
            "--nproc-per-node", str(plan.per_host)]
     if rdzv == "c10d":
@@ -152,9 +160,10 @@ def _text(value: Any) -> str:
 
 
 def shell(cmd: Sequence[str]) -> str:
-    """The command as one line to paste into a terminal (`torchrun` for torch's launcher)."""
+    """The command as one line to paste into a terminal (`torchrun` for torch's launcher, with its environment)."""
     if list(cmd[:3]) == [sys.executable, "-m", "torch.distributed.run"]:
-        return " ".join(["torchrun", *(shlex.quote(c) for c in cmd[3:])])
+        env = [f"{k}={v}" for k, v in FRESH_STORE.items()] if "--rdzv-backend" in cmd else []
+        return " ".join([*env, "torchrun", *(shlex.quote(c) for c in cmd[3:])])
     return " ".join(["python", *(shlex.quote(c) for c in cmd[1:])]) if cmd and cmd[0] == sys.executable else \
         " ".join(shlex.quote(c) for c in cmd)
 
@@ -200,4 +209,4 @@ def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
         return 0
     if a.node_rank == 0:
         check_port(a.master_addr, a.master_port)
-    return subprocess.call(mine)
+    return subprocess.call(mine, env={**os.environ, **FRESH_STORE})

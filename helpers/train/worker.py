@@ -49,6 +49,17 @@ def check_world(plan: TrainPlan, env: dict[str, str] | None = None) -> int:
     return world
 
 
+def check_restartable(env: dict[str, str] | None = None) -> None:
+    """Refuse torchrun restarts while the workers share torchrun's rendezvous store: restarted ranks could read the
+    failed processes' addresses from it and wait on them until the timeout (pytorch/pytorch#135712)."""
+    env = os.environ if env is None else env
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") == "True" and int(env.get("TORCHELASTIC_MAX_RESTARTS", 0)) > 0:
+        raise PlanError("torchrun --max-restarts needs a fresh rendezvous store per restart: set "
+                        + " ".join(f"{k}={v}" for k, v in launch.FRESH_STORE.items())
+                        + " in torchrun's environment on every host (with --rdzv-backend c10d; `python -m helpers "
+                        "train --nnodes N ...` prints that line), or use --max-restarts 0")
+
+
 def last_checkpoint(plan: TrainPlan) -> Path:
     """Where the plan's run keeps last.pt (global rank 0 writes it)."""
     return Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
@@ -86,6 +97,7 @@ def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
     a = parser().parse_args(argv)
     plan = launch.plan_from_args(a)
     check_world(plan)
+    check_restartable()
     os.environ[WORKER_ENV] = "torchrun"
     rank = int(os.environ.get("RANK", 0))
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
