@@ -63,7 +63,8 @@ def add_launcher_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser
     g.add_argument("--rdzv", choices=RENDEZVOUS, default="c10d",
                    help="c10d (default: hosts may start in any order; rank 0 is assigned) | static (--node-rank 0 "
                         "holds global rank 0 and its checkpoints)")
-    g.add_argument("--max-restarts", type=int, default=0, help="torchrun restarts after a failure (they resume)")
+    g.add_argument("--max-restarts", type=int, default=0,
+                   help="torchrun restarts after a failure (they resume from last.pt; c10d rendezvous)")
     g.add_argument("--run", action="store_true", help="start this host's processes (otherwise print the command)")
     return ap
 
