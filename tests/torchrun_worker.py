@@ -18,13 +18,13 @@ from helpers.train.trainer import RecipeTrainer
 
 
 def build() -> type:
-    rank = int(os.environ["RANK"])
+    rank = trainer_module.global_rank()
     nan_rank = int(os.environ.get("NAN_RANK", -1))
     base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else RecipeTrainer
 
     class FaultyTrainer(base):
         def _setup_ddp(self):
-            if os.environ.get("CRASH_AFTER_EPOCH") and restarted() and rank == 0:
+            if os.environ.get("CRASH_AFTER_EPOCH") and worker.restart_count() > 0 and rank == 0:
                 time.sleep(3)  # the peer reaches the process group first: a stale address of rank 0 would be read
             super()._setup_ddp()
 
@@ -33,14 +33,10 @@ def build() -> type:
             if nan_rank >= 0:  # a real scaler on the CPU: fp16-style skipping of inf gradients
                 self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
             crash = int(os.environ.get("CRASH_AFTER_EPOCH", 0))
-            if crash and not restarted():
+            if crash and worker.restart_count() == 0:
                 self.add_callback("on_fit_epoch_end", lambda t: _die(t, crash))
 
     return FaultyTrainer
-
-
-def restarted() -> bool:
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
 
 
 def _die(t, epoch: int) -> None:

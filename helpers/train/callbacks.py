@@ -175,6 +175,7 @@ class WorkerReport(Hooks):
     def on_train_start(self, trainer) -> None:
         from ultralytics.nn.modules import A2C2f
 
+        from helpers.train.trainer import global_rank
         from helpers.tricks import attention, checkpointing
 
         recipe = getattr(trainer, "recipe", None)
@@ -183,5 +184,5 @@ class WorkerReport(Hooks):
             "checkpointed": checkpointing.enabled_layers(trainer.model),
             "checkpoint_wrappers": checkpointing.installed(A2C2f),
             "clip_norm": getattr(recipe, "clip_norm", None),
-            "rank": int(os.environ.get("RANK", -1)), "world_size": trainer.world_size,
+            "rank": global_rank(), "world_size": trainer.world_size,
         }))

@@ -102,6 +102,20 @@ def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500
     return cmd + ["-m", "helpers.train.worker", *command(plan, profile)[4:], *worker_args]
 
 
+def torchrun_env(cmd: Sequence[str]) -> dict[str, str]:
+    """The environment torchrun needs beside a command of `torchrun_command` (a fresh store per c10d restart)."""
+    return dict(FRESH_STORE) if "--rdzv-backend" in cmd else {}
+
+
+def world_line(plan: TrainPlan) -> str:
+    """How the plan's global batch splits over its processes, with the accumulation and lr0 that follow."""
+    where = (f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host})" if plan.nnodes > 1
+             else f"{plan.world} process(es)")
+    unit = "process" if plan.nnodes > 1 else "GPU"
+    return (f"{where}: global batch {plan.batch} -> {plan.per_gpu_batch} per {unit}, accumulate {plan.accumulate}, "
+            f"effective {plan.effective_batch}, lr0 {plan.lr0:g} ({plan.lr_rule})")
+
+
 def check_port(addr: str, port: int) -> None:
     """Refuse a rendezvous port that another process on this host already listens on (a busy port would otherwise
     make this host a client of whatever holds it, and the launch hang); other hosts' addresses are not checked."""
@@ -163,7 +177,7 @@ def _text(value: Any) -> str:
 def shell(cmd: Sequence[str]) -> str:
     """The command as one line to paste into a terminal (`torchrun` for torch's launcher, with its environment)."""
     if list(cmd[:3]) == [sys.executable, "-m", "torch.distributed.run"]:
-        env = [f"{k}={v}" for k, v in FRESH_STORE.items()] if "--rdzv-backend" in cmd else []
+        env = [f"{k}={v}" for k, v in torchrun_env(cmd).items()]
         return " ".join([*env, "torchrun", *(shlex.quote(c) for c in cmd[3:])])
     return " ".join(["python", *(shlex.quote(c) for c in cmd[1:])]) if cmd and cmd[0] == sys.executable else \
         " ".join(shlex.quote(c) for c in cmd)
@@ -177,8 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_from_args(a)
     if plan.nnodes > 1:
         return _several_hosts(plan, a)
-    print(f"{plan.world} process(es): global batch {plan.batch} -> {plan.per_gpu_batch} per GPU, accumulate "
-          f"{plan.accumulate}, effective {plan.effective_batch}, lr0 {plan.lr0:g} ({plan.lr_rule})", flush=True)
+    print(world_line(plan), flush=True)
     print(plan.summary(), flush=True)
     if a.dry_run:
         print(plan.explain().to_markdown())
@@ -191,9 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
     """Print the torchrun command of every host; with --run start this host's and return its exit code."""
-    print(f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}): global batch {plan.batch} -> "
-          f"{plan.per_gpu_batch} per process, accumulate {plan.accumulate}, effective {plan.effective_batch}, "
-          f"lr0 {plan.lr0:g} ({plan.lr_rule})", flush=True)
+    print(world_line(plan), flush=True)
     print(plan.summary(), flush=True)
     mine = torchrun_command(plan, a.master_addr, a.master_port, a.node_rank, a.rdzv, a.max_restarts, a.profile)
     if a.rdzv == "c10d":
@@ -210,4 +221,4 @@ def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
         return 0
     if a.node_rank == 0:
         check_port(a.master_addr, a.master_port)
-    return subprocess.call(mine, env={**os.environ, **FRESH_STORE})
+    return subprocess.call(mine, env={**os.environ, **torchrun_env(mine)})

@@ -149,6 +149,11 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
     return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
 
 
+def last_checkpoint(plan: TrainPlan) -> Path:
+    """Where the plan's run keeps last.pt (global rank 0 writes it under DDP)."""
+    return Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+
+
 def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Iterable[Any] = (), *,
            trainer: type | None = None, verbose: bool = False, progress: bool = True) -> TrainResult:
     """Continue an interrupted run of `plan` from its last.pt (or `checkpoint`): Ultralytics restores the epoch, the
@@ -156,7 +161,7 @@ def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Ite
     not cover)."""
     from ultralytics import YOLO
 
-    ckpt = Path(checkpoint) if checkpoint else Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+    ckpt = Path(checkpoint) if checkpoint else last_checkpoint(plan)
     if not ckpt.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist (the run saves last.pt after each epoch)")
     return _fit(YOLO(str(ckpt)), plan, trainer_class(plan, trainer), callbacks, verbose, progress, {"resume": True})

@@ -22,7 +22,8 @@ from typing import Any
 
 from helpers.train import launch
 from helpers.train.plan import PlanError, TrainPlan
-from helpers.train.trainer import WORKER_ENV
+from helpers.train.run import last_checkpoint, resume, train
+from helpers.train.trainer import WORKER_ENV, global_rank
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,9 +61,9 @@ def check_restartable(env: dict[str, str] | None = None) -> None:
                         "train --nnodes N ...` prints that line), or use --max-restarts 0")
 
 
-def last_checkpoint(plan: TrainPlan) -> Path:
-    """Where the plan's run keeps last.pt (global rank 0 writes it)."""
-    return Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+def restart_count() -> int:
+    """How often torchrun has restarted this host's processes (0 on the first attempt)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
 
 
 def digest(tensors: Any) -> str:
@@ -79,9 +80,9 @@ def report(trainer: Any) -> dict[str, Any]:
 
     model = unwrap_model(trainer.model)
     guard = getattr(trainer, "guard", None)
-    return {"rank": int(os.environ.get("RANK", -1)), "local_rank": int(os.environ.get("LOCAL_RANK", -1)),
+    return {"rank": global_rank(), "local_rank": int(os.environ.get("LOCAL_RANK", -1)),
             "world_size": trainer.world_size, "host": socket.gethostname(), "pid": os.getpid(),
-            "restart": int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)), "device": str(trainer.device),
+            "restart": restart_count(), "device": str(trainer.device),
             "epochs_done": trainer.epoch + 1, "start_epoch": trainer.start_epoch,
             "optimizer_steps": trainer.optimizer_steps, "skipped_steps": getattr(trainer, "skipped_steps", 0),
             "guard_events": list(guard.events) if guard else [], "lr_scale": guard.lr_scale if guard else 1.0,
@@ -92,20 +93,15 @@ def report(trainer: Any) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
     """Train this rank's share of the plan (or resume it); `trainer` a WorkbookTrainer subclass (tests)."""
-    from helpers.train.run import resume, train
-
     a = parser().parse_args(argv)
     plan = launch.plan_from_args(a)
     check_world(plan)
     check_restartable()
     os.environ[WORKER_ENV] = "torchrun"
-    rank = int(os.environ.get("RANK", 0))
-    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
+    rank = max(global_rank(), 0)
     if rank == 0:
-        print(f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}): global batch {plan.batch} -> "
-              f"{plan.per_gpu_batch} per process, accumulate {plan.accumulate}, effective {plan.effective_batch}",
-              flush=True)
-    if a.resume or (restarted and last_checkpoint(plan).exists()):
+        print(launch.world_line(plan), flush=True)
+    if a.resume or (restart_count() > 0 and last_checkpoint(plan).exists()):
         result = resume(plan, trainer=trainer, progress=rank == 0)
     else:
         result = train(plan, drop_bad=a.drop_bad, trainer=trainer, progress=rank == 0)
