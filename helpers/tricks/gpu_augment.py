@@ -13,7 +13,7 @@ Runs on any device, so the parity tests run on the CPU.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -42,10 +42,8 @@ class GpuAugment:
     @classmethod
     def from_args(cls, args: Any, mosaic: float | None = None) -> "GpuAugment":
         """From a trainer's args (an IterableSimpleNamespace of Ultralytics' hyper-parameters)."""
-        return cls(imgsz=int(args.imgsz), mosaic=float(args.mosaic if mosaic is None else mosaic),
-                   degrees=float(args.degrees), translate=float(args.translate), scale=float(args.scale),
-                   shear=float(args.shear), fliplr=float(args.fliplr), flipud=float(args.flipud),
-                   hsv_h=float(args.hsv_h), hsv_s=float(args.hsv_s), hsv_v=float(args.hsv_v))
+        rates = {f.name: float(getattr(args, f.name)) for f in fields(cls) if f.name != "imgsz"}
+        return cls(imgsz=int(args.imgsz), **{**rates, **({} if mosaic is None else {"mosaic": float(mosaic)})})
 
     def __call__(self, batch: dict[str, Any], gen: torch.Generator | None = None) -> dict[str, Any]:
         """Augment a collated batch in place: 'img' uint8 (B, 3, S, S) with each image at the top left and its
