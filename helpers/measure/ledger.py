@@ -8,7 +8,6 @@ function, never typed by hand. `python -m helpers ledger --write-readme` regener
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import re
 import statistics
@@ -43,7 +42,7 @@ class Claim:
 
 
 def _doc(name: str) -> dict:
-    return json.loads((RESULTS / f"{name}.json").read_text())
+    return results.read(name, RESULTS)
 
 
 def _rows(name: str) -> dict[str, dict]:

@@ -26,9 +26,14 @@ class Run:
         return self.environment.get("device", "?")
 
 
+def read(name: str, folder: Path | None = None) -> dict:
+    """A results file's JSON by name (without .json)."""
+    return json.loads(((folder or RESULTS) / f"{name}.json").read_text())
+
+
 def load(name: str, folder: Path | None = None) -> Run:
-    """One results file by name (without .json)."""
-    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
+    """One probe-results file by name (without .json)."""
+    doc = read(name, folder)
     rows = doc.get("results", [])
     crashed = any(not r["ok"] and "out of memory" not in r["error"] for r in rows)
     return Run(name, doc.get("environment", {}), rows, doc.get("loader"), crashed)
@@ -115,9 +120,12 @@ def plot(run: Run, labels: list[str] | None = None, limit_gib: float | None = 16
 def ddp_scaling(name: str = "ddp-2xh200", folder: Path | None = None) -> dict[str, dict[str, float]]:
     """{attention: one, two (img/s, averaged over each run's timed intervals), speedup, efficiency, gb} at a fixed
     per-GPU batch from a recorded 1- vs 2-GPU file, plus 'fixed global' (same global batch) from its earlier run."""
+    return _scaling(read(name, folder))
+
+
+def _scaling(doc: dict) -> dict[str, dict[str, float]]:
     import statistics
 
-    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
     out: dict[str, dict[str, float]] = {}
     for att in dict.fromkeys(r["attention"] for r in doc["runs"]):
         runs = {r["gpus"]: r for r in doc["runs"] if r["attention"] == att}
@@ -134,8 +142,8 @@ def ddp_figure(name: str = "ddp-2xh200", folder: Path | None = None):
     """Images per second on 1 and 2 GPUs at 256 images per GPU, with the speedup over one GPU."""
     import matplotlib.pyplot as plt
 
-    doc = json.loads(((folder or RESULTS) / f"{name}.json").read_text())
-    s = {k: v for k, v in ddp_scaling(name, folder).items() if k != "fixed global"}
+    doc = read(name, folder)
+    s = {k: v for k, v in _scaling(doc).items() if k != "fixed global"}
     fig, ax = plt.subplots(figsize=(7, 3.6))
     width = 0.38
     for i, (att, v) in enumerate(s.items()):
