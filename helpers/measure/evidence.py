@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.tables import Table
-from helpers.measure.results import RESULTS
+from helpers.measure.results import RESULTS, provenance
 
 H100 = "NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
 
@@ -36,8 +36,7 @@ class Record:
 
     def label(self) -> str:
         """The provenance line, as Markdown (the command in a code span)."""
-        return (f"**Recorded on the GPU machine** — {html.escape(self.device)}, {self.date}. "
-                f"Reproduce: `{self.command}`")
+        return provenance(self.device, self.date, self.command)
 
 
 RECORDS: dict[str, Record] = {

@@ -7,7 +7,6 @@ function, never typed by hand. `python -m helpers ledger --write-readme` regener
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 import statistics
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from helpers.train import lr
 from helpers.core import paths
-from helpers.measure import results
+from helpers.measure import evidence, results
 from helpers.core.tables import Table, markdown
 
 RESULTS = results.RESULTS
@@ -65,8 +64,7 @@ def _recorded(path: str) -> dict[str, float]:
 
 
 def _csv(path: str) -> list[dict[str, str]]:
-    with open(RESULTS / path) as f:
-        return list(csv.DictReader(f))
+    return evidence.csv_rows(RESULTS / path)
 
 
 def _first_epoch_at(rows: list[dict[str, str]], key: str, fraction: float) -> int:

@@ -3,6 +3,7 @@ never typed-in numbers."""
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,11 +84,16 @@ def rows_table(rows: list[dict], title: str = "") -> Table:
     return Table(headers, out, title)
 
 
+def provenance(device: str, date: str, command: str) -> str:
+    """The provenance line of a recorded result, as Markdown: device (escaped), date, and the command in a code span."""
+    return f"**Recorded on the GPU machine** — {html.escape(device)}, {date}. Reproduce: `{command}`"
+
+
 def label(run: Run, command: str) -> str:
-    """The provenance line of a results file, as Markdown: device, versions, date, and the command that made it."""
+    """The provenance line of a results file: device, versions, date, and the command that made it."""
     env = run.environment
-    return (f"**Recorded on the GPU machine** — {run.device} (torch {env.get('torch')}, Ultralytics "
-            f"{env.get('ultralytics')}), {str(env.get('date', '?'))[:10]}. Reproduce: `{command}`")
+    return provenance(f"{run.device} (torch {env.get('torch')}, Ultralytics {env.get('ultralytics')})",
+                      str(env.get("date", "?"))[:10], command)
 
 
 def table(run: Run) -> Table:
