@@ -231,23 +231,44 @@ class WorkbookTrainer(DetectionTrainer):
         return saved
 
     # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
-    gpu_augment = None
+    gpu_augment = None  # the GpuAugment of this run, or None (Ultralytics' own CPU pipeline)
+    image_store = None  # helpers.tricks.gpu_data.ImageStore when the batches come as indices
+    input_pipeline = "cpu workers"  # what feeds the steps, in words (logged, and read by the benchmarks)
+    augment_first_s = None  # seconds of the first augmented batch (compilation included)
 
-    def build_dataset(self, img_path, mode="train", batch=None):
-        dataset = super().build_dataset(img_path, mode, batch)
-        if mode == "train" and self.plan is not None and self.plan.augment_device == "gpu":
-            from ultralytics.utils import LOGGER
+    def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
+        """Ultralytics' loader, except for augment_device='gpu' training: the set resident on the device (or pinned
+        on the host) and batches of indices (helpers.tricks.gpu_data), or, where it fits nowhere, the workers
+        handing over un-augmented images."""
+        if mode != "train" or self.plan is None or self.plan.augment_device != "gpu":
+            return super().get_dataloader(dataset_path, batch_size, rank, mode)
+        from ultralytics.data.build import build_dataloader
+        from ultralytics.utils import LOGGER
+        from ultralytics.utils.torch_utils import torch_distributed_zero_first
 
-            from helpers.tricks import gpu_augment
+        from helpers.tricks import gpu_augment, gpu_data
 
-            why = gpu_augment.unsupported(self.args)
-            if why:
-                LOGGER.warning(f"augment_device='gpu' falls back to Ultralytics' CPU pipeline: {why}")
-            else:
-                self.gpu_augment = gpu_augment.GpuAugment.from_args(self.args)
-                self._aug_gen = torch_generator(self.device, self.args.seed + max(global_rank(), 0))
-                gpu_augment.adopt(dataset)
-        return dataset
+        why = gpu_augment.unsupported(self.args)
+        if why:
+            LOGGER.warning(f"augment_device='gpu' falls back to Ultralytics' CPU pipeline: {why}")
+            self.gpu_augment, self.input_pipeline = None, "cpu workers"
+            return super().get_dataloader(dataset_path, batch_size, rank, mode)
+        with torch_distributed_zero_first(rank):
+            dataset = self.build_dataset(dataset_path, mode, batch_size)
+        self.gpu_augment = gpu_augment.GpuAugment.from_args(self.args)
+        self._aug_gen = torch_generator(self.device, self.args.seed + max(global_rank(), 0))
+        where, reason = gpu_data.where_it_fits(len(dataset.im_files), int(self.args.imgsz), self.device)
+        if where:
+            self.image_store = gpu_data.build_store(dataset, self.device, where, threads=max(int(self.args.workers), 1))
+            self.input_pipeline = "resident on the GPU" if where == "device" and self.device.type == "cuda" else \
+                "resident in memory" if where == "device" else "pinned host memory"
+            LOGGER.info(f"augment_device='gpu': training set {self.input_pipeline} ({reason})")
+            return gpu_data.IndexLoader(dataset, self.image_store, batch_size, self.device, rank=global_rank(),
+                                        world=self.world_size, seed=self.args.seed)
+        LOGGER.warning(f"augment_device='gpu': {reason}; the loader's workers hand over the images")
+        self.input_pipeline = "cpu workers, augmentation on the GPU"
+        return build_dataloader(gpu_augment.adopt(dataset), batch=batch_size, workers=self.args.workers, shuffle=True,
+                                rank=rank, drop_last=False, device=self.device)
 
     def _close_dataloader_mosaic(self):
         super()._close_dataloader_mosaic()
@@ -256,13 +277,54 @@ class WorkbookTrainer(DetectionTrainer):
 
             self.gpu_augment = dataclasses.replace(self.gpu_augment, mosaic=0.0)
 
+    def _image_dtype(self):
+        """The dtype the augmented images are handed to the model in: the autocast dtype on a GPU (the first
+        convolution would cast to it anyway), float32 otherwise."""
+        import torch
+
+        if self.device.type != "cuda" or not bool(self.amp):
+            return torch.float32
+        return torch.bfloat16 if self.args.amp == "bf16" else torch.float16
+
     def preprocess_batch(self, batch):
         if self.gpu_augment is None:
             return super().preprocess_batch(batch)
-        for k, v in batch.items():
-            if hasattr(v, "to"):
-                batch[k] = v.to(self.device, non_blocking=True)
-        return self.gpu_augment(batch, self._aug_gen)
+        import time
+
+        import torch
+
+        first = self.augment_first_s is None
+        t0 = time.perf_counter()
+        cuda = self.device.type == "cuda"
+        if "store_idx" in batch:
+            images, hw, boxes, sample, pool = self.image_store.batch_images(batch["store_idx"], self.device)
+            out = self._augment_store(images, hw, boxes, sample, pool, cuda)
+            batch.update(out)
+            batch["batch_idx"] = out["batch_idx"].float()
+        else:
+            for k, v in batch.items():
+                if hasattr(v, "to"):
+                    batch[k] = v.to(self.device, non_blocking=True)
+            batch = self.gpu_augment(batch, self._aug_gen, out_dtype=self._image_dtype())
+        if first:
+            if cuda:
+                torch.cuda.synchronize(self.device)
+            self.augment_first_s = time.perf_counter() - t0
+        return batch
+
+    def _augment_store(self, images, hw, boxes, sample, pool, cuda: bool):
+        """The fused augmentation (compiled on a GPU; eager where compilation fails, with one warning)."""
+        kw = dict(out_dtype=self._image_dtype(), channels_last=cuda)
+        if cuda and getattr(self, "_compile_ok", True):
+            try:
+                return self.gpu_augment.augment(images, hw, boxes, sample, pool, self._aug_gen, compiled=True, **kw)
+            except Exception as e:  # an Inductor/Triton failure: the same function runs eagerly
+                from ultralytics.utils import LOGGER
+
+                LOGGER.warning(f"augment_device='gpu': compiling the augmentation failed ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:160] if str(e) else ''}); running it uncompiled")
+                self._compile_ok = False
+        return self.gpu_augment.augment(images, hw, boxes, sample, pool, self._aug_gen, **kw)
 
 
 class RecipeTrainer(WorkbookTrainer):
