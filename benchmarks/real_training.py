@@ -1,185 +1,484 @@
-"""Real training speed and memory: stock Ultralytics against the workbook's plans, on the same data, in one process.
+"""Real training speed: plain Ultralytics against the workbook's plans, every run in a fresh process.
 
-    python benchmarks/real_training.py --tag realtrain-h100            # on a GPU: the full comparison
-    python benchmarks/real_training.py --smoke --tag realtrain-smoke   # tiny, anywhere (checks the script)
+    python benchmarks/real_training.py --tag realtrain-h200                 # on a GPU: the whole comparison
+    python benchmarks/real_training.py --smoke --tag realtrain-smoke        # tiny, on the CPU (CI runs it)
 
-Each configuration trains with the real loader (synthetic shapes cached in RAM, mosaic on, validation off) through
-the workbook's one `train(plan)`; img/s is the steady state: the images of each epoch over the time from its first
-batch to its last, the first epoch left out (worker start, cuDNN autotuning, compilation). Beside it: the same plan's
-GPU-only step (`helpers.train.probe` on pre-loaded tensors) and the peak memory allocated. Results are rewritten after
-every configuration (benchmarks/results/<tag>.json and .md), so a cut-off run keeps what it measured.
+The method (why: runs in one process slow each other down, and per-batch synchronisation hides the loader):
+- every run is its own Python process (`python benchmarks/...`), started one after another, nothing else running;
+- the baseline is plain Ultralytics with nothing of the workbook imported (`benchmarks/plain_ultralytics.py`), at
+  its default 8 workers and at the workers the workbook sizes from the cores;
+- the workbook's plans and the baselines run in alternating order, `--repeats` times each; median and min-max;
+- timing is the epoch's wall clock (`plain_ultralytics.EpochClock`: CUDA synchronised at the epoch's ends only), the
+  first epoch left out; the wall time including what runs between epochs is reported beside it;
+- the same call records the pieces: each plan's GPU-only step (`helpers.train.probe`, pre-loaded tensors), the
+  Ultralytics loader alone, the augmentation of one batch, the CPU count, the GPU and the versions.
+Results are rewritten after every process (benchmarks/results/<tag>.json and .md), so a cut-off run keeps what it
+measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PLAIN = HERE / "plain_ultralytics.py"
 
-import helpers  # noqa: F401  (offline before ultralytics is imported)
-from helpers.core import profiles
-from helpers.core.tables import markdown
-from helpers.core.versions import describe
-from helpers.train import probe
-from helpers.train.callbacks import Hooks, StepTimer
-from helpers.train.plan import TrainPlan
-from helpers.train.run import train
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-# name -> plan fields on top of the common ones (yolo12n, 640 px, fp16, SGD)
-CONFIGS: dict[str, dict] = {
-    "stock": dict(attention="stock", checkpoint="", augment_device="cpu", batch=256, nbs=256),
-    "sdpa": dict(attention="sdpa", checkpoint="", augment_device="cpu", batch=256, nbs=256),
-    "fast": dict(attention="sdpa", checkpoint="", augment_device="gpu", batch=256, nbs=256),
-    "lean": dict(attention="sdpa", checkpoint="all+head", augment_device="gpu", batch=256, nbs=256),
-    "stock-64x4": dict(attention="stock", checkpoint="", augment_device="cpu", batch=64, nbs=256),
-    "lean-64x4": dict(attention="sdpa", checkpoint="attention", augment_device="gpu", batch=64, nbs=256),
-    "fast-compiled": dict(attention="sdpa", checkpoint="", augment_device="gpu", batch=256, nbs=256, compile=True),
+# The workbook's plans: TrainPlan fields on top of the benchmark's common ones (yolo12n, 640 px, batch 256 = nbs,
+# fp16, SGD, cache ram, mosaic on throughout, val off)
+PLANS: dict[str, dict] = {
+    "workbook-default": dict(attention="auto", augment_device="cpu"),
+    "workbook-gpu": dict(attention="auto", augment_device="gpu"),
+    "workbook-gpu-fast": dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True),
+    "workbook-lean": dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True,
+                          checkpoint="all+head"),
+}
+LEAN = {"workbook-lean"}  # the memory plan: reported beside the fastest, not a candidate for it
+# GPU-only step variants measured beside the plans (helpers.train.probe.ProbeConfig fields)
+STEP_VARIANTS: dict[str, dict] = {
+    "stock": dict(attention="stock", deterministic=True),
+    "sdpa": dict(attention="sdpa", deterministic=True),
+    "sdpa-nondet": dict(attention="sdpa"),
+    "sdpa-nondet-bench": dict(attention="sdpa", cudnn_benchmark=True),
+    "sdpa-nondet-bench-fused": dict(attention="sdpa", cudnn_benchmark=True, fused_sgd=True),
+    "sdpa-flash": dict(attention="sdpa", cudnn_benchmark=True, sdpa_kernel="flash"),
+    "sdpa-efficient": dict(attention="sdpa", cudnn_benchmark=True, sdpa_kernel="efficient"),
+    "sdpa-cudnn": dict(attention="sdpa", cudnn_benchmark=True, sdpa_kernel="cudnn"),
+    "sdpa-bf16": dict(attention="sdpa", cudnn_benchmark=True, amp="bf16"),
+    "sdpa-compiled": dict(attention="sdpa", cudnn_benchmark=True, compile=True, warmup=3),
 }
 
 
-@dataclass
-class EpochWindows(Hooks):
-    """Each epoch's training loop: from its first batch's start to its last batch's end (host clock, CUDA synced)."""
-
-    windows: list[tuple[float, float]] = field(default_factory=list)
-    _start: float | None = None
-    _end: float | None = None
-
-    def on_train_epoch_start(self, trainer) -> None:
-        self._start = self._end = None
-
-    def on_train_batch_start(self, trainer) -> None:
-        if self._start is None:
-            self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._end = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer) -> None:
-        if self._start is not None:
-            self.windows.append((self._start, self._end))
+def _median(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 1) if xs else None
 
 
-def measure(name: str, plan: TrainPlan, images: int, probe_steps: int) -> dict:
-    """One configuration: steady-state img/s with the real loader, its GPU-only step, peak memory."""
-    cuda = torch.cuda.is_available()
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    windows, timer = EpochWindows(), StepTimer(skip=3)
-    t0 = time.time()
-    result = train(plan, callbacks=[windows, timer], progress=False)
-    wall = time.time() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-    used_gpu_aug = result.trainer.gpu_augment is not None
-    del result
-    gc.collect()
-    steady = windows.windows[1:] or windows.windows
-    img_s = images * len(steady) / sum(e - s for s, e in steady)
-    first = windows.windows[0][1] - windows.windows[0][0] if windows.windows else None
-    split = timer.summary()
-    gpu_only = None
-    if not plan.compile:  # a compiled probe would compile again; its loader efficiency is left out
-        cfg = probe.ProbeConfig(model=plan.model, batch=plan.batch, nbs=plan.nbs, imgsz=plan.imgsz,
-                                amp=plan.amp if cuda else "fp32", attention=plan.attention,
-                                checkpoint=plan.checkpoint, steps=probe_steps, warmup=2)
-        r = probe.run(cfg)
-        gpu_only = r.img_s if r.ok else None
-    return {"config": name, "batch": plan.batch, "nbs": plan.nbs, "attention": plan.attention,
-            "checkpoint": plan.checkpoint, "augment_device": plan.augment_device, "gpu_augment_used": used_gpu_aug,
-            "compile": plan.compile, "img_s": round(img_s, 1), "gpu_only_img_s": round(gpu_only, 1) if gpu_only else None,
-            "loader_efficiency": round(img_s / gpu_only, 3) if gpu_only else None,
-            "peak_allocated_gib": round(peak, 2) if peak is not None else None,
-            "first_epoch_s": round(first, 1) if first else None,
-            "steady_epoch_s": round(sum(e - s for s, e in steady) / len(steady), 2),
-            "waiting_for_data_pct": round(split.get("stall_pct", float("nan")), 1) if split else None,
-            "epochs_timed": len(steady), "wall_s": round(wall, 1)}
+# ---------------------------------------------------------------------------------------------------- children
+def child_plan(a: argparse.Namespace) -> dict:
+    """One workbook plan trained through `helpers.train.run.train`, timed by the same clock as plain Ultralytics."""
+    sys.path.insert(0, str(HERE))
+    from plain_ultralytics import EpochClock, peak_gib
+
+    import helpers  # noqa: F401  (offline before ultralytics is imported)
+    from helpers.core import profiles
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+
+    clock = EpochClock()
+    fields = dict(PLANS[a.config])
+    prof = profiles.get("gpu")
+    plan = TrainPlan.from_profile(prof, dataset=a.data, imgsz=a.imgsz, epochs=a.epochs, batch=a.batch, nbs=a.batch,
+                                  cache=a.cache, name=a.config, plots=False, weights="", lr_fixed=0.01,
+                                  warmup_fixed=3.0, project=a.project, device=a.device,
+                                  extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
+    result = train(plan, callbacks=[clock.callbacks()], progress=False)
+    t = result.trainer
+    return {**clock.record(), "peak_allocated_gib": peak_gib(), "workers": plan.workers,
+            "input_pipeline": t.input_pipeline, "augment_first_batch_s": t.augment_first_s,
+            "plan": {k: getattr(plan, k) for k in ("attention", "augment_device", "checkpoint", "deterministic",
+                                                   "cudnn_benchmark", "sdpa_kernel", "compile", "amp")}}
 
 
-def summary(rows: list[dict], env: dict) -> dict:
-    """The headline figures: stock vs the fastest plan, the leanest plan at >= 1.0x stock, and 64 x 4."""
-    by = {r["config"]: r for r in rows}
-    out: dict = {"device": env.get("device"), "versions": {k: env.get(k) for k in ("torch", "cuda", "ultralytics")}}
-    stock = by.get("stock")
-    if not stock:
-        return out
-    same = [r for r in rows if r["batch"] == stock["batch"]]  # physical batch 256 (8 in the smoke run)
-    fastest = max(same, key=lambda r: r["img_s"])
-    out.update(stock_img_s=stock["img_s"], fastest=fastest["config"], img_s=fastest["img_s"],
-               gpu_only_img_s=fastest["gpu_only_img_s"], ratio_vs_stock=round(fastest["img_s"] / stock["img_s"], 3),
-               loader_efficiency=fastest["loader_efficiency"], peak_allocated_gib=fastest["peak_allocated_gib"])
-    lean = [r for r in same if r["img_s"] >= stock["img_s"] and r["peak_allocated_gib"]]
-    if lean:
-        best = min(lean, key=lambda r: r["peak_allocated_gib"])
-        out["leanest_at_stock_speed"] = {"config": best["config"], "peak_allocated_gib": best["peak_allocated_gib"],
-                                         "ratio_vs_stock": round(best["img_s"] / stock["img_s"], 3)}
-    s64, l64 = by.get("stock-64x4"), by.get("lean-64x4")
-    if s64 and l64:
-        out["b64x4"] = {"stock_img_s": s64["img_s"], "lean_img_s": l64["img_s"],
-                        "ratio_vs_stock": round(l64["img_s"] / s64["img_s"], 3),
-                        "peak_allocated_gib": l64["peak_allocated_gib"]}
+def child_probe(a: argparse.Namespace) -> dict:
+    """The GPU-only step (pre-loaded tensors) of a plan or a step variant."""
+    import helpers  # noqa: F401
+    from helpers.train import probe
+
+    if a.config in PLANS:
+        f = PLANS[a.config]
+        fields = dict(attention="sdpa" if f.get("attention") == "auto" else f.get("attention", "sdpa"),
+                      checkpoint=f.get("checkpoint", ""), deterministic=f.get("deterministic", True),
+                      cudnn_benchmark=f.get("cudnn_benchmark", False))
+    else:
+        fields = dict(STEP_VARIANTS[a.config])
+    cuda = _cuda()
+    fields.setdefault("amp", "fp16" if cuda else "fp32")
+    cfg = probe.ProbeConfig(batch=a.batch, nbs=a.batch, imgsz=a.imgsz, steps=a.probe_steps,
+                            warmup=max(fields.pop("warmup", 2), 2), **fields)
+    t0 = time.perf_counter()
+    r = probe.run(cfg)
+    return {"label": r.label, "ok": r.ok, "error": r.error, "img_s": round(r.img_s, 1) if r.img_s else None,
+            "step_ms": round(r.step_s * 1000, 1) if r.step_s else None, "peak_allocated_gib": r.peak_allocated_gib,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def child_augment(a: argparse.Namespace) -> dict:
+    """The augmentation of one batch from the resident store: eager and compiled (CUDA events, median of 10), the
+    memory it adds, the compile time; and the same images decoded from JPEG on the GPU (torchvision.io)."""
+    import torch
+
+    import helpers  # noqa: F401
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.build import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    from helpers.tricks import gpu_augment, gpu_data
+
+    dev = torch.device("cuda" if _cuda() else "cpu")
+    data = check_det_dataset(a.data)
+    cfg = get_cfg(overrides={"imgsz": a.imgsz, "cache": a.cache})
+    ds = build_yolo_dataset(cfg, data["train"], a.batch, data, mode="train")
+    where, why = gpu_data.where_it_fits(len(ds.im_files), a.imgsz, dev)
+    t0 = time.perf_counter()
+    store = gpu_data.build_store(ds, dev, where or "host")
+    out: dict = {"store": why, "store_build_s": round(time.perf_counter() - t0, 2),
+                 "store_gib": round(gpu_data.ImageStore.nbytes(len(store), a.imgsz) / 2**30, 2)}
+    aug = gpu_augment.GpuAugment.from_args(cfg)
+    gen = torch.Generator(device=dev).manual_seed(0)
+    idx = torch.arange(min(a.batch, len(store)), device=dev)
+    dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    batch = lambda: store.batch_images(idx, dev)  # noqa: E731
+    variants = [("eager", False)] + ([("compiled", True)] if dev.type == "cuda" else [])
+    for name, compiled in variants:
+        images, hw, boxes, sample, pool = batch()
+        t0 = time.perf_counter()
+        aug.augment(images, hw, boxes, sample, pool, gen, out_dtype=dtype, channels_last=dev.type == "cuda",
+                    compiled=compiled)
+        _sync(dev)
+        first = time.perf_counter() - t0
+        times, extra = [], None
+        for i in range(10):
+            base = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            t0 = time.perf_counter()
+            o = aug.augment(images, hw, boxes, sample, pool, gen, out_dtype=dtype,
+                            channels_last=dev.type == "cuda", compiled=compiled)
+            _sync(dev)
+            times.append(time.perf_counter() - t0)
+            if dev.type == "cuda":
+                extra = (torch.cuda.max_memory_allocated(dev) - base) / 2**30
+            del o
+        out[name] = {"ms": round(1000 * statistics.median(times), 2), "first_call_s": round(first, 2),
+                     "extra_peak_gib": round(extra, 3) if extra is not None else None,
+                     "images": idx.numel()}
+    if dev.type == "cuda":
+        out["jpeg_gpu_decode"] = _jpeg_decode(ds.im_files[: idx.numel()], dev)
     return out
+
+
+def _jpeg_decode(files: list[str], dev) -> dict:
+    """torchvision.io.decode_jpeg on the GPU (nvJPEG) for one batch of the set's files: ms per batch, bytes."""
+    import torch
+    from torchvision.io import decode_jpeg, read_file
+
+    try:
+        data = [read_file(f) for f in files]
+        decode_jpeg(data[:4], device=dev)
+        _sync(dev)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            decode_jpeg(data, device=dev)
+            _sync(dev)
+            times.append(time.perf_counter() - t0)
+        nbytes = sum(int(d.numel()) for d in data)
+        return {"ms": round(1000 * statistics.median(times), 2), "images": len(files),
+                "jpeg_mib_per_image": round(nbytes / len(files) / 2**20, 3)}
+    except Exception as e:  # no nvJPEG in this build, or files that are not JPEG
+        return {"error": f"{type(e).__name__}: {str(e)[:160]}"}
+
+
+def child_profile(a: argparse.Namespace) -> dict:
+    """torch.profiler over a few real training steps of a plan (inside Ultralytics' loop): the kernels that take the
+    GPU time, grouped, and the top ones."""
+    import torch
+
+    import helpers  # noqa: F401
+    from helpers.core import profiles
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+
+    state: dict = {"i": 0, "prof": None}
+    first, count = a.profile_skip, a.profile_steps
+
+    def batch_start(trainer) -> None:
+        if trainer.epoch == 0 and state["i"] == first:
+            state["prof"] = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                               torch.profiler.ProfilerActivity.CUDA])
+            state["prof"].__enter__()
+            state["t0"] = time.perf_counter()
+
+    def batch_end(trainer) -> None:
+        state["i"] += 1
+        if state["prof"] is not None and state["i"] == first + count:
+            _sync(torch.device("cuda"))
+            state["wall"] = time.perf_counter() - state["t0"]
+            state["prof"].__exit__(None, None, None)
+            trainer.stop = True
+
+    plan = TrainPlan.from_profile(profiles.get("gpu"), dataset=a.data, imgsz=a.imgsz, epochs=1, batch=a.batch,
+                                  nbs=a.batch, cache=a.cache, name="profile", plots=False, weights="", lr_fixed=0.01,
+                                  warmup_fixed=0.0, project=a.project,
+                                  extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **PLANS[a.config])
+    train(plan, callbacks=[{"on_train_batch_start": batch_start, "on_train_batch_end": batch_end}], progress=False)
+    prof = state["prof"]
+    if prof is None:
+        return {"error": "the epoch ended before the profiled steps"}
+    events = [e for e in prof.key_averages() if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA
+              or e.self_device_time_total > 0]
+    kernels = [(e.key, e.self_device_time_total / 1000) for e in events if e.self_device_time_total > 0]
+    total = sum(ms for _, ms in kernels)
+    groups: dict[str, float] = {}
+    for name, ms in kernels:
+        groups[_kernel_group(name)] = groups.get(_kernel_group(name), 0.0) + ms
+    top = sorted(kernels, key=lambda x: -x[1])[:25]
+    return {"config": a.config, "steps": count, "wall_ms_per_step": round(1000 * state["wall"] / count, 1),
+            "gpu_ms_per_step": round(total / count, 1),
+            "groups_pct": {k: round(100 * v / total, 1) for k, v in sorted(groups.items(), key=lambda x: -x[1])},
+            "top_kernels": [{"kernel": k[:120], "ms_per_step": round(ms / count, 2), "pct": round(100 * ms / total, 1)}
+                            for k, ms in top]}
+
+
+def _kernel_group(name: str) -> str:
+    n = name.lower()
+    for key, words in (("augmentation (fused)", ("triton_",)), ("batchnorm", ("bn_", "batch_norm", "batchnorm")),
+                       ("convolution", ("conv", "wgrad", "dgrad", "implicit", "xmma", "sm90_", "cudnn")),
+                       ("attention", ("fmha", "flash", "attention", "sdpa")),
+                       ("matmul", ("gemm", "cutlass", "ampere", "sm80")),
+                       ("copy / layout", ("copy", "memcpy", "memset", "transpose", "cat")),
+                       ("optimizer", ("foreach", "multi_tensor", "sgd", "fused_")),
+                       ("reduction", ("reduce",)),
+                       ("element-wise", ("elementwise", "vectorized", "unrolled", "silu", "sigmoid", "mul", "add"))):
+        if any(w in n for w in words):
+            return key
+    return "other"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _sync(dev) -> None:
+    import torch
+
+    if getattr(dev, "type", dev) == "cuda":
+        torch.cuda.synchronize()
+
+
+# ---------------------------------------------------------------------------------------------------- orchestrator
+def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
+    """One measurement in a fresh process; its JSON record, or the error it ended with."""
+    fd, tmp = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    try:
+        with open(log, "a") as f:
+            f.write(f"\n$ {' '.join(cmd)} --json {tmp}\n")
+            f.flush()
+            p = subprocess.run(cmd + ["--json", tmp], stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=env)
+        text = Path(tmp).read_text() if Path(tmp).stat().st_size else ""
+        rec = json.loads(text) if text else {"error": f"exit code {p.returncode}, no record (see {log.name})"}
+        if p.returncode and "error" not in rec:
+            rec["error"] = f"exit code {p.returncode}"
+    except subprocess.TimeoutExpired:
+        rec = {"error": f"timed out after {timeout:.0f} s"}
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    rec["process_s"] = round(time.perf_counter() - t0, 1)
+    return rec
+
+
+def summarize(doc: dict) -> dict:
+    """The headline figures of a record (what the README, notebooks and ledger read)."""
+    env, runs, pieces = doc["environment"], doc["runs"], doc["pieces"]
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        if "error" not in r and r.get("img_s"):
+            by.setdefault(r["config"], []).append(r)
+    med = {k: _median([r["img_s"] for r in v]) for k, v in by.items()}
+    default_w = doc["setup"]["ultralytics_default_workers"]
+    plain_default = med.get(f"ultralytics-w{default_w}")
+    plain = {k: v for k, v in med.items() if k.startswith("ultralytics")}
+    plans = {k: v for k, v in med.items() if k in PLANS and k not in LEAN}
+    pids = [r.get("pid") for r in runs if r.get("pid")]
+    out: dict = {"baseline": "ultralytics", "isolated_processes": len(pids) == len(set(pids)) and os.getpid() not in pids
+                 and not any(r.get("workbook_imported") for r in runs if r["config"].startswith("ultralytics")),
+                 "repeats": doc["setup"]["repeats"], "plain_img_s": plain_default,
+                 "plain_best_img_s": max(plain.values()) if plain else None,
+                 "plain_best": max(plain, key=plain.get) if plain else None,
+                 "device": env.get("device"), "cpu_count": os.cpu_count(),
+                 "versions": {k: env.get(k) for k in ("torch", "cuda", "ultralytics", "python")}}
+    if plans:
+        fastest = max(plans, key=plans.get)
+        rows = by[fastest]
+        probe = pieces.get(f"probe:{fastest}", {})
+        aug = pieces.get("augment", {})
+        aug_ms = (aug.get("compiled") or aug.get("eager") or {}).get("ms")
+        out.update(fastest=fastest, img_s=plans[fastest],
+                   ratio_vs_plain=round(plans[fastest] / plain_default, 3) if plain_default else None,
+                   ratio_vs_plain_best=round(plans[fastest] / out["plain_best_img_s"], 3) if plain else None,
+                   gpu_only_img_s=probe.get("img_s"),
+                   loader_efficiency=round(plans[fastest] / probe["img_s"], 3) if probe.get("img_s") else None,
+                   augment_ms=aug_ms,
+                   peak_allocated_gib=max((r["peak_allocated_gib"] for r in rows if r.get("peak_allocated_gib")),
+                                          default=None),
+                   img_s_wall=_median([r["img_s_wall"] for r in rows if r.get("img_s_wall")]))
+    for lean in LEAN & set(med):
+        rows = by[lean]
+        out["lean"] = {"config": lean, "img_s": med[lean],
+                       "ratio_vs_plain": round(med[lean] / plain_default, 3) if plain_default else None,
+                       "peak_allocated_gib": max((r["peak_allocated_gib"] for r in rows if r.get("peak_allocated_gib")),
+                                                 default=None)}
+    out["img_s_by_config"] = {k: {"median": v, "min": min(r["img_s"] for r in by[k]),
+                                  "max": max(r["img_s"] for r in by[k]), "n": len(by[k])} for k, v in med.items()}
+    return out
+
+
+def write(doc: dict, out: Path, tag: str) -> None:
+    doc["summary"] = summarize(doc)
+    (out / f"{tag}.json").write_text(json.dumps(doc, indent=2))
+    s, env = doc["summary"], doc["environment"]
+    lines = [f"# Real training, every run a fresh process ({tag})", "",
+             "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
+             "Setup: " + ", ".join(f"{k} {v}" for k, v in doc["setup"].items()), "",
+             "| run | img/s (training loop, median) | min - max | n | img/s of wall time | peak GiB |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for k, v in s.get("img_s_by_config", {}).items():
+        rows = [r for r in doc["runs"] if r["config"] == k and "error" not in r]
+        wall = _median([r["img_s_wall"] for r in rows if r.get("img_s_wall")])
+        peak = max((r["peak_allocated_gib"] for r in rows if r.get("peak_allocated_gib")), default=None)
+        lines.append(f"| {k} | {v['median']} | {v['min']} - {v['max']} | {v['n']} | {wall} | {peak} |")
+    errors = [r for r in doc["runs"] if "error" in r]
+    if errors:
+        lines += ["", "Runs that failed: " + "; ".join(f"{r['config']}: {r['error']}" for r in errors)]
+    lines += ["", "Pieces:", ""] + [f"- {k}: `{json.dumps(v)}`" for k, v in doc["pieces"].items()]
+    lines += ["", "Summary: `" + json.dumps({k: v for k, v in s.items() if k != "img_s_by_config"}) + "`"]
+    (out / f"{tag}.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", nargs="?", default="run", choices=("run", "child-plan", "child-probe", "child-augment",
+                                                               "child-profile"))
     ap.add_argument("--tag", default="realtrain")
-    ap.add_argument("--images", type=int, default=6144, help="synthetic training images (an epoch)")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per configuration; the first is not timed")
-    ap.add_argument("--only", default="", help="comma-separated configuration names (default: all)")
-    ap.add_argument("--workers", type=int, default=8)
-    ap.add_argument("--smoke", action="store_true", help="128 px, 32 images, batch 8: checks the script on a CPU")
+    ap.add_argument("--images", type=int, default=6144, help="synthetic training images (one epoch)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is not timed")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--plans", default=",".join(PLANS), help="comma-separated plan names")
+    ap.add_argument("--steps", default=",".join(STEP_VARIANTS), help="GPU-only step variants ('' for none)")
+    ap.add_argument("--pieces", default="loader,augment,probe,profile", help="which pieces to measure")
+    ap.add_argument("--profile-config", default="workbook-gpu-fast")
+    ap.add_argument("--smoke", action="store_true", help="64 px, 16 images, batch 8, CPU: checks the harness")
     ap.add_argument("--out-dir", default=str(RESULTS))
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
+    # child arguments
+    ap.add_argument("--config", default="")
+    ap.add_argument("--data", default="")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--cache", default="ram")
+    ap.add_argument("--device", default="")
+    ap.add_argument("--project", default="")
+    ap.add_argument("--probe-steps", type=int, default=6)
+    ap.add_argument("--profile-skip", type=int, default=4)
+    ap.add_argument("--profile-steps", type=int, default=3)
     a = ap.parse_args(argv)
+    a.cache = {"false": False, "true": True}.get(str(a.cache).lower(), a.cache)
+    if a.mode != "run":
+        fn = {"child-plan": child_plan, "child-probe": child_probe, "child-augment": child_augment,
+              "child-profile": child_profile}[a.mode]
+        t0 = time.perf_counter()
+        rec = fn(a)
+        rec.update(pid=os.getpid(), process_wall_s=round(time.perf_counter() - t0, 2))
+        Path(a.json).write_text(json.dumps(rec))
+        return 0
+    return orchestrate(a)
 
-    names = a.only.split(",") if a.only else list(CONFIGS)
-    prof = profiles.get("gpu").replace(n_train=a.images, n_val=16)
-    common = dict(epochs=a.epochs, workers=a.workers, cache="ram", name="realtrain", plots=False, weights="",
-                  extra={"val": False, "close_mosaic": 0})  # mosaic on throughout, as in a long run
-    if a.smoke:
-        prof = profiles.get("quick").replace(n_train=32, n_val=8)
-        common.update(workers=0, cache=False, device="cpu")
-    env = describe()
+
+def orchestrate(a: argparse.Namespace) -> int:
+    import helpers  # noqa: F401
+    from helpers.core import paths
+    from helpers.core.versions import describe
+    from helpers.data import synthetic
+    from helpers.train.plan import auto_workers
+
+    if a.smoke:  # the harness end to end in about two minutes on two cores: two plans, one step variant
+        a.images, a.imgsz, a.batch, a.epochs, a.device, a.cache = 16, 64, 8, 2, "cpu", False
+        a.repeats = min(a.repeats, 2)
+        a.probe_steps = 1
+        if a.plans == ",".join(PLANS):
+            a.plans = "workbook-default,workbook-gpu"
+        if a.steps == ",".join(STEP_VARIANTS):
+            a.steps = "sdpa"
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"environment": env, "setup": {"model": "yolo12n.yaml", "imgsz": prof.imgsz, "images": prof.n_train,
-                                         "epochs": a.epochs, "workers": common["workers"], "cache": common["cache"],
-                                         "mosaic": "on (close_mosaic 0)", "val": False},
-           "results": [], "summary": {}}
-    print(json.dumps(env), flush=True)
-    for name in names:
-        fields = dict(CONFIGS[name])
-        if a.smoke:
-            fields.update(batch=8 if fields["batch"] == 256 else 4, nbs=8 if fields["nbs"] == 256 else 16,
-                          compile=False)
-        plan = TrainPlan.from_profile(prof, **common, **fields)
-        try:
-            row = measure(name, plan, prof.n_train, probe_steps=2 if a.smoke else 6)
-        except Exception as e:  # record it and go on with the others
-            row = {"config": name, "error": f"{type(e).__name__}: {e}"[:300]}
-        doc["results"].append(row)
-        doc["summary"] = summary([r for r in doc["results"] if "error" not in r], env)
-        print(json.dumps(row), flush=True)
-        (out / f"{a.tag}.json").write_text(json.dumps(doc, indent=2))
-        ok = [r for r in doc["results"] if "error" not in r]
-        keys = ("config", "batch", "nbs", "attention", "checkpoint", "augment_device", "compile", "img_s",
-                "gpu_only_img_s", "loader_efficiency", "peak_allocated_gib", "waiting_for_data_pct", "first_epoch_s")
-        md = [f"# Real training: stock Ultralytics vs the workbook's plans ({a.tag})", "",
-              "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
-              "Setup: " + ", ".join(f"{k} {v}" for k, v in doc["setup"].items()), "",
-              markdown(keys, [[r.get(k) for k in keys] for r in ok]), "",
-              "Summary: `" + json.dumps(doc["summary"]) + "`"]
-        (out / f"{a.tag}.md").write_text("\n".join(md) + "\n")
+    work = paths.runs_dir() / "bench" / a.tag
+    work.mkdir(parents=True, exist_ok=True)
+    log = out / f"{a.tag}.log" if not a.smoke else work / "children.log"
+    log.write_text("")
+    data = synthetic.generate(work / "data", synthetic.SynthSpec(n_train=a.images, n_val=8, imgsz=a.imgsz))
+    best_w = auto_workers(a.device)
+    default_w = 8  # Ultralytics' default `workers`
+    worker_counts = [default_w] if best_w == default_w else [default_w, best_w]
+    if a.smoke:
+        worker_counts = [2, 0]  # a 2-core CI machine: two settings, cheap
+    py = sys.executable
+    common = ["--data", str(data), "--imgsz", str(a.imgsz), "--batch", str(a.batch), "--cache", str(a.cache),
+              "--device", a.device]
+    wb = common + ["--epochs", str(a.epochs), "--project", str(work / "runs")]
+    plain = lambda w: [py, str(PLAIN), "train", *wb, "--workers", str(w), "--name", f"plain-w{w}"]  # noqa: E731
+    plans = [p for p in a.plans.split(",") if p]
+    doc = {"environment": describe(), "setup": {
+        "model": "yolo12n.yaml", "imgsz": a.imgsz, "batch": a.batch, "images": a.images, "epochs": a.epochs,
+        "first_epoch_timed": False, "cache": a.cache, "mosaic": "on (close_mosaic 0)", "val": False,
+        "repeats": a.repeats, "ultralytics_default_workers": default_w if not a.smoke else worker_counts[0],
+        "workbook_workers": best_w, "plans": {p: PLANS[p] for p in plans},
+        "method": "each run a fresh process; alternating order; epoch wall clock, CUDA synchronised at epoch ends "
+                  "only; first epoch left out"}, "runs": [], "pieces": {}}
+    print(json.dumps(doc["environment"]), flush=True)
+    write(doc, out, a.tag)
+
+    def piece(key: str, cmd: list[str]) -> None:
+        doc["pieces"][key] = run_child(cmd, a.timeout, log)
+        print(key, json.dumps(doc["pieces"][key])[:400], flush=True)
+        write(doc, out, a.tag)
+
+    wanted = set(a.pieces.split(","))
+    me = [py, str(Path(__file__).resolve())]
+    if "loader" in wanted:
+        for w in worker_counts:
+            piece(f"loader:w{w}", [py, str(PLAIN), "loader", *common, "--workers", str(w),
+                                   "--batches", "2" if a.smoke else "20"])
+    if "augment" in wanted:
+        piece("augment", me + ["child-augment", *common])
+    if "probe" in wanted:
+        for name in plans + [s for s in a.steps.split(",") if s]:
+            piece(f"probe:{name}", me + ["child-probe", *common, "--config", name, "--probe-steps", str(a.probe_steps)])
+    configs = [f"ultralytics-w{w}" for w in worker_counts] + plans
+    for r in range(a.repeats):
+        order = configs if r % 2 == 0 else configs[::-1]
+        for name in order:
+            if name.startswith("ultralytics-w"):
+                cmd = plain(int(name.rsplit("w", 1)[1]))
+            else:
+                cmd = me + ["child-plan", *wb, "--config", name]
+            rec = run_child(cmd, a.timeout, log)
+            rec.update(config=name, repeat=r)
+            doc["runs"].append(rec)
+            print(name, r, {k: rec.get(k) for k in ("img_s", "img_s_wall", "peak_allocated_gib", "error",
+                                                     "process_s")}, flush=True)
+            write(doc, out, a.tag)
+    if "profile" in wanted and not a.smoke and a.profile_config in PLANS:
+        piece(f"profile:{a.profile_config}", me + ["child-profile", *common, "--config", a.profile_config,
+                                                   "--project", str(work / "runs")])
+    write(doc, out, a.tag)
+    s = doc["summary"]
+    print("summary:", json.dumps({k: v for k, v in s.items() if k != "img_s_by_config"}), flush=True)
+    for k, v in s.get("img_s_by_config", {}).items():
+        print(f"  {k:22s} {v['median']:>8} img/s  ({v['min']} - {v['max']}, n={v['n']})", flush=True)
     print(f"wrote {out / a.tag}.json and .md", flush=True)
     return 0
 

@@ -28,7 +28,7 @@ class Profile:
     nbs: int = 256  # nominal batch: accumulation = max(round(nbs / batch), 1)
     n_train: int = 2048  # synthetic images generated for training
     n_val: int = 256
-    workers: int = 8
+    workers: int = 8  # loader workers per training process; -1: sized from the cores (helpers.train.plan.auto_workers)
     cache: str | bool = "ram"
     device: str = ""  # "" lets Ultralytics choose; "cpu", "0", "0,1"
     seed: int = 0
@@ -78,7 +78,7 @@ PROFILES: dict[str, Profile] = {
         nbs=256,
         n_train=2048,
         n_val=256,
-        workers=8,
+        workers=-1,
         cache="ram",
         notebook_timeout_s=3600,
     ),
@@ -91,7 +91,7 @@ PROFILES: dict[str, Profile] = {
         nbs=256,
         n_train=8192,
         n_val=1024,
-        workers=8,
+        workers=-1,
         cache="ram",
         notebook_timeout_s=7 * 24 * 3600,
     ),

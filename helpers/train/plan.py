@@ -33,7 +33,7 @@ AUGMENT_DEVICES = ("cpu", "gpu")
 WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
-                        "seed", "project", "name", "model", "plots", "compile")}
+                        "seed", "project", "name", "model", "plots", "compile", "deterministic")}
 OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
 
 
@@ -74,6 +74,9 @@ class TrainPlan:
     amp: str = "fp16"  # fp16 | bf16 | fp32 (helpers.tricks.precision)
     augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
+    deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
+    cudnn_benchmark: bool = False  # let cuDNN time its kernels for each new shape (needs deterministic=False)
+    sdpa_kernel: str = ""  # pin PyTorch SDPA to one kernel: flash (FlashAttention-2) | efficient | cudnn | '' (PyTorch picks)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
@@ -115,6 +118,11 @@ class TrainPlan:
             bad("amp", f"choose one of {precision.CHOICES}{closest(str(self.amp), precision.CHOICES)}")
         if self.augment_device not in AUGMENT_DEVICES:
             bad("augment_device", f"choose one of {AUGMENT_DEVICES}")
+        if self.sdpa_kernel not in attention.SDPA_KERNELS:
+            bad("sdpa_kernel", f"choose one of {attention.SDPA_KERNELS}")
+        if self.cudnn_benchmark and self.deterministic:
+            bad("cudnn_benchmark", "cuDNN's benchmark mode picks kernels by timing, which deterministic=True forbids; "
+                                   "set deterministic=False too")
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:
@@ -207,6 +215,8 @@ class TrainPlan:
         base = profile_values(profile)
         base.update(data=str(data), train_images=sources.count_images(data, "train"))
         base.update(overrides)
+        if base["workers"] == AUTO_WORKERS:  # sized from this machine's cores
+            base["workers"] = auto_workers(base["device"], base.get("nnodes", 1))
         return cls(**base)
 
     def replace(self, **changes: Any) -> "TrainPlan":
@@ -270,7 +280,7 @@ class TrainPlan:
             optimizer=self.optimizer, lr0=self.lr0, warmup_epochs=self.warmup_epochs, amp=self.amp_arg()[0],
             device=self.device or None, workers=self.workers, cache=self.cache, seed=self.seed,
             project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=self.plots,
-            compile=self.compile)
+            compile=self.compile, deterministic=self.deterministic)
         args.update(self.augmentation)
         if self.recipe is not None:
             args["save_period"] = self.recipe.save_period
@@ -308,7 +318,13 @@ class TrainPlan:
              ", ".join(f"{k}={v:g}" for k, v in self.augmentation.items())),
             *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
               if self.compile else []),
-            ("attention", f"{self.attention} -> {used}", att_why),
+            ("attention", f"{self.attention} -> {used}" + (f", SDPA kernel {self.sdpa_kernel}" if self.sdpa_kernel else ""),
+             att_why),
+            ("kernels", "deterministic" if self.deterministic else
+             "cuDNN benchmark" if self.cudnn_benchmark else "non-deterministic",
+             "Ultralytics' default: reproducible, slower kernels" if self.deterministic else
+             "cuDNN times its kernels per shape (the first steps are slower)" if self.cudnn_benchmark else
+             "cuDNN's heuristics pick the kernels"),
             ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else ""),
             ("precision", self.amp, f"amp={amp_value!r}: {amp_why}"),
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
@@ -355,6 +371,19 @@ class TrainPlan:
         """The plan of the run this process belongs to ($WORKBOOK_PLAN), or None outside a workbook run."""
         text = os.environ.get(ENV_VAR)
         return cls.from_json(text) if text else None
+
+
+AUTO_WORKERS = -1  # a profile's `workers` that the plan sizes from the cores
+
+
+def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> int:
+    """Loader workers per training process: the cores of this host shared by its GPU processes, one core left to
+    each training process itself (Ultralytics' CPU loader gives about 123 img/s per worker on 640 px mosaics)."""
+    ids = [d for d in str(device).split(",") if d.strip()]
+    if str(device).strip() == "cpu":
+        return 0 if (cpus or os.cpu_count() or 1) <= 2 else min(4, (cpus or os.cpu_count() or 1) - 1)
+    per_host = len(ids) if len(ids) > 1 else 1
+    return max(1, (cpus or os.cpu_count() or 1) // per_host - 1)
 
 
 def profile_values(profile: Profile) -> dict[str, Any]:

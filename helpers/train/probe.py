@@ -31,6 +31,10 @@ class ProbeConfig:
     checkpoint: str = ""  # "" | "attention" | "blocks" | "all"
     cudnn_benchmark: bool = False  # Ultralytics' default (deterministic=True) leaves it off
     compile: bool = False  # torch.compile the model (first steps include compilation: use warmup >= 3)
+    compile_mode: str = "default"  # torch.compile mode when compile is on
+    deterministic: bool = False  # Ultralytics' deterministic=True: torch.use_deterministic_algorithms + cuDNN deterministic
+    sdpa_kernel: str = ""  # pin PyTorch SDPA to one backend (tricks.attention.SDPA_KERNELS); '' lets PyTorch choose
+    fused_sgd: bool = False  # SGD(fused=True): one kernel for the whole update
     boxes_per_image: int = 8
     warmup: int = 3  # optimizer steps not timed
     steps: int = 8  # optimizer steps timed
@@ -50,7 +54,13 @@ class ProbeConfig:
         if self.cudnn_benchmark:
             parts.append("cudnn-bench")
         if self.compile:
-            parts.append("compiled")
+            parts.append("compiled" + ("" if self.compile_mode == "default" else f"-{self.compile_mode}"))
+        if self.deterministic:
+            parts.append("deterministic")
+        if self.sdpa_kernel:
+            parts.append(f"sdpa-{self.sdpa_kernel}")
+        if self.fused_sgd:
+            parts.append("fused-sgd")
         return " ".join(parts)
 
 
@@ -102,9 +112,10 @@ def _build(cfg: ProbeConfig, device: torch.device):
     from ultralytics.utils.torch_utils import ModelEMA
 
     model = training_model(cfg.model, device, cfg.checkpoint)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4)
+    fused = {"fused": True} if cfg.fused_sgd and device.type == "cuda" else {}
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4, **fused)
     ema = ModelEMA(model)
-    return (torch.compile(model) if cfg.compile else model), model, opt, ema
+    return (torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model), model, opt, ema
 
 
 def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResult:
@@ -116,7 +127,13 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
         res.error = "bf16 needs compute capability >= 8.0"
         return res
     prev_bench = torch.backends.cudnn.benchmark
+    prev_det = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic)
+    prev_kernel = attention.sdpa_kernel_name()
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    if cfg.deterministic:  # as Ultralytics' init_seeds(deterministic=True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+    attention.set_sdpa_kernel(cfg.sdpa_kernel)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = raw = opt = ema = batch = None
     try:
@@ -164,6 +181,9 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
         if cfg.checkpoint:
             checkpointing.uninstall()
         torch.backends.cudnn.benchmark = prev_bench
+        torch.use_deterministic_algorithms(prev_det[0], warn_only=True)
+        torch.backends.cudnn.deterministic = prev_det[1]
+        attention.set_sdpa_kernel(prev_kernel)
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()

@@ -88,8 +88,10 @@ def _ddp_without_device_ids() -> Iterator[None]:
 
 
 def install_tricks(plan: TrainPlan) -> None:
-    """Patch this process for the plan: the attention backend and the checkpointing wrappers (class level)."""
+    """Patch this process for the plan: the attention backend and SDPA kernel, and the checkpointing wrappers (class
+    level)."""
     attention.patch(plan.attention)
+    attention.set_sdpa_kernel(plan.sdpa_kernel)
     if plan.checkpoint:
         checkpointing.install(plan.checkpoint)
 
@@ -99,12 +101,16 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
     """`install_tricks` inside the block; afterwards the classes are as they were."""
     from ultralytics.nn.modules.block import AAttn
 
-    before = AAttn.forward
+    import torch
+
+    before = AAttn.forward, attention.sdpa_kernel_name(), torch.backends.cudnn.benchmark
     try:
         install_tricks(plan)
         yield
     finally:
-        AAttn.forward = before
+        AAttn.forward = before[0]
+        attention.set_sdpa_kernel(before[1])
+        torch.backends.cudnn.benchmark = before[2]
         checkpointing.uninstall()
 
 
@@ -181,6 +187,10 @@ class WorkbookTrainer(DetectionTrainer):
                                     world_size=self.world_size)
 
     def _setup_train(self):
+        if self.plan is not None and self.plan.cudnn_benchmark:  # after Ultralytics' init_seeds; per process
+            import torch
+
+            torch.backends.cudnn.benchmark = True
         if torchrun_worker() and self.device.type == "cpu":
             with _ddp_without_device_ids():
                 return super()._setup_train()
@@ -249,12 +259,14 @@ class WorkbookTrainer(DetectionTrainer):
         from helpers.tricks import gpu_augment, gpu_data
 
         why = gpu_augment.unsupported(self.args)
+        if not why:
+            with torch_distributed_zero_first(rank):
+                dataset = self.build_dataset(dataset_path, mode, batch_size)
+            why = gpu_augment.unsupported(self.args, dataset)
         if why:
             LOGGER.warning(f"augment_device='gpu' falls back to Ultralytics' CPU pipeline: {why}")
             self.gpu_augment, self.input_pipeline = None, "cpu workers"
             return super().get_dataloader(dataset_path, batch_size, rank, mode)
-        with torch_distributed_zero_first(rank):
-            dataset = self.build_dataset(dataset_path, mode, batch_size)
         self.gpu_augment = gpu_augment.GpuAugment.from_args(self.args)
         self._aug_gen = torch_generator(self.device, self.args.seed + max(global_rank(), 0))
         where, reason = gpu_data.where_it_fits(len(dataset.im_files), int(self.args.imgsz), self.device)

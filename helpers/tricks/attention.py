@@ -1,9 +1,10 @@
 """Fast area attention for YOLOv12: the stock `AAttn.forward` builds an explicit N x N attention matrix per head;
 this computes the same thing with `torch.nn.functional.scaled_dot_product_attention` (or flash-attn when asked).
 
-The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere, and it is
-mirrored in $WORKBOOK_ATTENTION so that the worker processes Ultralytics starts for DDP (which import our trainer
-class) apply the same backend: see `helpers.train.trainer.WorkbookTrainer`.
+The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere; the worker
+processes Ultralytics starts for DDP apply the same backend from the run's plan: see
+`helpers.train.trainer.WorkbookTrainer`. PyTorch's SDPA can be pinned to one kernel (`set_sdpa_kernel`); its FLASH
+backend is FlashAttention-2, so the flash kernels run without building the flash-attn package.
 """
 
 from __future__ import annotations
@@ -58,10 +59,39 @@ def _finish(self: AAttn, out: torch.Tensor, v: torch.Tensor, B: int, H: int, W: 
     return self.proj(x + self.pe(v))
 
 
+SDPA_KERNELS = ("", "flash", "efficient", "cudnn", "math")  # '': PyTorch picks; 'flash' is FlashAttention-2
+_sdpa_kernel = {"name": ""}
+
+
+def sdpa_kernel_name() -> str:
+    """The SDPA kernel the patched layers ask for ('' when PyTorch chooses)."""
+    return _sdpa_kernel["name"]
+
+
+def set_sdpa_kernel(name: str) -> None:
+    """Pin PyTorch SDPA to one backend (torch.nn.attention.sdpa_kernel): 'flash' (FlashAttention-2 kernels inside
+    PyTorch, no flash-attn package needed), 'efficient', 'cudnn', 'math', or '' to let PyTorch choose."""
+    if name not in SDPA_KERNELS:
+        raise ValueError(f"sdpa kernel {name!r} is not one of {SDPA_KERNELS}")
+    _sdpa_kernel["name"] = name
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    name = _sdpa_kernel["name"]
+    if not name or not q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+               "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]
+    with sdpa_kernel([backend]):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
 def sdpa_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
-    """Area attention through scaled_dot_product_attention (flash / memory-efficient kernels on CUDA)."""
+    """Area attention through scaled_dot_product_attention (flash / memory-efficient / cuDNN kernels on CUDA)."""
     q, k, v, B, H, W, _ = _split_qkv(self, x)
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    out = _sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
     return _finish(self, out.transpose(1, 2), v, B, H, W)
 
 
@@ -73,7 +103,7 @@ def flash_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
 
         out = flash_attn_func(q.contiguous(), k.contiguous(), v.contiguous())
     else:  # fp32 (e.g. an fp32 validation pass) or CPU: flash-attn has no kernel for it
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+        out = _sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
     return _finish(self, out, v, B, H, W)
 
 

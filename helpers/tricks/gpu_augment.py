@@ -329,9 +329,13 @@ def compiled_render():
     return _COMPILED["fn"]
 
 
-def unsupported(args: Any) -> str | None:
-    """Why the batched pipeline cannot stand in for Ultralytics' own for these arguments, or None. (On a CPU it runs
-    too, in the training process instead of the loader's workers: useful for checking it, not for speed.)"""
+def unsupported(args: Any, dataset: Any = None) -> str | None:
+    """Why the batched pipeline cannot stand in for Ultralytics' own for these arguments (and this dataset), or None.
+    (On a CPU it runs too, in the training process instead of the loader's workers: useful for checking it, not for
+    speed.)"""
+    if dataset is not None and float(getattr(args, "copy_paste", 0.0) or 0.0) > 0 and \
+            any(len(lb.get("segments", [])) for lb in getattr(dataset, "labels", [])):
+        return f"copy_paste={args.copy_paste} pastes segments, which the GPU pipeline does not do"
     for name in ("mixup", "cutmix", "perspective", "multi_scale"):
         if float(getattr(args, name, 0.0) or 0.0) > 0:
             return f"{name}={getattr(args, name)} is not implemented on the GPU"
