@@ -130,9 +130,11 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
     prev_det = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic)
     prev_kernel = attention.sdpa_kernel_name()
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
-    if cfg.deterministic:  # as Ultralytics' init_seeds(deterministic=True)
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    if cfg.deterministic:  # as Ultralytics' init_seeds(deterministic=True), which skips the NaN fill of new tensors
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
+        torch.utils.deterministic.fill_uninitialized_memory = False
     attention.set_sdpa_kernel(cfg.sdpa_kernel)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = raw = opt = ema = batch = None
@@ -183,6 +185,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
         torch.backends.cudnn.benchmark = prev_bench
         torch.use_deterministic_algorithms(prev_det[0], warn_only=True)
         torch.backends.cudnn.deterministic = prev_det[1]
+        torch.utils.deterministic.fill_uninitialized_memory = fill
         attention.set_sdpa_kernel(prev_kernel)
         gc.collect()
         if cuda:
