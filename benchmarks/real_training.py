@@ -223,9 +223,13 @@ def child_profile(a: argparse.Namespace) -> dict:
     prof = state["prof"]
     if prof is None:
         return {"error": "the epoch ended before the profiled steps"}
-    events = [e for e in prof.key_averages() if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA
-              or e.self_device_time_total > 0]
-    kernels = [(e.key, e.self_device_time_total / 1000) for e in events if e.self_device_time_total > 0]
+    # kernels only: an aten op reports the device time of the kernels it launched as well (counted twice otherwise)
+    kernels = [(e.name, e.device_time / 1000) for e in prof.events()
+               if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time > 0]
+    merged: dict[str, float] = {}
+    for name, ms in kernels:
+        merged[name] = merged.get(name, 0.0) + ms
+    kernels = list(merged.items())
     total = sum(ms for _, ms in kernels)
     groups: dict[str, float] = {}
     for name, ms in kernels:
@@ -305,7 +309,9 @@ def summarize(doc: dict) -> dict:
     pids = [r.get("pid") for r in runs if r.get("pid")]
     out: dict = {"baseline": "ultralytics", "isolated_processes": len(pids) == len(set(pids)) and os.getpid() not in pids
                  and not any(r.get("workbook_imported") for r in runs if r["config"].startswith("ultralytics")),
-                 "repeats": doc["setup"]["repeats"], "plain_img_s": plain_default,
+                 "repeats": min([len(v) for k, v in by.items() if k.startswith("ultralytics") or k in PLANS
+                                 and k not in LEAN] or [0]),
+                 "plain_img_s": plain_default,
                  "plain_best_img_s": max(plain.values()) if plain else None,
                  "plain_best": max(plain, key=plain.get) if plain else None,
                  "device": env.get("device"), "cpu_count": os.cpu_count(),
@@ -343,13 +349,19 @@ def write(doc: dict, out: Path, tag: str) -> None:
     lines = [f"# Real training, every run a fresh process ({tag})", "",
              "Device: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
              "Setup: " + ", ".join(f"{k} {v}" for k, v in doc["setup"].items()), "",
-             "| run | img/s (training loop, median) | min - max | n | img/s of wall time | peak GiB |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "img/s: the training loop of the epochs after the first (epoch wall clock). Wall: from the start of "
+             "epoch 2 to the end of the last epoch's validation and checkpoint. First epoch and set-up: seconds a user "
+             "waits before the steady state (worker start, caching, compilation, cuDNN autotuning).", "",
+             "| run | img/s (median) | min - max | n | img/s of wall time | first epoch s | set-up s | peak GiB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, v in s.get("img_s_by_config", {}).items():
         rows = [r for r in doc["runs"] if r["config"] == k and "error" not in r]
         wall = _median([r["img_s_wall"] for r in rows if r.get("img_s_wall")])
+        first = _median([r["loop_s"][0] for r in rows if r.get("loop_s")])
+        setup = _median([r["setup_s"] for r in rows if r.get("setup_s")])
         peak = max((r["peak_allocated_gib"] for r in rows if r.get("peak_allocated_gib")), default=None)
-        lines.append(f"| {k} | {v['median']} | {v['min']} - {v['max']} | {v['n']} | {wall} | {peak} |")
+        lines.append(f"| {k} | {v['median']} | {v['min']} - {v['max']} | {v['n']} | {wall} | {first} | {setup} | "
+                     f"{peak} |")
     errors = [r for r in doc["runs"] if "error" in r]
     if errors:
         lines += ["", "Runs that failed: " + "; ".join(f"{r['config']}: {r['error']}" for r in errors)]
@@ -360,8 +372,9 @@ def write(doc: dict, out: Path, tag: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", nargs="?", default="run", choices=("run", "child-plan", "child-probe", "child-augment",
-                                                               "child-profile"))
+    ap.add_argument("mode", nargs="?", default="run", choices=("run", "merge", "child-plan", "child-probe",
+                                                               "child-augment", "child-profile"))
+    ap.add_argument("records", nargs="*", help="merge: records of one machine, in the order they were run")
     ap.add_argument("--tag", default="realtrain")
     ap.add_argument("--images", type=int, default=6144, help="synthetic training images (one epoch)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is not timed")
@@ -370,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default=",".join(STEP_VARIANTS), help="GPU-only step variants ('' for none)")
     ap.add_argument("--pieces", default="loader,augment,probe,profile", help="which pieces to measure")
     ap.add_argument("--profile-config", default="workbook-gpu-fast")
+    ap.add_argument("--pieces-from", default="", help="merge: records whose pieces (only) are added")
     ap.add_argument("--smoke", action="store_true", help="64 px, 16 images, batch 8, CPU: checks the harness")
     ap.add_argument("--out-dir", default=str(RESULTS))
     ap.add_argument("--timeout", type=float, default=900, help="seconds per process")
@@ -387,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-steps", type=int, default=3)
     a = ap.parse_args(argv)
     a.cache = {"false": False, "true": True}.get(str(a.cache).lower(), a.cache)
+    if a.mode == "merge":
+        return merge(a)
     if a.mode != "run":
         fn = {"child-plan": child_plan, "child-probe": child_probe, "child-augment": child_augment,
               "child-profile": child_profile}[a.mode]
@@ -396,6 +412,38 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).write_text(json.dumps(rec))
         return 0
     return orchestrate(a)
+
+
+def merge(a: argparse.Namespace) -> int:
+    """One record from several calls on the same machine (a session's command may not outlast a few minutes): the
+    runs in the order they ran, every call's pieces, the environment of the first; the summary recomputed."""
+    docs = [json.loads(Path(p).read_text()) for p in a.records]
+    first = docs[0]
+    devices = {d["environment"].get("device") for d in docs}
+    if len(devices) > 1:
+        raise SystemExit(f"records of different devices cannot be merged: {sorted(map(str, devices))}")
+    doc = {"environment": first["environment"], "setup": {**first["setup"], "repeats": 0, "merged_from": [
+        {"record": Path(p).name, "date": d["environment"].get("date"), "runs": len(d["runs"])}
+        for p, d in zip(a.records, docs)]}, "runs": [], "pieces": {}}
+    for i, d in enumerate(docs):
+        offset = 1 + max((r.get("repeat", 0) for r in doc["runs"]), default=-1) if doc["runs"] else 0
+        for r in d["runs"]:
+            doc["runs"].append({**r, "repeat": r.get("repeat", 0) + offset, "call": i})
+        doc["pieces"].update(d["pieces"])
+    counts = {}
+    for r in doc["runs"]:
+        if "error" not in r:
+            counts[r["config"]] = counts.get(r["config"], 0) + 1
+    doc["setup"]["repeats"] = min(counts.values()) if counts else 0
+    doc["setup"]["repeats_by_config"] = counts
+    for p in filter(None, a.pieces_from.split(",")):  # pieces measured in another call (another boot of the kind)
+        d = json.loads(Path(p).read_text())
+        for k, v in d["pieces"].items():
+            doc["pieces"].setdefault(k, {**v, "from": f"{Path(p).name}, {d['environment'].get('date')}"})
+    out = Path(a.out_dir)
+    write(doc, out, a.tag)
+    print(json.dumps({k: v for k, v in doc["summary"].items()}, indent=1))
+    return 0
 
 
 def orchestrate(a: argparse.Namespace) -> int:
