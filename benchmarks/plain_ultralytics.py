@@ -4,84 +4,35 @@
     python benchmarks/plain_ultralytics.py loader --data D.yaml --workers 8 --json out.json
 
 `train` is `YOLO("yolo12n.yaml").train(...)` with Ultralytics' defaults except the benchmark's fixed settings, timed
-by `EpochClock` (the workbook's plans are timed by the same class). `loader` times Ultralytics' training loader
+by `helpers/measure/wallclock.py`'s `EpochClock`, loaded as a lone file (the workbook's plans are timed by the same
+class); the record says whether any workbook module or patch was loaded. `loader` times Ultralytics' training loader
 alone (mosaic, cache, batch), no model. Each call is one fresh process; the JSON it writes names its pid.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # nothing downloaded
 
 
-class EpochClock:
-    """Wall clock of each epoch as a user would time it: the training loop (first batch to last, CUDA synchronised
-    only at the epoch's ends, never per batch) and what follows it until the next epoch (validation, checkpoint,
-    plots), plus the set-up before the first epoch."""
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_FILE = ROOT / "helpers" / "measure" / "wallclock.py"
 
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-        self.train_start: float | None = None
-        self.loops: list[tuple[float, float]] = []  # (loop start, loop end) per epoch
-        self.fit_ends: list[float] = []  # end of each epoch's validation + saving
-        self.end: float | None = None
-        self.images = 0  # images per epoch seen by this process
-        self.batch = 0
 
-    @staticmethod
-    def _sync() -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-
-    def callbacks(self) -> dict:
-        return {"on_train_start": self.on_train_start, "on_train_epoch_start": self.on_train_epoch_start,
-                "on_train_epoch_end": self.on_train_epoch_end, "on_fit_epoch_end": self.on_fit_epoch_end,
-                "on_train_end": self.on_train_end}
-
-    def on_train_start(self, trainer) -> None:
-        self.train_start = time.perf_counter()
-        self.images = len(trainer.train_loader.dataset)
-        self.batch = trainer.batch_size
-
-    def on_train_epoch_start(self, trainer) -> None:
-        self._sync()
-        self._open = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer) -> None:
-        self._sync()
-        self.loops.append((self._open, time.perf_counter()))
-
-    def on_fit_epoch_end(self, trainer) -> None:
-        if len(self.fit_ends) < len(self.loops):  # not Ultralytics' extra call after validating best.pt
-            self.fit_ends.append(time.perf_counter())
-
-    def on_train_end(self, trainer) -> None:
-        self.end = time.perf_counter()
-
-    def record(self) -> dict:
-        """img/s of the training loop (epochs after the first) and of wall time, the epoch overhead, the set-up."""
-        steady = self.loops[1:] or self.loops
-        loop_s = sum(e - s for s, e in steady)
-        out = {"images_per_epoch": self.images, "epochs_timed": len(steady),
-               "loop_s": [round(e - s, 3) for s, e in self.loops],
-               "img_s": round(self.images * len(steady) / loop_s, 1) if loop_s else None,
-               "setup_s": round(self.train_start - self.t0, 2) if self.train_start else None}
-        if len(self.fit_ends) == len(self.loops) and len(self.loops) > 1:
-            wall = self.fit_ends[-1] - self.loops[1][0]
-            overhead = [f - e for (_, e), f in zip(self.loops, self.fit_ends)]
-            out.update(img_s_wall=round(self.images * (len(self.loops) - 1) / wall, 1),
-                       overhead_s=[round(x, 3) for x in overhead],
-                       overhead_share=round(sum(overhead[1:]) / wall, 3))
-        if self.end and self.train_start:
-            out["train_wall_s"] = round(self.end - self.train_start, 2)
-        return out
+def clock_module():
+    """The workbook's clock file on its own (it imports nothing of the workbook): the same timing for every run,
+    without importing the workbook's package, trainer or patches."""
+    spec = importlib.util.spec_from_file_location("wallclock_alone", CLOCK_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def peak_gib() -> float | None:
@@ -93,7 +44,7 @@ def peak_gib() -> float | None:
 def train(a: argparse.Namespace) -> dict:
     from ultralytics import YOLO
 
-    clock = EpochClock()
+    clock = clock_module().EpochClock()
     model = YOLO(a.model)
     for event, fn in clock.callbacks().items():
         model.add_callback(event, fn)
@@ -147,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     a.cache = {"false": False, "true": True}.get(str(a.cache).lower(), a.cache)
     t0 = time.perf_counter()
     rec = train(a) if a.what == "train" else loader(a)
+    from ultralytics.nn.modules.block import AAttn
+
     rec.update(pid=os.getpid(), process_wall_s=round(time.perf_counter() - t0, 2),
-               workbook_imported=any(m == "helpers" or m.startswith("helpers.") for m in sys.modules))
+               workbook_imported=any(m == "helpers" or m.startswith("helpers.") for m in sys.modules),
+               attention_forward=f"{AAttn.forward.__module__}.{AAttn.forward.__qualname__}")
     with open(a.json, "w") as f:
         json.dump(rec, f)
     return 0

@@ -8,8 +8,8 @@ The method (why: runs in one process slow each other down, and per-batch synchro
 - the baseline is plain Ultralytics with nothing of the workbook imported (`benchmarks/plain_ultralytics.py`), at
   its default 8 workers and at the workers the workbook sizes from the cores;
 - the workbook's plans and the baselines run in alternating order, `--repeats` times each; median and min-max;
-- timing is the epoch's wall clock (`plain_ultralytics.EpochClock`: CUDA synchronised at the epoch's ends only), the
-  first epoch left out; the wall time including what runs between epochs is reported beside it;
+- timing is the epoch's wall clock (`helpers.measure.wallclock.EpochClock`: CUDA synchronised at the epoch's ends
+  only), the first epoch left out; the wall time including what runs between epochs is reported beside it;
 - the same call records the pieces: each plan's GPU-only step (`helpers.train.probe`, pre-loaded tensors), the
   Ultralytics loader alone, the augmentation of one batch, the CPU count, the GPU and the versions.
 Results are rewritten after every process (benchmarks/results/<tag>.json and .md), so a cut-off run keeps what it
@@ -34,9 +34,9 @@ PLAIN = HERE / "plain_ultralytics.py"
 
 # The workbook's plans: TrainPlan fields on top of the benchmark's common ones (yolo12n, 640 px, batch 256 = nbs,
 # fp16, SGD, cache ram, mosaic on throughout, val off)
-PLANS: dict[str, dict] = {
-    "workbook-default": dict(attention="auto", augment_device="cpu"),
-    "workbook-gpu": dict(attention="auto", augment_device="gpu"),
+PLANS: dict[str, dict] = {  # workbook-default: the gpu profile's plan before it moved to the set on the GPU
+    "workbook-default": dict(attention="auto", augment_device="cpu", deterministic=True, cudnn_benchmark=False),
+    "workbook-gpu": dict(attention="auto", augment_device="gpu", deterministic=True, cudnn_benchmark=False),
     "workbook-gpu-fast": dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True),
     "workbook-lean": dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True,
                           checkpoint="all+head"),
@@ -64,11 +64,9 @@ def _median(xs: list[float]) -> float | None:
 # ---------------------------------------------------------------------------------------------------- children
 def child_plan(a: argparse.Namespace) -> dict:
     """One workbook plan trained through `helpers.train.run.train`, timed by the same clock as plain Ultralytics."""
-    sys.path.insert(0, str(HERE))
-    from plain_ultralytics import EpochClock, peak_gib
-
     import helpers  # noqa: F401  (offline before ultralytics is imported)
     from helpers.core import profiles
+    from helpers.measure.wallclock import EpochClock
     from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
@@ -81,7 +79,7 @@ def child_plan(a: argparse.Namespace) -> dict:
                                   extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
     result = train(plan, callbacks=[clock.callbacks()], progress=False)
     t = result.trainer
-    return {**clock.record(), "peak_allocated_gib": peak_gib(), "workers": plan.workers,
+    return {**clock.record(), "peak_allocated_gib": _peak_gib(), "workers": plan.workers,
             "input_pipeline": t.input_pipeline, "augment_first_batch_s": t.augment_first_s,
             "plan": {k: getattr(plan, k) for k in ("attention", "augment_device", "checkpoint", "deterministic",
                                                    "cudnn_benchmark", "sdpa_kernel", "compile", "amp")}}
@@ -257,6 +255,12 @@ def _kernel_group(name: str) -> str:
     return "other"
 
 
+def _peak_gib() -> float | None:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None
+
+
 def _cuda() -> bool:
     import torch
 
@@ -314,7 +318,7 @@ def summarize(doc: dict) -> dict:
                  "plain_img_s": plain_default,
                  "plain_best_img_s": max(plain.values()) if plain else None,
                  "plain_best": max(plain, key=plain.get) if plain else None,
-                 "device": env.get("device"), "cpu_count": os.cpu_count(),
+                 "device": env.get("device"), "cpu_count": env.get("cpu_count", os.cpu_count()),
                  "versions": {k: env.get(k) for k in ("torch", "cuda", "ultralytics", "python")}}
     if plans:
         fastest = max(plans, key=plans.get)

@@ -36,6 +36,9 @@ class Profile:
     checkpoint: str = ""  # activation checkpointing: "" | attention | blocks | all | all+head
     weights: str = ""  # "" trains from scratch; "starter" fine-tunes the shipped data/weights checkpoint; or a .pt path
     amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
+    augment_device: str = "cpu"  # cpu: Ultralytics' loader workers | gpu: the set resident on the GPU, augmented there
+    deterministic: bool = True  # Ultralytics' deterministic kernels (reproducible, slower steps)
+    cudnn_benchmark: bool = False  # cuDNN times its kernels per shape (needs deterministic=False)
     plots: bool = True  # Ultralytics' own plots of a run: results.png, confusion matrix, PR curve, val predictions
     tensorboard: bool = False  # Ultralytics' TensorBoard logging (offline, into the run folder); needs `tensorboard`
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
@@ -79,6 +82,9 @@ PROFILES: dict[str, Profile] = {
         n_train=2048,
         n_val=256,
         workers=-1,
+        augment_device="gpu",  # measured fastest: benchmarks/results/realtrain-h200.md
+        deterministic=False,
+        cudnn_benchmark=True,
         cache="ram",
         notebook_timeout_s=3600,
     ),
@@ -92,6 +98,9 @@ PROFILES: dict[str, Profile] = {
         n_train=8192,
         n_val=1024,
         workers=-1,
+        augment_device="gpu",  # measured fastest: benchmarks/results/realtrain-h200.md
+        deterministic=False,
+        cudnn_benchmark=True,
         cache="ram",
         notebook_timeout_s=7 * 24 * 3600,
     ),

@@ -38,7 +38,8 @@ OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.s
 
 
 PROFILE_FIELDS = ("model", "imgsz", "epochs", "batch", "nbs", "attention", "checkpoint", "amp", "weights", "device",
-                  "workers", "cache", "seed", "plots", "tensorboard")
+                  "workers", "cache", "seed", "plots", "tensorboard", "augment_device", "deterministic",
+                  "cudnn_benchmark")
 
 
 class PlanError(ValueError):

@@ -1,0 +1,144 @@
+"""Where a run's wall time goes, as a stopwatch sees it: the set-up, each epoch's training loop, what follows each
+loop (validation, checkpoint, plots) and the final validation, with images per second of loop time and of wall time.
+
+CUDA is synchronised at the ends of each epoch only, never per batch (a per-batch synchronisation would let the
+loader's workers catch up and hide them). This file imports nothing of the workbook at module level, so the
+benchmarks time plain Ultralytics with the same clock (`benchmarks/plain_ultralytics.py` loads this file alone).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+PREFETCH_FACTOR = 2  # torch DataLoader's default: batches each worker loads ahead
+
+
+class EpochClock:
+    """Ultralytics callbacks (`callbacks()`) that time a run; `record()` for a benchmark, `table()` for a notebook."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.train_start: float | None = None
+        self.loops: list[tuple[float, float]] = []  # (loop start, loop end) per epoch
+        self.fit_ends: list[float] = []  # end of each epoch's validation + checkpoint
+        self.end: float | None = None
+        self.images = 0  # training images per epoch of this process
+        self.batches = 0  # batches per epoch
+        self.workers = 0  # loader worker processes
+        self._open: float | None = None
+
+    @staticmethod
+    def _sync() -> None:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+
+    def callbacks(self) -> dict[str, Any]:
+        """{event: function} for `model.add_callback` or `helpers.train.run.train(plan, callbacks=[...])`."""
+        return {"on_train_start": self.on_train_start, "on_train_epoch_start": self.on_train_epoch_start,
+                "on_train_epoch_end": self.on_train_epoch_end, "on_fit_epoch_end": self.on_fit_epoch_end,
+                "on_train_end": self.on_train_end}
+
+    def on_train_start(self, trainer: Any) -> None:
+        self.train_start = time.perf_counter()
+        loader = trainer.train_loader
+        self.images = len(loader.dataset)
+        self.batches = len(loader)
+        self.workers = int(getattr(loader, "num_workers", 0) or 0)
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self._sync()
+        self._open = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        self._sync()
+        if self._open is not None:
+            self.loops.append((self._open, time.perf_counter()))
+            self._open = None
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        if len(self.fit_ends) < len(self.loops):  # not Ultralytics' extra call after validating best.pt
+            self.fit_ends.append(time.perf_counter())
+
+    def on_train_end(self, trainer: Any) -> None:
+        self.end = time.perf_counter()
+
+    # ------------------------------------------------------------------ figures
+    def steady(self) -> list[tuple[float, float]]:
+        """The loops that show the steady state: every epoch after the first (the first when there is one)."""
+        return self.loops[1:] or self.loops
+
+    def loop_img_s(self) -> float | None:
+        """Images per second of training-loop wall time, first epoch left out."""
+        s = self.steady()
+        loop = sum(e - b for b, e in s)
+        return self.images * len(s) / loop if loop > 0 else None
+
+    def overheads(self) -> list[float]:
+        """Seconds after each epoch's loop: validation, checkpoint, plots (and Ultralytics' bookkeeping)."""
+        return [f - e for (_, e), f in zip(self.loops, self.fit_ends)]
+
+    def prefetch_hides_loader(self) -> bool:
+        """True when an epoch has no more batches than the workers load ahead during the pause between epochs: the
+        loader's speed then never shows inside the loop."""
+        return self.workers > 0 and self.batches <= self.workers * PREFETCH_FACTOR
+
+    def record(self) -> dict[str, Any]:
+        """The figures as JSON-ready numbers (the benchmarks' record)."""
+        img_s = self.loop_img_s()
+        out: dict[str, Any] = {"images_per_epoch": self.images, "batches_per_epoch": self.batches,
+                               "workers": self.workers, "epochs_timed": len(self.steady()),
+                               "loop_s": [round(e - s, 3) for s, e in self.loops],
+                               "img_s": round(img_s, 1) if img_s else None,
+                               "setup_s": round(self.train_start - self.t0, 2) if self.train_start else None}
+        if len(self.fit_ends) == len(self.loops) and len(self.loops) > 1:
+            wall = self.fit_ends[-1] - self.loops[1][0]
+            over = self.overheads()
+            out.update(img_s_wall=round(self.images * (len(self.loops) - 1) / wall, 1),
+                       overhead_s=[round(x, 3) for x in over], overhead_share=round(sum(over[1:]) / wall, 3))
+        if self.end and self.train_start:
+            out["train_wall_s"] = round(self.end - self.train_start, 2)
+        return out
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(measure, value, what it includes) for a notebook's table."""
+        if not self.loops:
+            return [("training loop", "-", "no epoch finished")]
+        img_s = self.loop_img_s()
+        over = self.overheads()
+        total = (self.end or (self.fit_ends[-1] if self.fit_ends else self.loops[-1][1])) - (self.train_start or
+                                                                                             self.loops[0][0])
+        loop_all = sum(e - s for s, e in self.loops)
+        trained = self.images * len(self.loops)
+        first = self.loops[0][1] - self.loops[0][0]
+        rows = [("images / s, training loop", f"{img_s:.0f}" if img_s else "-",
+                 f"epochs {2 if len(self.loops) > 1 else 1}-{len(self.loops)}: {self.images} images each, loop wall "
+                 "time (first batch to last)"),
+                ("images / s, whole run", f"{trained / total:.0f}" if total > 0 else "-",
+                 f"{trained} images over {total:.1f} s from the first epoch's start to the end (validation, "
+                 "checkpoints, plots and the final validation included)"),
+                ("first epoch", f"{first:.1f} s", "worker start, cuDNN autotuning, compilation: paid once per run")]
+        if over:
+            share = sum(over) / total if total > 0 else 0.0
+            rows.append(("after each epoch", f"{sum(over) / len(over):.2f} s (median {sorted(over)[len(over) // 2]:.2f})",
+                         f"validation, checkpoint, plots: {share:.0%} of the run's wall time"))
+        rows.append(("time in training loops", f"{loop_all:.1f} s of {total:.1f} s",
+                     f"{loop_all / total:.0%} of the wall time" if total > 0 else ""))
+        if self.setup_s() is not None:
+            rows.append(("set-up before epoch 1", f"{self.setup_s():.1f} s", "dataset check and caching, model build"))
+        if self.prefetch_hides_loader():
+            rows.append(("note", "loader hidden", f"an epoch is {self.batches} batches and {self.workers} workers load "
+                         f"{self.workers * PREFETCH_FACTOR} ahead between epochs: the loop never waits for them, so "
+                         "this run cannot show a data-bound loader"))
+        return rows
+
+    def setup_s(self) -> float | None:
+        return self.train_start - self.t0 if self.train_start else None
+
+    def table(self, title: str = "Where the wall time went"):
+        """The rows as the workbook's Table (rendered as HTML in a notebook)."""
+        from helpers.core.tables import Table
+
+        return Table(("measure", "value", "what it includes"), self.rows(), title)
