@@ -76,6 +76,9 @@ def test_ultralytics_args_are_real_arguments():
     ({"extra": {"accumulate": 4}}, "tutorial argument"),
     ({"extra": {"batch": 4}}, "TrainPlan.batch"),
     ({"extra": {"lr0": 0.1}}, "TrainPlan.lr_fixed"),
+    ({"extra": {"deterministic": False}}, "TrainPlan.deterministic"),
+    ({"sdpa_kernel": "flash2"}, "choose one of"),
+    ({"cudnn_benchmark": True}, "set deterministic=False too"),
 ])
 def test_bad_fields_are_clear_errors(change, message):
     with pytest.raises(PlanError, match=message):
@@ -139,3 +142,25 @@ def test_curves_load_and_plot(tmp_path):
     assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 6
     with pytest.raises(FileNotFoundError, match="first epoch"):
         curves.load(tmp_path / "nope")
+
+
+def test_the_kernel_choices_reach_ultralytics_and_the_table():
+    fast = TrainPlan(deterministic=False, cudnn_benchmark=True, sdpa_kernel="flash")
+    assert fast.ultralytics_args()["deterministic"] is False and TrainPlan().ultralytics_args()["deterministic"] is True
+    rows = {r[0]: r for r in fast.rows()}
+    assert rows["kernels"][1] == "cuDNN benchmark" and "SDPA kernel flash" in rows["attention"][1]
+    assert {r[0]: r for r in TrainPlan().rows()}["kernels"][1] == "deterministic"
+
+
+def test_loader_workers_are_sized_from_the_cores(runs):
+    from helpers.train.plan import auto_workers
+
+    assert auto_workers("", cpus=16) == 15 and auto_workers("0", cpus=16) == 15
+    assert auto_workers("0,1", cpus=32) == 15 and auto_workers("0,1,2,3", cpus=16) == 3
+    assert auto_workers("cpu", cpus=2) == 0 and auto_workers("", cpus=1) == 1
+    gpu = profiles.get("gpu").replace(n_train=8, n_val=4, imgsz=64)
+    assert gpu.workers == -1
+    p = TrainPlan.from_profile(gpu, dataset="synthetic")
+    assert p.workers == auto_workers(p.device) and p.workers >= 1
+    assert TrainPlan.from_profile(gpu, dataset="synthetic", workers=3).workers == 3  # a value the user set stays
+    assert (p.augment_device, p.deterministic, p.cudnn_benchmark) == ("gpu", False, True)

@@ -30,6 +30,7 @@ class Record:
     command: str
     files: tuple[str, ...]  # under benchmarks/results: .png figures, .md tables, results.csv curves, summary .json
     note: str = ""  # what to read in it (Markdown written here, not built from data)
+    omit: tuple[str, ...] = ()  # recorded figures not shown: measured in a way the workbook no longer trusts
 
     def paths(self) -> list[Path]:
         return [RESULTS / f for f in self.files]
@@ -50,7 +51,10 @@ RECORDS: dict[str, Record] = {
         "python -m helpers run --profile gpu --only 02",
         ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv"),
         "A later run of the same notebook, executed cell by cell: `benchmarks/results/workbook-gpu-h100-2/"
-        "02_train_b256.html` (mAP50-95 0.888 there: run-to-run variation of 240 optimizer steps)."),
+        "02_train_b256.html` (mAP50-95 0.888 there: run-to-run variation of 240 optimizer steps)."
+        " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
+        "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
+        "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("img_s", "loader_stall_pct")),
     "02.ddp": Record(
         "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
         "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",
@@ -61,7 +65,10 @@ RECORDS: dict[str, Record] = {
     "03.train": Record(
         "the tricks run of notebook 03: yolo12n, SDPA attention, physical batch 256, 30 epochs", H100, "2026-11-24",
         "python -m helpers run --profile gpu --only 03", ("workbook-gpu-h100-2/03_memory_speed-summary.json",),
-        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/03_memory_speed.html`."),
+        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/03_memory_speed.html`."
+        " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
+        "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
+        "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("img_s", "loader_stall_pct")),
     "04.recipe": Record(
         "the stability recipe, 30 epochs at batch 256 (lr0 0.01, no warm-up, clip 10, staged gains, restart at 60%)",
         H100, "2026-11-23", "python -m helpers run --profile gpu --only 04",
@@ -85,7 +92,10 @@ RECORDS: dict[str, Record] = {
         "python -m helpers run --profile gpu --only 08",
         ("workbook-gpu-h100-2/08_yolov9_b64-summary.json", "workbook-gpu-h100-2/08-gpu-yolov9s-results.csv",
          "workbook-gpu-h100-2/08-gpu-yolo12n-results.csv"),
-        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`."),
+        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`."
+        " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
+        "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
+        "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("yolov9s_img_s", "yolo12n_img_s")),
 }
 
 
@@ -114,6 +124,8 @@ def figures_table(key: str, live: dict[str, Any] | None = None) -> Table:
     for p in rec.paths():
         if p.name.endswith("-summary.json"):
             for name, value in summary_figures(p).items():
+                if any(name == o or name.endswith(o) for o in rec.omit):
+                    continue
                 mine = "-" if live is None or name not in live else live[name]
                 rows.append((name, mine, value) if live is not None else (name, value))
     headers = ("figure", "this machine", f"recorded ({rec.date})") if live is not None else ("figure", f"recorded ({rec.date})")

@@ -27,6 +27,8 @@ class EpochClock:
         self.batches = 0  # batches per epoch
         self.workers = 0  # loader worker processes
         self._open: float | None = None
+        self.waits: list[float] = []  # per epoch: host seconds between a batch's end and the next batch's start
+        self._batch_end: float | None = None
 
     @staticmethod
     def _sync() -> None:
@@ -38,6 +40,7 @@ class EpochClock:
     def callbacks(self) -> dict[str, Any]:
         """{event: function} for `model.add_callback` or `helpers.train.run.train(plan, callbacks=[...])`."""
         return {"on_train_start": self.on_train_start, "on_train_epoch_start": self.on_train_epoch_start,
+                "on_train_batch_start": self.on_train_batch_start, "on_train_batch_end": self.on_train_batch_end,
                 "on_train_epoch_end": self.on_train_epoch_end, "on_fit_epoch_end": self.on_fit_epoch_end,
                 "on_train_end": self.on_train_end}
 
@@ -51,6 +54,17 @@ class EpochClock:
     def on_train_epoch_start(self, trainer: Any) -> None:
         self._sync()
         self._open = time.perf_counter()
+        self.waits.append(0.0)
+        self._batch_end = None
+
+    def on_train_batch_start(self, trainer: Any) -> None:
+        """The host waits here for the loader's next batch (no synchronisation: the GPU's share is waited for
+        inside the step, where Ultralytics reads the loss)."""
+        if self._batch_end is not None and self.waits:
+            self.waits[-1] += time.perf_counter() - self._batch_end
+
+    def on_train_batch_end(self, trainer: Any) -> None:
+        self._batch_end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: Any) -> None:
         self._sync()
@@ -93,6 +107,11 @@ class EpochClock:
                                "loop_s": [round(e - s, 3) for s, e in self.loops],
                                "img_s": round(img_s, 1) if img_s else None,
                                "setup_s": round(self.train_start - self.t0, 2) if self.train_start else None}
+        steady = self.steady()
+        loop = sum(e - b for b, e in steady)
+        waits = self.waits[1:len(self.loops)] if len(self.loops) > 1 else self.waits[:1]
+        if loop > 0 and waits:
+            out["loader_wait_share"] = round(sum(waits) / loop, 3)
         if len(self.fit_ends) == len(self.loops) and len(self.loops) > 1:
             wall = self.fit_ends[-1] - self.loops[1][0]
             over = self.overheads()
@@ -126,6 +145,11 @@ class EpochClock:
                          f"validation, checkpoint, plots: {share:.0%} of the run's wall time"))
         rows.append(("time in training loops", f"{loop_all:.1f} s of {total:.1f} s",
                      f"{loop_all / total:.0%} of the wall time" if total > 0 else ""))
+        wait = self.record().get("loader_wait_share")
+        if wait is not None:
+            rows.append(("waiting for the loader", f"{wait:.0%} of loop time",
+                         "between one batch's end and the next batch's arrival; the rest of the loop is the step "
+                         "(augmentation on the GPU included)"))
         if self.setup_s() is not None:
             rows.append(("set-up before epoch 1", f"{self.setup_s():.1f} s", "dataset check and caching, model build"))
         if self.prefetch_hides_loader():

@@ -1,0 +1,86 @@
+"""The real-training record (`benchmarks/real_training.py`) for a reader: its provenance, the runs as a table and a
+figure, the GPU-only step beside them, and where a real step's GPU time goes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpers.core.tables import Table
+from helpers.measure import results
+
+RECORD = "realtrain-h200"
+COMMAND = "python benchmarks/real_training.py --tag realtrain-h200"
+NAMES = {  # what each configuration of the record is, in words
+    "ultralytics-w8": "plain Ultralytics, 8 workers (its default)",
+    "ultralytics-w15": "plain Ultralytics, 15 workers",
+    "workbook-default": "workbook: SDPA, CPU augmentation (earlier default)",
+    "workbook-gpu": "workbook: resident set, GPU augmentation, deterministic",
+    "workbook-gpu-fast": "workbook gpu profile: resident set, GPU augmentation, cuDNN benchmark",
+    "workbook-lean": "gpu profile + checkpointing all+head",
+}
+
+SHORT = {"ultralytics-w8": "plain, 8 workers", "ultralytics-w15": "plain, 15 workers",
+         "workbook-default": "SDPA + CPU augmentation", "workbook-gpu": "GPU pipeline, deterministic",
+         "workbook-gpu-fast": "gpu profile (GPU pipeline)", "workbook-lean": "gpu profile + checkpointing"}
+
+
+def read(name: str = RECORD) -> dict[str, Any]:
+    """The record, through the one results reader."""
+    return results.read(name)
+
+
+def provenance(doc: dict[str, Any]) -> str:
+    env = doc["environment"]
+    return results.provenance(f"{env['device']}, {env.get('cpu_count')} CPU cores (torch {env['torch']}, Ultralytics "
+                              f"{env['ultralytics']})", str(env["date"])[:10], COMMAND)
+
+
+def runs_table(doc: dict[str, Any]) -> Table:
+    """One row per configuration: median img/s of the training loop, min-max, runs, ratio to plain, peak memory."""
+    s = doc["summary"]
+    plain = s["plain_img_s"]
+    rows = []
+    for k, v in s["img_s_by_config"].items():
+        peak = max((r.get("peak_allocated_gib") or 0 for r in doc["runs"] if r["config"] == k), default=0)
+        rows.append((NAMES.get(k, k), f"{v['median']:.0f}", f"{v['min']:.0f}-{v['max']:.0f}", str(v["n"]),
+                     f"{v['median'] / plain:.2f}x", f"{peak:.1f}"))
+    return Table(("run (each a fresh process)", "img/s, median", "min-max", "runs", "vs plain (8 workers)",
+                  "peak GiB"), rows, "real training, epoch wall clock, first epoch left out")
+
+
+def figure(doc: dict[str, Any]):
+    """Median img/s per configuration with its min-max, and the plan's GPU-only step as a line."""
+    import matplotlib.pyplot as plt
+
+    s = doc["summary"]
+    items = list(s["img_s_by_config"].items())
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(items) + 1.4))
+    y = range(len(items))
+    med = [v["median"] for _, v in items]
+    err = [[v["median"] - v["min"] for _, v in items], [v["max"] - v["median"] for _, v in items]]
+    colors = ["#999999" if k.startswith("ultralytics") else "#1f77b4" for k, _ in items]
+    ax.barh(list(y), med, xerr=err, color=colors, capsize=3)
+    ax.set_yticks(list(y), [SHORT.get(k, k) for k, _ in items], fontsize=9)
+    ax.invert_yaxis()
+    top = max(v["max"] for _, v in items)
+    if s.get("gpu_only_img_s"):
+        g = s["gpu_only_img_s"]
+        top = max(top, g)
+        ax.axvline(g, color="#d62728", ls="--", lw=1, label=f"the plan's GPU-only step: {g:.0f}")
+        ax.legend(loc="lower right", fontsize=8)
+    for i, m in zip(y, med):
+        ax.text(m / 2, i, f"{m:.0f}", color="white", fontsize=8, ha="center", va="center")
+    ax.set_xlim(0, top * 1.08)
+    ax.set_xlabel("images / s of training-loop wall time (median; whiskers: min-max)")
+    ax.set_title(f"real training, {doc['environment']['device']}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def kernels_table(doc: dict[str, Any], n: int = 10) -> Table:
+    """The kernels that took the most GPU time per step in the profiled real steps."""
+    prof = next((v for k, v in doc["pieces"].items() if k.startswith("profile:")), {})
+    rows = prof.get("kernels_top") or [r for r in prof.get("top_kernels", []) if not r["kernel"].startswith("aten::")]
+    return Table(("kernel", "ms per step"), [(r["kernel"][:80], f"{r['ms_per_step']:.1f}") for r in rows[:n]],
+                 f"GPU time per real training step ({prof.get('wall_ms_per_step', '?')} ms of wall time a step, "
+                 "profiler on)")
