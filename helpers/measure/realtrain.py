@@ -81,6 +81,6 @@ def kernels_table(doc: dict[str, Any], n: int = 10) -> Table:
     """The kernels that took the most GPU time per step in the profiled real steps."""
     prof = next((v for k, v in doc["pieces"].items() if k.startswith("profile:")), {})
     rows = prof.get("kernels_top") or [r for r in prof.get("top_kernels", []) if not r["kernel"].startswith("aten::")]
-    return Table(("kernel", "ms per step"), [(r["kernel"][:80], f"{r['ms_per_step']:.1f}") for r in rows[:n]],
+    return Table(("kernel", "ms per step"), [(f"`{r['kernel'][:80]}`", f"{r['ms_per_step']:.1f}") for r in rows[:n]],
                  f"GPU time per real training step ({prof.get('wall_ms_per_step', '?')} ms of wall time a step, "
                  "profiler on)")

@@ -138,7 +138,8 @@ class EpochClock:
                 ("images / s, whole run", f"{trained / total:.0f}" if total > 0 else "-",
                  f"{trained} images over {total:.1f} s from the first epoch's start to the end (validation, "
                  "checkpoints, plots and the final validation included)"),
-                ("first epoch", f"{first:.1f} s", "worker start, cuDNN autotuning, compilation: paid once per run")]
+                ("first epoch", f"{first:.1f} s", "includes the run's start-up (loader workers, cuDNN autotuning, "
+                 "compilation where they apply): paid once per run")]
         if over:
             share = sum(over) / total if total > 0 else 0.0
             rows.append(("after each epoch", f"{sum(over) / len(over):.2f} s (median {sorted(over)[len(over) // 2]:.2f})",
@@ -149,7 +150,7 @@ class EpochClock:
         if wait is not None:
             rows.append(("waiting for the loader", f"{wait:.0%} of loop time",
                          "between one batch's end and the next batch's arrival; the rest of the loop is the step "
-                         "(augmentation on the GPU included)"))
+                         "(with augment_device='gpu', the augmentation too)"))
         if self.setup_s() is not None:
             rows.append(("set-up before epoch 1", f"{self.setup_s():.1f} s", "dataset check and caching, model build"))
         if self.prefetch_hides_loader():
