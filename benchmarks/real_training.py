@@ -79,7 +79,7 @@ def child_plan(a: argparse.Namespace) -> dict:
                                   extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
     result = train(plan, callbacks=[clock.callbacks()], progress=False)
     t = result.trainer
-    return {**clock.record(), "peak_allocated_gib": _peak_gib(), "workers": plan.workers,
+    return {**clock.record(), "peak_allocated_gib": _peak_gib(), "plan_workers": plan.workers,
             "input_pipeline": t.input_pipeline, "augment_first_batch_s": t.augment_first_s,
             "plan": {k: getattr(plan, k) for k in ("attention", "augment_device", "checkpoint", "deterministic",
                                                    "cudnn_benchmark", "sdpa_kernel", "compile", "amp")}}
@@ -109,8 +109,9 @@ def child_probe(a: argparse.Namespace) -> dict:
 
 
 def child_augment(a: argparse.Namespace) -> dict:
-    """The augmentation of one batch from the resident store: eager and compiled (CUDA events, median of 10), the
-    memory it adds, the compile time; and the same images decoded from JPEG on the GPU (torchvision.io)."""
+    """The augmentation of one batch from the resident store, eager and compiled (host clock after synchronising,
+    median of 10, host work included): time, memory it adds, compile time; and the same images decoded from JPEG
+    on the GPU (torchvision.io)."""
     import torch
 
     import helpers  # noqa: F401

@@ -131,7 +131,7 @@ def test_the_store_and_the_workers_batches_render_the_same_pixels(shapes):
 
 @pytest.mark.slow
 def test_the_compiled_pixel_pass_equals_the_eager_one(shapes):
-    """What CUDA runs (torch.compile of `render`, channels-last half output) against eager, here on the CPU."""
+    """What CUDA runs (torch.compile of `render`, channels-last output) against eager, here on the CPU."""
     ds, cfg = dataset(shapes, 96, degrees=10.0, shear=3.0)
     store = gpu_data.build_store(ds, CPU, "device", threads=2)
     idx = torch.tensor([2, 7, 11, 19])
@@ -155,3 +155,24 @@ def test_copy_paste_with_segments_falls_back_with_a_reason():
 def test_on_the_cpu_the_store_lives_in_memory():
     where, why = gpu_data.where_it_fits(100, 640, CPU)
     assert where == "device" and "100 images" in why
+
+
+def test_what_the_gpu_pipeline_would_ignore_sends_the_run_to_the_workers():
+    base = dict(mixup=0.0, cutmix=0.0, perspective=0.0, multi_scale=0.0, rect=False, task="detect", copy_paste=0.0)
+    assert "bgr=0.5" in gpu_augment.unsupported(SimpleNamespace(**base, bgr=0.5))
+    gray = SimpleNamespace(labels=[], data={"channels": 1})
+    assert "channels=1" in gpu_augment.unsupported(SimpleNamespace(**base, bgr=0.0), gray)
+
+
+def test_the_shuffle_follows_the_epoch_the_trainer_names(shapes):
+    """A resumed run (the trainer calls set_epoch) continues the order of its epoch instead of starting over."""
+    ds, _ = dataset(shapes, 96)
+    store = gpu_data.build_store(ds, CPU, "device", threads=2)
+    a = gpu_data.IndexLoader(ds, store, batch_size=6, device=CPU, seed=1)
+    first, second = [torch.cat([x["store_idx"] for x in a]) for _ in range(2)]
+    b = gpu_data.IndexLoader(ds, store, batch_size=6, device=CPU, seed=1)
+    b.sampler.set_epoch(1)
+    assert torch.equal(torch.cat([x["store_idx"] for x in b]), second)
+    assert torch.equal(torch.cat([x["store_idx"] for x in b]), second)  # told: stays at the trainer's epoch
+    b.close()
+    assert b.store is None

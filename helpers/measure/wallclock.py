@@ -53,6 +53,11 @@ class EpochClock:
 
     def on_train_epoch_start(self, trainer: Any) -> None:
         self._sync()
+        if self._open is not None and self.waits:  # the last epoch never ended (Ultralytics' out-of-memory retry)
+            self.waits.pop()
+        if len(self.loops) > len(self.fit_ends):  # the last epoch is redone (Ultralytics' NaN recovery)
+            self.loops.pop()
+            self.waits.pop()
         self._open = time.perf_counter()
         self.waits.append(0.0)
         self._batch_end = None

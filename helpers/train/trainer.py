@@ -269,18 +269,32 @@ class WorkbookTrainer(DetectionTrainer):
             return super().get_dataloader(dataset_path, batch_size, rank, mode)
         self.gpu_augment = gpu_augment.GpuAugment.from_args(self.args)
         self._aug_gen = torch_generator(self.device, self.args.seed + max(global_rank(), 0))
+        if self.image_store is not None:  # a rebuild (Ultralytics' out-of-memory retry): let the old store go first
+            self.image_store = None
+            if self.device.type == "cuda":
+                import torch
+
+                torch.cuda.empty_cache()
         where, reason = gpu_data.where_it_fits(len(dataset.im_files), int(self.args.imgsz), self.device)
         if where:
             self.image_store = gpu_data.build_store(dataset, self.device, where, threads=max(int(self.args.workers), 1))
             self.input_pipeline = "resident on the GPU" if where == "device" and self.device.type == "cuda" else \
                 "resident in memory" if where == "device" else "pinned host memory"
             LOGGER.info(f"augment_device='gpu': training set {self.input_pipeline} ({reason})")
+            self.add_callback("on_train_epoch_start", WorkbookTrainer._tell_epoch)
             return gpu_data.IndexLoader(dataset, self.image_store, batch_size, self.device, rank=global_rank(),
                                         world=self.world_size, seed=self.args.seed)
         LOGGER.warning(f"augment_device='gpu': {reason}; the loader's workers hand over the images")
         self.input_pipeline = "cpu workers, augmentation on the GPU"
         return build_dataloader(gpu_augment.adopt(dataset), batch=batch_size, workers=self.args.workers, shuffle=True,
                                 rank=rank, drop_last=False, device=self.device)
+
+    @staticmethod
+    def _tell_epoch(t: "WorkbookTrainer") -> None:
+        """The index loader's shuffle follows the trainer's epoch (a resumed run continues the order)."""
+        sampler = getattr(t.train_loader, "sampler", None)
+        if hasattr(sampler, "told"):
+            sampler.set_epoch(t.epoch)
 
     def _close_dataloader_mosaic(self):
         super()._close_dataloader_mosaic()
@@ -326,10 +340,14 @@ class WorkbookTrainer(DetectionTrainer):
 
     def _augment_store(self, images, hw, boxes, sample, pool, cuda: bool):
         """The fused augmentation (compiled on a GPU; eager where compilation fails, with one warning)."""
+        import torch
+
         kw = dict(out_dtype=self._image_dtype(), channels_last=cuda)
         if cuda and getattr(self, "_compile_ok", True):
             try:
                 return self.gpu_augment.augment(images, hw, boxes, sample, pool, self._aug_gen, compiled=True, **kw)
+            except torch.OutOfMemoryError:
+                raise  # Ultralytics' own retry with a smaller batch handles it
             except Exception as e:  # an Inductor/Triton failure: the same function runs eagerly
                 from ultralytics.utils import LOGGER
 

@@ -78,8 +78,8 @@ def set_sdpa_kernel(name: str) -> None:
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     name = _sdpa_kernel["name"]
-    if not name or not q.is_cuda:
-        return F.scaled_dot_product_attention(q, k, v)
+    if not name or not q.is_cuda or (name != "math" and q.dtype not in (torch.float16, torch.bfloat16)):
+        return F.scaled_dot_product_attention(q, k, v)  # flash/cuDNN/efficient pins: half precision only
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backend = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,

@@ -1,6 +1,7 @@
 """Ultralytics' training augmentation as batched tensor ops on the training device: mosaic, the random affine
 (degrees, translate, scale, shear), horizontal/vertical flip and HSV, with the boxes transformed and filtered as
-Ultralytics does. The loader's workers then only hand over cached uint8 images and labels.
+Ultralytics does. The CPU's part is only handing over cached uint8 images (the loader's workers) or indices into
+the set stored on the device (`helpers.tricks.gpu_data`).
 
 One pass per batch (`render`): for every output pixel the composed transform (flip, then the inverse affine, then
 the mosaic layout) gives a tile and a source coordinate, read with four bilinear taps from that tile's image, with
@@ -339,6 +340,12 @@ def unsupported(args: Any, dataset: Any = None) -> str | None:
     for name in ("mixup", "cutmix", "perspective", "multi_scale"):
         if float(getattr(args, name, 0.0) or 0.0) > 0:
             return f"{name}={getattr(args, name)} is not implemented on the GPU"
+    if float(getattr(args, "bgr", 0.0) or 0.0) > 0:
+        return f"bgr={args.bgr} (channel swaps) is not implemented on the GPU"
+    if getattr(args, "augmentations", None):
+        return "custom augmentations= run in the loader's workers"
+    if dataset is not None and int(getattr(dataset, "data", {}).get("channels", 3) or 3) != 3:
+        return f"channels={dataset.data.get('channels')}: the GPU pipeline stores 3-channel images"
     if getattr(args, "rect", False):
         return "rect=True batches images of different shapes"
     if getattr(args, "task", "detect") != "detect":

@@ -4,7 +4,8 @@ With `augment_device="gpu"` the CPU's only per-image work is done once, before t
 as Ultralytics' dataset loads it (long side = imgsz, its own cache), is padded to S x S with FILL and copied into one
 uint8 tensor (N, S, S, 3) on the GPU, its boxes into one table. Each batch is then a vector of indices; the
 augmentation (`helpers.tricks.gpu_augment.GpuAugment.augment`) reads the pixels straight from the store, mosaic
-partners drawn from the whole set as Ultralytics draws them. Where the set does not fit beside training, it stays in
+partners drawn from the whole set (Ultralytics draws them from its buffer of recent images: the whole set with
+cache='ram'). Where the set does not fit beside training, it stays in
 pinned host memory and each batch's images cross once (partners then come from the same batch); where even that does
 not fit, the trainer falls back to the loader's workers (`gpu_augment.adopt`).
 """
@@ -77,26 +78,39 @@ def where_it_fits(n: int, imgsz: int, device: torch.device) -> tuple[str, str]:
     return "", f"{n} images need {gib:.1f} GiB: neither the GPU nor the host has room"
 
 
+CHUNK = 512  # images staged on the host at a time while a store on the device is filled
+
+
 def build_store(dataset: Any, device: torch.device, where: str, threads: int = 8) -> ImageStore:
-    """Load every image of an Ultralytics YOLODataset (through its own load_image and cache) into one store."""
+    """Load every image of an Ultralytics YOLODataset (through its own load_image and cache) into one store; a store
+    on a GPU is filled through a small host buffer, so the host never holds a second copy of the whole set."""
     n, s = len(dataset.im_files), int(dataset.imgsz)
-    pin = where == "host" and torch.cuda.is_available()
-    images = torch.empty((n, s, s, 3), dtype=torch.uint8, pin_memory=pin)
+    on_gpu = where == "device" and device.type == "cuda"
+    pin = torch.cuda.is_available() and (where == "host" or on_gpu)
+    images = torch.empty((n, s, s, 3), dtype=torch.uint8, device=device if on_gpu else "cpu",
+                         pin_memory=pin and not on_gpu)
+    staging = torch.empty((min(CHUNK, n), s, s, 3), dtype=torch.uint8, pin_memory=pin) if on_gpu else None
     hw = np.zeros((n, 2), dtype=np.float32)
 
-    def load(i: int) -> None:
+    def load(i: int, into: torch.Tensor) -> None:
         im, _, (h, w) = dataset.load_image(i)
         if im.ndim == 2:
             im = im[..., None]
         if im.shape[2] == 1:
             im = np.repeat(im, 3, 2)
-        canvas = images[i].numpy()
+        canvas = into.numpy()
         canvas[:] = FILL
         canvas[:h, :w] = im[..., ::-1]  # BGR -> RGB, as Ultralytics' Format does
         hw[i] = (h, w)
 
     with ThreadPoolExecutor(max(1, threads)) as pool:  # cv2 releases the GIL
-        list(pool.map(load, range(n)))
+        if staging is None:
+            list(pool.map(lambda i: load(i, images[i]), range(n)))
+        else:
+            for start in range(0, n, CHUNK):
+                stop = min(start + CHUNK, n)
+                list(pool.map(lambda i: load(i, staging[i - start]), range(start, stop)))
+                images[start:stop].copy_(staging[: stop - start])  # synchronous: the buffer is reused next
     counts, xyxy, cls = [], [], []
     for i, lb in enumerate(dataset.labels):
         b = np.asarray(lb["bboxes"], dtype=np.float32).reshape(-1, 4)
@@ -110,8 +124,6 @@ def build_store(dataset: Any, device: torch.device, where: str, threads: int = 8
         counts.append(len(b))
     boxes = BoxSource.from_counts(torch.as_tensor(counts, device=device), torch.from_numpy(np.concatenate(xyxy)).to(device),
                                   torch.from_numpy(np.concatenate(cls)).to(device))
-    if where == "device":
-        images = images.to(device)
     return ImageStore(images, torch.from_numpy(hw).to(device), boxes, resident=where == "device")
 
 
@@ -122,12 +134,13 @@ class _Sampler:
     def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool):
         self.n, self.rank, self.world, self.seed, self.shuffle = n, max(rank, 0), max(world, 1), seed, shuffle
         self.epoch = 0
+        self.told = False  # set_epoch was called: the trainer says which epoch it is (resume, DDP)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.world)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch, self.told = epoch, True
 
     def indices(self) -> torch.Tensor:
         if self.shuffle:
@@ -150,15 +163,14 @@ class IndexLoader:
                  world: int = 1, seed: int = 0, shuffle: bool = True):
         self.dataset, self.store, self.batch_size, self.device = dataset, store, batch_size, device
         self.sampler = _Sampler(len(store), rank, world, seed, shuffle)
-        self._distributed = rank >= 0 and world > 1
 
     def __len__(self) -> int:
         return math.ceil(len(self.sampler) / self.batch_size)
 
     def __iter__(self):
         order = self.sampler.indices()
-        if not self._distributed:
-            self.sampler.epoch += 1  # Ultralytics calls set_epoch only under DDP
+        if not self.sampler.told:  # iterated on its own: a new order each time
+            self.sampler.epoch += 1
         files = self.dataset.im_files
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
@@ -169,4 +181,5 @@ class IndexLoader:
         """Nothing to restart (Ultralytics resets its workers after closing mosaic)."""
 
     def close(self) -> None:
-        """No workers to stop."""
+        """No workers to stop; the store is let go (Ultralytics closes the loader before rebuilding it)."""
+        self.store = None
