@@ -131,7 +131,9 @@ class EpochProgress(Hooks):
         loss = trainer.tloss
         if isinstance(loss, dict):  # 8.4: a dict of loss components
             loss = sum(float(v) for v in loss.values())
-        shown = {"loss": f"{float(loss):.3f}" if loss is not None else "-", "mAP50-95": f"{m.get(MAP50_95, 0.0):.3f}"}
+        mp = float(m.get(MAP50_95, 0.0))
+        shown = {"loss": f"{float(loss):.3f}" if loss is not None else "-",
+                 "mAP50-95": f"{mp:.3f}" if mp == mp else "not validated"}
         if self.lines:
             print(f"epoch {self.done}/{trainer.epochs}: " + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
         elif self.bar is not None:

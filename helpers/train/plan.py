@@ -79,6 +79,7 @@ class TrainPlan:
     cudnn_benchmark: bool = False  # let cuDNN time its kernels for each new shape (needs deterministic=False)
     sdpa_kernel: str = ""  # pin PyTorch SDPA to one kernel: flash (FlashAttention-2) | efficient | cudnn | '' (PyTorch picks)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
+    val_every: int = 1  # validate every k epochs (the last epoch always; skipped epochs log NaN metrics)
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
     nnodes: int = 1  # hosts; > 1 runs through torchrun (python -m helpers train --nnodes ..., helpers.train.worker)
@@ -98,7 +99,7 @@ class TrainPlan:
 
         from helpers.tricks import attention, checkpointing, precision
 
-        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes"):
+        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes", "val_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
@@ -134,6 +135,11 @@ class TrainPlan:
             bad("sync_bn", "SyncBatchNorm runs on GPUs only (torch has no CPU kernel); set sync_bn=False on the CPU")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
             raise PlanError(f"recipe must be a Recipe, not {type(self.recipe).__name__}")
+        if self.val_every > 1 and self.recipe is not None and self.recipe.early_stop:
+            bad("val_every", "the recipe's early stop reads every epoch's validation; use val_every=1 with it, or "
+                             "a recipe without early_stop")
+        if self.val_every > 1 and self.extra.get("val") is False:
+            bad("val_every", "val=False already validates the last epoch only")
         _check_extra(self.extra)
 
     # ------------------------------------------------------------------ derived values (one rule each)
@@ -325,7 +331,8 @@ class TrainPlan:
              "cuDNN benchmark" if self.cudnn_benchmark else "non-deterministic",
              "Ultralytics' default: reproducible, slower kernels" if self.deterministic else
              "cuDNN times its kernels per shape (the first steps are slower)" if self.cudnn_benchmark else
-             "cuDNN's heuristics pick the kernels"),
+             "cuDNN's heuristics pick the kernels") if str(self.device).strip() != "cpu" else
+            ("kernels", "deterministic" if self.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
             ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else ""),
             ("precision", self.amp, f"amp={amp_value!r}: {amp_why}"),
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
@@ -336,6 +343,8 @@ class TrainPlan:
                 f"each GPU normalises over its own {self.per_gpu_batch} images (Ultralytics' default)")]
               if self.world > 1 else []),
             ("loader", f"{self.workers} workers, cache={self.cache}", ""),
+            *([("validation", f"every {self.val_every} epochs", "and the last; the epochs between log NaN metrics and "
+                "cannot become best.pt")] if self.val_every > 1 else []),
             ("logging", "plots" + (" + TensorBoard" if self.tensorboard else "") if self.plots else
              ("TensorBoard" if self.tensorboard else "results.csv only"),
              "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else ""),

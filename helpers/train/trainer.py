@@ -235,6 +235,18 @@ class WorkbookTrainer(DetectionTrainer):
         self.run_callbacks("on_fit_epoch_end")
         self.epoch -= 1
 
+    validations_skipped = 0  # epochs whose validation plan.val_every skipped
+
+    def validate(self):
+        """Ultralytics' validation, or, on an epoch plan.val_every skips, NaN metrics and no fitness (so the epoch
+        can neither become best.pt nor count for Ultralytics' early stop). The last epoch is always validated."""
+        k = self.plan.val_every if self.plan is not None else 1
+        due = (self.epoch + 1) % k == 0 or self.epoch + 1 >= self.epochs or self.stop or self.stopper.possible_stop
+        if k <= 1 or due:
+            return super().validate()
+        self.validations_skipped += 1
+        return {key: float("nan") for key in (self.metrics or {})}, None
+
     def save_model(self):
         saved = super().save_model()
         self.saves += 1
