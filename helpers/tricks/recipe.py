@@ -26,6 +26,10 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
+class RecipeError(ValueError):
+    """A recipe value of the wrong type or out of range; the message names the field."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The stability tricks of one run; the defaults are Ultralytics' own behaviour plus the NaN guard."""
@@ -45,8 +49,31 @@ class Recipe:
     save_period: int = -1  # Ultralytics' own: also keep epochN.pt every K epochs
 
     def __post_init__(self) -> None:
+        def number(name: str, low: float, high: float = float("inf"), *, optional: bool = False,
+                   integer: bool = False, low_open: bool = False) -> None:
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            kind = int if integer else (int, float)
+            ok = isinstance(v, kind) and not isinstance(v, bool) and (v > low if low_open else v >= low) and v <= high
+            if not ok:
+                what = ("an integer" if integer else "a number") + (f" > {low:g}" if low_open else f" >= {low:g}")
+                what += f" and <= {high:g}" if high != float("inf") else ""
+                raise RecipeError(f"recipe {name}={v!r}: must be {what}" + (" (or None)" if optional else ""))
+
+        number("clip_norm", 0, optional=True, low_open=True)
+        number("restart_epoch", 0, optional=True, integer=True)
+        number("restart_fraction", 0, 1, low_open=True)
+        number("restart_decay", 0, 1, low_open=True)
+        number("guard_max_bad", 1, integer=True)
+        number("guard_lr_drop", 0, 1, low_open=True)
+        number("empty_cache_every", 0, integer=True)
+        number("save_period", -1, integer=True)
+        for name in ("nan_guard", "atomic_save"):
+            if not isinstance(getattr(self, name), bool):
+                raise RecipeError(f"recipe {name}={getattr(self, name)!r}: must be true or false")
         if self.restart_after not in ("exp", "cosine"):
-            raise ValueError(f"restart_after={self.restart_after!r}: choose 'exp' or 'cosine'")
+            raise RecipeError(f"recipe restart_after={self.restart_after!r}: choose 'exp' or 'cosine'")
         self.stages()  # validates the stage table
 
     def schedule(self, epochs: int, lrf: float, cos: bool) -> Schedule:

@@ -30,6 +30,23 @@ TUTORIAL_KEYS = ("accumulate", "grad_clip_norm", "mosaic_prob", "amp_dtype", "fp
                  "flash_attention", "sync_bn")
 
 
+class TranslateError(ValueError):
+    """A tutorial argument whose value cannot be translated; the message names the key."""
+
+
+def _number(key: str, value: Any, kind: type = float) -> Any:
+    """`value` as `kind`, or an error naming the key (a bare ValueError from float('x') names nothing)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        out = kind(value)
+        if kind is int and float(value) != out:
+            raise ValueError
+        return out
+    except (TypeError, ValueError):
+        raise TranslateError(f"{key}={value!r}: must be {'an integer' if kind is int else 'a number'}") from None
+
+
 @dataclass
 class Translation:
     args: dict[str, Any] = field(default_factory=dict)  # real Ultralytics arguments
@@ -80,23 +97,38 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             t.args[arg] = value
             t.notes.append((key, how))
 
-    batch = int(tutorial.get("batch", 16))
+    batch = _number("batch", tutorial.get("batch", 16))  # -1 or a fraction of memory: AutoBatch
     for key, value in tutorial.items():
         if key in real:
             continue
         if key == "accumulate":
-            n = int(value)
+            n = _number(key, value, int)
+            if n < 1:
+                raise TranslateError(f"accumulate={value!r}: must be >= 1")
+            if batch < 1:  # AutoBatch (batch=-1, or a fraction of memory) picks the micro-batch at run time
+                raise TranslateError(
+                    f"accumulate={n} with batch={tutorial.get('batch')!r}: AutoBatch chooses the micro-batch when the "
+                    "run starts, so batch x accumulate is unknown here. Give the images per optimizer step instead: "
+                    f"nbs (e.g. nbs={64 * n}); the workbook's memory planner (plan.fit_memory) then picks the "
+                    "micro-batch and Ultralytics accumulates round(nbs / batch)")
+            batch = int(batch)
             put("nbs", batch * n, key, f"nbs={batch * n}: Ultralytics accumulates max(round(nbs / batch), 1) = {n} "
                                        "micro-batches (and scales weight decay by batch*accumulate/nbs)")
         elif key == "grad_clip_norm":
-            t.recipe["clip_norm"] = float(value)
+            t.recipe["clip_norm"] = _number(key, value)
             t.notes.append((key, f"Recipe(clip_norm={value}): RecipeTrainer.optimizer_step clips at this norm "
                                  "(Ultralytics hard-codes 10.0) and logs the norm"))
         elif key == "mosaic_prob":
-            put("mosaic", float(value), key, f"mosaic={value}: Ultralytics' mosaic argument already is the probability")
+            put("mosaic", _number(key, value), key, f"mosaic={value}: Ultralytics' mosaic argument already is the "
+                                                     "probability")
         elif key == "amp_dtype":
             v = str(value).lower().replace("torch.", "")
-            if v in ("bfloat16", "bf16"):
+            amp_on = "amp" in given and tutorial["amp"] in (True, 1, "true", "True", "fp16")
+            if v in ("bfloat16", "bf16") and amp_on:  # amp switches autocast on, amp_dtype says which: not a conflict
+                t.args["amp"] = "bf16"
+                t.notes.append((key, f"amp='bf16': amp={tutorial['amp']!r} turns mixed precision on and "
+                                     "amp_dtype=bfloat16 chooses bf16 (refused on GPUs below compute capability 8.0)"))
+            elif v in ("bfloat16", "bf16"):
                 put("amp", "bf16", key, "amp='bf16' (Ultralytics 8.4 native; the plan refuses it on GPUs below "
                                         "compute capability 8.0, which have no bf16 tensor cores)")
             elif v in ("float16", "fp16", "half"):
@@ -118,20 +150,20 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             else:
                 t.notes.append((key, "off: nothing to do"))
         elif key == "restart_epoch":
-            t.recipe["restart_epoch"] = int(value)
+            t.recipe["restart_epoch"] = _number(key, value, int)
             t.notes.append((key, f"Recipe(restart_epoch={value}): RecipeTrainer's schedule resets lr to "
                                  "restart_fraction x lr0 at that epoch and decays after it"))
         elif key in ("restart_lr_fraction", "restart_factor"):
-            t.recipe["restart_fraction"] = float(value)
+            t.recipe["restart_fraction"] = _number(key, value)
             t.notes.append((key, f"Recipe(restart_fraction={value})"))
         elif key in ("lr_decay", "decay_per_epoch"):
-            t.recipe["restart_decay"] = float(value)
+            t.recipe["restart_decay"] = _number(key, value)
             t.notes.append((key, f"Recipe(restart_decay={value}) after the restart"))
         elif key == "loss_weights_schedule":
             t.recipe["loss_stages"] = tuple(tuple(s) for s in value)
             t.notes.append((key, "Recipe(loss_stages=...): gains set at each stage's first epoch by a callback"))
         elif key in ("empty_cache_every", "empty_cache_interval"):
-            t.recipe["empty_cache_every"] = int(value)
+            t.recipe["empty_cache_every"] = _number(key, value, int)
             t.notes.append((key, f"Recipe(empty_cache_every={value}) epochs: a callback calls torch.cuda.empty_cache()"))
         elif key == "flash_attention":
             t.tricks["attention"] = "flash" if value else "stock"

@@ -1,0 +1,55 @@
+"""Values are checked before any work starts, each error naming its key: recipe fields by type and range, and the
+tutorial translator (a bf16 request kept with amp=True, AutoBatch with accumulate, non-numeric values)."""
+
+import pytest
+
+from helpers.train.plan import TrainPlan
+from helpers.tricks.recipe import Recipe, RecipeError
+from helpers.tricks.translate import TranslateError, translate
+
+
+@pytest.mark.parametrize("field,value", [("clip_norm", "x"), ("clip_norm", 0), ("restart_epoch", 1.5),
+                                         ("restart_fraction", 2.0), ("guard_max_bad", 0), ("guard_lr_drop", 0),
+                                         ("empty_cache_every", -1), ("nan_guard", "yes"), ("save_period", -2),
+                                         ("restart_after", "linear")])
+def test_a_bad_recipe_value_names_its_field(field, value):
+    with pytest.raises(RecipeError, match=f"recipe {field}="):
+        Recipe.from_dict({field: value})
+
+
+def test_good_recipe_values_pass():
+    r = Recipe.from_dict({"clip_norm": 3, "clip_norm": None, "restart_epoch": 5, "guard_lr_drop": 1.0,
+                          "save_period": 5})
+    assert r.clip_norm is None and r.restart_epoch == 5
+
+
+def test_the_command_line_refuses_a_bad_recipe_before_training(runs):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "helpers", "train", "--profile", "quick", "--recipe",
+                        '{"clip_norm": "x"}', "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "clip_norm='x'" in p.stdout + p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_amp_dtype_bfloat16_is_kept_when_amp_is_on():
+    t = translate({"amp": True, "amp_dtype": "bfloat16"})
+    assert t.args["amp"] == "bf16"
+    assert translate({"amp": False, "amp_dtype": "bfloat16"}).args["amp"] is False  # AMP off stays off, said so
+    plan, _ = TrainPlan().translated({"amp": True, "amp_dtype": "torch.bfloat16"})
+    assert plan.amp == "bf16"
+
+
+def test_autobatch_with_accumulate_asks_for_nbs():
+    with pytest.raises(TranslateError, match=r"accumulate=4 with batch=-1.*nbs"):
+        translate({"batch": -1, "accumulate": 4})
+    assert translate({"batch": 64, "accumulate": 4}).args["nbs"] == 256
+
+
+@pytest.mark.parametrize("args,key", [({"grad_clip_norm": "x"}, "grad_clip_norm"), ({"accumulate": "four"}, "accumulate"),
+                                      ({"accumulate": 2.5}, "accumulate"), ({"mosaic_prob": None}, "mosaic_prob"),
+                                      ({"empty_cache_every": "5s"}, "empty_cache_every")])
+def test_a_bad_tutorial_value_names_its_key(args, key):
+    with pytest.raises(TranslateError, match=f"^{key}="):
+        translate(args)
