@@ -119,3 +119,37 @@ def test_real_cuda_oom():
 
 def test_unrecognised_error_gives_none():
     assert doctor.diagnose(ValueError("something else entirely")) is None
+
+
+def test_a_missing_model_yaml_is_not_called_a_dataset_problem():
+    from ultralytics import YOLO
+
+    with pytest.raises(Exception) as e:
+        YOLO("yolo12q.yaml")
+    f = doctor.diagnose(e.value)
+    assert f.kind == "model-yaml" and "yolo12q.yaml" in f.what
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path):
+    from ultralytics.data.utils import check_det_dataset
+
+    bad = tmp_path / "data.yaml"
+    bad.write_text("train: images/train\nval: [a, b\nnames: {0: a}\n")
+    with pytest.raises(Exception) as e:
+        check_det_dataset(str(bad))
+    f = doctor.diagnose(e.value)
+    assert f.kind == "yaml-syntax" and "line 3, column 6" in f.what and str(bad) in f.what
+
+
+def test_a_truncated_checkpoint_is_a_checkpoint_finding(tmp_path):
+    from pathlib import Path
+
+    from ultralytics import YOLO
+
+    src = Path(__file__).resolve().parent.parent / "data" / "weights" / "yolo12n-shapes.pt"
+    cut = tmp_path / "last.pt"
+    cut.write_bytes(src.read_bytes()[:1000])
+    with pytest.raises(Exception) as e:
+        YOLO(str(cut))
+    f = doctor.diagnose(e.value)
+    assert f.kind == "checkpoint" and str(cut) in f.what

@@ -53,3 +53,13 @@ def test_autobatch_with_accumulate_asks_for_nbs():
 def test_a_bad_tutorial_value_names_its_key(args, key):
     with pytest.raises(TranslateError, match=f"^{key}="):
         translate(args)
+
+
+def test_undefined_precision_shows_a_dash_with_its_reason():
+    from helpers.measure.evaluate import Evaluation
+
+    e = Evaluation("m", 0.3, 0.5, 0.6, 0.4, [("circle", 4, 9, 0.8, 0.7, 0.75, 0.5), ("cross", 2, 3, 1.0, 0.0, 0.0, 0.0)])
+    t = e.class_table()
+    text = t.to_markdown()
+    assert "| cross | 2 | 3 | - | 0.000 |" in text and "| circle | 4 | 9 | 0.800 |" in text
+    assert "precision is undefined" in text

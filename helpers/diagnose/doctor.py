@@ -119,6 +119,18 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "suffix with '.txt'; with no label at all it refuses to train",
         ["put one .txt per image in `labels/<split>/` beside `images/<split>/`, a line `class cx cy w h` (0..1) per box",
          "`python -m helpers validate path/to/data.yaml` names the folder it looked in"], "01_dataset_prep §3")),
+    (r"YAML syntax error|while (parsing|scanning) a|mapping values are not allowed here|could not find expected",
+     lambda t: _yaml_syntax(t)),
+    (r"is not a loadable checkpoint|PytorchStreamReader failed|failed finding central directory|UnpicklingError|"
+     r"invalid load key", lambda t: Finding(
+        "checkpoint", f"the checkpoint {_quoted_path(t, '.pt')} cannot be read: empty, truncated or not a checkpoint",
+        "a .pt file is a zip archive torch.save wrote; a run killed while writing it, a copy cut short or another "
+        "program's file leaves one torch cannot open",
+        ["resume from the other checkpoint of the run: `weights/best.pt` or an `epochN.pt` (save_period)",
+         "or start again from the model yaml: `YOLO('yolo12n.yaml')` / `--weights ''`",
+         "the workbook's recipe writes checkpoints atomically (`Recipe(atomic_save=True)`), so a kill leaves the "
+         "previous file whole"], "04_stability_recipe")),
+    (r"'[^']+\.ya?ml' does not exist", lambda t: _missing_yaml(t)),
     (r"Dataset yaml not found|[Dd]ataset '.*' error .* does not exist|Error loading data from|images not found|"
      r"missing-split|Unknown dataset|FileNotFoundError.*\.ya?ml", lambda t: Finding(
         "dataset-path", "the dataset yaml, or a split it names, does not exist",
@@ -143,6 +155,42 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
          "use the synthetic dataset or a local yaml (`dataset='synthetic'` or a path); never `data='coco8.yaml'`",
          "fonts: `helpers.core.offline.install_fonts()` (done on import)"], "00_environment_check")),
 ]
+
+
+def _quoted_path(t: str, suffix: str) -> str:
+    m = re.search(r"(/[^\s'\"]+" + re.escape(suffix) + r")\b", t) or re.search(r"'([^']+" + re.escape(suffix) + "')", t)
+    return m.group(1) if m else f"(a {suffix} file)"
+
+
+def _yaml_syntax(t: str) -> Finding:
+    where = re.findall(r"line (\d+), column (\d+)", t)
+    line, col = where[-1] if where else ("?", "?")
+    name = re.search(r"YAML syntax error in '([^']+)'", t)
+    f = name.group(1) if name else "the yaml"
+    return Finding("yaml-syntax", f"{f} is not valid YAML: line {line}, column {col}",
+                   "a bracket or quote left open, a tab, or a 'key: value' indented under a list item; YAML stops at "
+                   "the first such place (the line it names is where it noticed, the mistake can be just before)",
+                   [f"open {f} at line {line} and check that line and the one before it",
+                    "`python -c \"import yaml,sys; yaml.safe_load(open(sys.argv[1]))\" FILE` shows the same position"],
+                   "01_dataset_prep §3")
+
+
+def _missing_yaml(t: str) -> Finding | None:
+    m = re.search(r"'([^']+\.ya?ml)' does not exist", t)
+    name = m.group(1) if m else "the yaml"
+    from pathlib import Path
+
+    stem = Path(name).stem
+    if re.match(r"^(yolo|rtdetr)", stem, re.I) or "/models/" in name:  # a model config, not a dataset
+        return Finding("model-yaml", f"the model config {name} does not exist (neither a file nor one Ultralytics "
+                       "ships)", "the name is misspelt, or the model is newer than this Ultralytics",
+                       ["Ultralytics 8.4 ships e.g. `yolo12n.yaml` (n/s/m/l/x), `yolo11n.yaml`, `yolov9s.yaml`; the "
+                        "size letter sets the scale", "or give the path of your own model yaml"],
+                       "02_train_b256 §1")
+    return Finding("dataset-path", "the dataset yaml, or a split it names, does not exist",
+                   "a wrong path to the yaml, or 'train:'/'val:' pointing nowhere",
+                   ["check the path in the message; `python -m helpers validate path/to/data.yaml`"],
+                   "01_dataset_prep §3")
 
 
 def diagnose(exc_or_text: BaseException | str) -> Finding | None:

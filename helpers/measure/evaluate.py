@@ -36,9 +36,15 @@ class Evaluation:
         return (self.name, f"{self.map50_95:.3f}", f"{self.map50:.3f}", f"{self.precision:.3f}", f"{self.recall:.3f}")
 
     def class_table(self, title: str = "") -> Table:
-        rows = [(n, i, b, f"{p:.3f}", f"{r:.3f}", f"{a50:.3f}", f"{a:.3f}") for n, i, b, p, r, a50, a in self.per_class]
+        """Per class; precision shows '-' where no detection of the class was correct at any confidence (recall and
+        AP50 both 0): precision is undefined there, and Ultralytics reports 0 or 1 by convention."""
+        undefined = [n for n, _, _, _, r, a50, _ in self.per_class if r == 0 and a50 == 0]
+        rows = [(n, i, b, "-" if n in undefined else f"{p:.3f}", f"{r:.3f}", f"{a50:.3f}", f"{a:.3f}")
+                for n, i, b, p, r, a50, a in self.per_class]
+        note = (f" ('-': no correct detection of {len(undefined)} class(es) at any confidence, so precision is "
+                "undefined; Ultralytics prints 0 or 1 there)") if undefined else ""
         return Table(("class", "images", "boxes", "precision", "recall", "AP50", "AP50-95"), rows,
-                     title or f"{self.name}: per class on the validation split")
+                     (title or f"{self.name}: per class on the validation split") + note)
 
 
 def evaluate(weights: str | Path, data: str | Path, imgsz: int, *, name: str = "", batch: int = 16,

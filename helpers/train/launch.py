@@ -51,7 +51,28 @@ def parser() -> argparse.ArgumentParser:
                     help="a further real Ultralytics argument, e.g. close_mosaic=15 (repeatable)")
     ap.add_argument("--drop-bad", action="store_true", help="leave out images the validator rejects (listed)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the command, train nothing")
+    ap.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_DIR|last.pt",
+                    help="continue an interrupted run: its folder or a checkpoint (alone: the last.pt of the plan "
+                         "these options make); the run's own plan.json is used when it has one")
     return ap
+
+
+def resume_target(where: str, plan: TrainPlan) -> tuple[TrainPlan, "Path"]:
+    """(the plan to resume with, the checkpoint) for --resume: a run folder (its weights/last.pt and plan.json),
+    a .pt file (its run folder's plan.json when there is one), or '' (the plan's own last.pt)."""
+    from pathlib import Path
+
+    from helpers.train.run import last_checkpoint
+
+    if not where:
+        return plan, last_checkpoint(plan)
+    path = Path(where).expanduser()
+    ckpt = path / "weights" / "last.pt" if path.is_dir() else path
+    if not ckpt.exists():
+        raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist (give a run folder, e.g. runs/train/NAME, "
+                                "or its weights/last.pt)")
+    saved = ckpt.parent.parent / "plan.json"
+    return (TrainPlan.from_json(saved.read_text()) if saved.exists() else plan), ckpt
 
 
 def add_launcher_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -193,6 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _several_hosts(plan, a)
     print(world_line(plan), flush=True)
     print(plan.summary(), flush=True)
+    if a.resume is not None:
+        from helpers.train.run import resume
+
+        plan, ckpt = resume_target(a.resume, plan)
+        print(f"resuming {ckpt}", flush=True)
+        if a.dry_run:
+            return 0
+        result = resume(plan, ckpt)
+        print("saved to", result.save_dir, flush=True)
+        return 0
     if a.dry_run:
         print(plan.explain().to_markdown())
         print("\n" + shell(command(plan, a.profile)))

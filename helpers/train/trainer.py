@@ -149,6 +149,9 @@ class WorkbookTrainer(DetectionTrainer):
         super().__init__(*args, **kwargs)
         if torchrun_worker():  # torchrun's world, not the length of this host's device list
             self.world_size = int(os.environ["WORLD_SIZE"])
+        if self.plan is not None and global_rank() in (-1, 0):  # what `--resume RUN_DIR` rebuilds the run from
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            (self.save_dir / "plan.json").write_text(self.plan.to_json())
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
@@ -251,6 +254,13 @@ class WorkbookTrainer(DetectionTrainer):
         saved = super().save_model()
         self.saves += 1
         return saved
+
+    def resume_training(self, ckpt):
+        """Ultralytics' resume, plus: drop results.csv rows of epochs the checkpoint does not cover (a run killed
+        between writing results.csv and last.pt would otherwise log that epoch twice)."""
+        super().resume_training(ckpt)
+        if ckpt is not None and self.resume and global_rank() in (-1, 0):
+            _keep_epochs(self.save_dir / "results.csv", self.start_epoch)
 
     # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
     gpu_augment = None  # the GpuAugment of this run, or None (Ultralytics' own CPU pipeline)
@@ -445,27 +455,21 @@ class RecipeTrainer(WorkbookTrainer):
             self.guard.good(self.model, self.optimizer)
 
     def resume_training(self, ckpt):
-        """Ultralytics' resume, plus: drop log rows of epochs the checkpoint does not cover (a run killed between
-        writing results.csv and last.pt would otherwise log that epoch twice) and reload the tricks log."""
+        """WorkbookTrainer's resume (results.csv trimmed to the checkpoint), plus the same for the tricks log, which
+        is reloaded."""
         super().resume_training(ckpt)
         if ckpt is None or not self.resume or global_rank() > 0:  # rank 0 keeps the logs
             return
-        for name in ("results.csv", "tricks_log.csv"):
-            path = self.save_dir / name
-            if not path.exists():
-                continue
-            lines = path.read_text().splitlines()
-            kept = [lines[0]] + [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= self.start_epoch]
-            path.write_text("\n".join(kept) + "\n")
-            if name == "tricks_log.csv":
-                import csv
+        kept = _keep_epochs(self.save_dir / "tricks_log.csv", self.start_epoch)
+        if kept:
+            import csv
 
-                self.epoch_log = [dict(r) for r in csv.DictReader(kept)]  # the rows just kept, not re-read
-                for r in self.epoch_log:
-                    r["epoch"] = int(r["epoch"])
-                    for k in ("val_loss", "mAP50-95", "grad_norm_median"):
-                        r[k] = float(r[k])
-                self.epoch_norms = [r["grad_norm_median"] for r in self.epoch_log]
+            self.epoch_log = [dict(r) for r in csv.DictReader(kept)]  # the rows just kept, not re-read
+            for r in self.epoch_log:
+                r["epoch"] = int(r["epoch"])
+                for k in ("val_loss", "mAP50-95", "grad_norm_median"):
+                    r[k] = float(r[k])
+            self.epoch_norms = [r["grad_norm_median"] for r in self.epoch_log]
 
     def _handle_nan_recovery(self, epoch):
         """Ultralytics reloads last.pt and redoes the epoch when the epoch's last loss is NaN/Inf; with the guard on,
@@ -553,6 +557,19 @@ class RecipeTrainer(WorkbookTrainer):
         _write_csv(t.save_dir / "tricks_log.csv", t.epoch_log)
         if t.guard and t.guard.events:
             _write_csv(t.save_dir / "guard_events.csv", t.guard.events)
+
+
+def _keep_epochs(path, last_epoch: int) -> list[str]:
+    """Keep a per-epoch CSV's header and its rows of epochs 1..last_epoch; returns the lines kept ([] if absent)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= last_epoch]
+    path.write_text("\n".join(kept) + "\n")
+    return kept
 
 
 def _write_csv(path, rows: list[dict]) -> None:
