@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.data import synthetic
+from helpers.data import label_cache, synthetic
 
 # (image index in train, what is done, the line appended to its label file or None)
 BREAKS = (
@@ -22,8 +22,7 @@ def broken_dataset(root: str | Path) -> tuple[Path, list[tuple[str, str]]]:
     """A small synthetic dataset with the faults in BREAKS plus an orphan label; returns (yaml, [(file, fault)])."""
     root = Path(root)
     data = synthetic.generate(root, synthetic.SynthSpec(n_train=10, n_val=4, imgsz=64, seed=7))
-    for stale in root.rglob("*.cache"):
-        stale.unlink()
+    label_cache.forget(root)
     lab = root / "labels" / "train"
     img = root / "images" / "train"
     done = []
@@ -86,6 +85,5 @@ def with_fault(data_yaml: str | Path, fault: str, dest: str | Path) -> Path:
     elif fault == "missing-split":
         data["val"] = "images/nowhere"
     copy.write_text(yaml.safe_dump(data, sort_keys=False))
-    for stale in Path(copy).parent.rglob("*.cache"):
-        stale.unlink()
+    label_cache.forget(Path(copy).parent)
     return copy

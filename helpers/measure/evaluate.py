@@ -53,7 +53,9 @@ def evaluate(weights: str | Path, data: str | Path, imgsz: int, *, name: str = "
     from ultralytics import YOLO
 
     from helpers.core import paths
+    from helpers.data import label_cache
 
+    label_cache.install()  # the val split's label cache goes to the workbook's cache folder
     with quiet():
         m = YOLO(str(weights)).val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False,
                                    project=str(project or paths.runs_dir() / "val"), name=name or "val",

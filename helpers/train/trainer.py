@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from helpers.core import offline
+from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
 from helpers.tricks import attention, checkpointing
@@ -143,6 +144,7 @@ class WorkbookTrainer(DetectionTrainer):
 
     def __init__(self, *args, **kwargs):
         offline.prepare_ultralytics()
+        label_cache.install()  # Ultralytics' label caches go to the workbook's cache folder, not the user's dataset
         self.plan = TrainPlan.from_env()
         if self.plan is not None:  # a DDP worker gets the model pickled with its flags, but not the class wrappers
             install_tricks(self.plan)
