@@ -48,9 +48,9 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_validate(a: argparse.Namespace) -> int:
-    from helpers.data import validate
+    from helpers.data import sources, validate
 
-    rep = validate.validate(a.data)
+    rep = validate.validate(sources.dataset_yaml(a.data))  # a folder holding one yaml, as `train` accepts
     print(rep.to_markdown(limit=a.limit))
     return 0 if rep.ok else 1
 
@@ -143,7 +143,7 @@ def _dispatch(argv: list[str]) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_cmd_synth)
 
-    v = sub.add_parser("validate", help="validate a YOLO dataset yaml; exit 1 on errors")
+    v = sub.add_parser("validate", help="validate a YOLO dataset yaml (or the folder holding it); exit 1 on errors")
     v.add_argument("data")
     v.add_argument("--limit", type=int, default=50)
     v.set_defaults(fn=_cmd_validate)

@@ -76,12 +76,57 @@ def test_missing_yaml_and_bad_paths_are_reported_not_raised(tmp_path):
     assert validate.validate(y).problems[0].kind == "bad-yaml"
 
 
-def test_segmentation_line_gets_a_hint(tmp_path):
-    root = tmp_path / "seg"
+LABEL_VARIANTS = {  # label text -> what it tests; Ultralytics' verify_image_label decides keep or drop
+    "polygon": "0 0.1 0.1 0.5 0.1 0.5 0.5\n",
+    "bom": "\ufeff0 0.5 0.5 0.2 0.2\n",
+    "mixed-polygon-and-box": "0 0.1 0.1 0.5 0.1 0.5 0.5\n0 0.5 0.5 0.2 0.2\n",
+    "six-values": "0 0.5 0.5 0.2 0.2 0.3\n",
+    "odd-polygon": "0 0.1 0.1 0.5 0.1 0.5 0.5 0.7\n",
+    "rounding-over-1": "0 0.5 0.5 0.2 1.005\n",
+    "over-1": "0 0.5 0.5 0.2 1.2\n",
+    "class-out-of-range": "7 0.5 0.5 0.2 0.2\n",
+    "not-a-number": "0 0.5 x 0.2 0.2\n",
+}
+
+
+@pytest.mark.parametrize("variant", sorted(LABEL_VARIANTS))
+def test_the_validator_keeps_and_refuses_what_ultralytics_does(variant, tmp_path):
+    """Per image: the validator calls it OK exactly when Ultralytics' own verify_image_label keeps it."""
+    from ultralytics.data.utils import verify_image_label
+
+    root = tmp_path / variant
     synthetic.generate(root, synthetic.SynthSpec(n_train=1, n_val=1, imgsz=64))
-    (root / "labels/train/train_000000.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5\n")
+    label = root / "labels/train/train_000000.txt"
+    label.write_text(LABEL_VARIANTS[variant], encoding="utf-8")
+    image = root / "images/train/train_000000.jpg"
+    kept = verify_image_label((str(image), str(label), "", False, 5, 0, 0, False))[0] is not None
     rep = validate.validate(root / "dataset.yaml")
-    assert "segmentation polygon" in rep.errors[0].message
+    ours = not [p for p in rep.errors if p.file == str(label) or p.file == str(image)]
+    assert ours == kept, (variant, kept, [p.message for p in rep.problems])
+
+
+def test_a_tiny_image_is_refused_as_ultralytics_drops_it(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "tiny"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=1, n_val=1, imgsz=64))
+    Image.new("RGB", (9, 40), (90, 90, 90)).save(root / "images/train/train_000000.jpg")
+    rep = validate.validate(root / "dataset.yaml")
+    assert [p.kind for p in rep.errors] == ["tiny-image"] and "10 px" in rep.errors[0].message
+
+
+def test_a_missing_test_split_is_a_warning_and_relative_lists_follow_ultralytics(tmp_path, monkeypatch):
+    root = tmp_path / "d"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
+    (root / "train.txt").write_text("images/train/train_000000.jpg\n./images/train/train_000001.jpg\n")
+    (root / "dataset.yaml").write_text(f"path: {root}\ntrain: train.txt\nval: images/val\ntest: images/nowhere\n"
+                                       "names: [a, b, c, d, e]\n")
+    monkeypatch.chdir(tmp_path)  # Ultralytics reads the line without './' from here, where it does not exist
+    rep = validate.validate(root / "dataset.yaml")
+    assert [p.kind for p in rep.errors] == ["missing-image"] and "'./images/train" in rep.errors[0].message
+    assert "missing-split" in {p.kind for p in rep.warnings}
+    monkeypatch.chdir(root)  # from the dataset's folder both lines resolve
+    assert validate.validate(root / "dataset.yaml").ok
 
 
 def test_overlapping_splits_warn_once(tmp_path):
@@ -142,3 +187,14 @@ def test_a_text_file_named_jpg_is_reported_as_not_an_image(tmp_path):
     rep = validate.validate(faults.with_fault(src, "text-as-jpg", tmp_path / "bad"))
     (err,) = rep.errors
     assert err.kind == "corrupt-image" and "cannot identify image file" in err.message  # not a plugin install
+
+
+def test_validate_accepts_a_folder_as_train_does(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "d"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
+    p = subprocess.run([sys.executable, "-m", "helpers", "validate", str(root)], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0 and "error" not in p.stdout.split("|")[0].lower(), p.stdout + p.stderr

@@ -98,15 +98,18 @@ def split_sources(data_yaml: str | Path, data: dict[str, Any] | None = None) -> 
 
 def list_images(location: Path) -> tuple[list[Path], list[tuple[int, Path]]]:
     """(images, [(line, missing path)]) of a split location: a folder (searched recursively) or a .txt list of image
-    paths relative to the list's folder. A location that does not exist gives ([], [])."""
+    paths read as Ultralytics reads them: a line starting with './' is relative to the list's folder, any other
+    relative line to the current folder (UTF-8, a byte-order mark allowed). A location that does not exist gives
+    ([], [])."""
     if location.is_dir():
         return sorted(p for p in location.rglob("*") if p.suffix.lower() in IMG_SUFFIXES), []
     if location.is_file() and location.suffix == ".txt":
         found, missing = [], []
-        for n, line in enumerate(location.read_text().splitlines(), 1):
-            if line.strip():
-                p = Path(line.strip())
-                p = p if p.is_absolute() else (location.parent / p).resolve()
+        for n, line in enumerate(location.read_text(encoding="utf-8-sig").splitlines(), 1):
+            line = line.strip()
+            if line:
+                p = location.parent / line[2:] if line.startswith("./") else Path(line)
+                p = p.resolve() if p.is_absolute() or line.startswith("./") else Path.cwd() / p
                 (found.append(p) if p.exists() else missing.append((n, p)))
         return found, missing
     return [], []
@@ -165,14 +168,9 @@ def synthetic_for(profile: Profile, *, progress: bool = True) -> Path:
     return synthetic.generate(root, spec, progress=progress)
 
 
-def choose(source: str, profile: Profile) -> Path:
-    """A ready-to-train dataset yaml for `source`: 'synthetic', a shared dataset name (e.g. 'coco8'), a dataset yaml,
-    or a folder holding one. Anything under the read-only shared folder is used through a copy."""
-    if source in ("", "synthetic"):
-        return synthetic_for(profile)
-    shared = find_shared()
-    if source in shared:
-        return copy_dataset(shared[source])
+def dataset_yaml(source: str | Path) -> Path:
+    """The dataset yaml a path means: the path itself, or the one .yaml in a folder (an error naming what is there
+    otherwise)."""
     p = Path(source).expanduser()
     if p.is_dir():
         yamls = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
@@ -181,6 +179,18 @@ def choose(source: str, profile: Profile) -> Path:
             raise DatasetError(f"{p} is a folder; it should hold exactly one dataset .yaml (found: {found}). "
                                "Give the yaml's path instead.")
         p = yamls[0]
+    return p
+
+
+def choose(source: str, profile: Profile) -> Path:
+    """A ready-to-train dataset yaml for `source`: 'synthetic', a shared dataset name (e.g. 'coco8'), a dataset yaml,
+    or a folder holding one. Anything under the read-only shared folder is used through a copy."""
+    if source in ("", "synthetic"):
+        return synthetic_for(profile)
+    shared = find_shared()
+    if source in shared:
+        return copy_dataset(shared[source])
+    p = dataset_yaml(source)
     if p.suffix in (".yaml", ".yml"):
         load_yaml(p)  # clear error if missing or broken
         base = paths.shared_datasets_dir()

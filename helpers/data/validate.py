@@ -95,13 +95,22 @@ def label_path(image: Path) -> Path:
 
 
 def _images_in(location: Path, rep: Report, split: str) -> list[Path]:
-    if not location.exists():
+    if not location.exists():  # training never reads 'test:': a warning there
         rep.problems.append(
-            Problem("error", "missing-split", str(location), None, f"'{split}' points to {location}, which does not exist"))
+            Problem("error" if split != "test" else "warning", "missing-split", str(location), None,
+                    f"'{split}' points to {location}, which does not exist"
+                    + (" (training never reads it)" if split == "test" else "")))
         return []
     found, missing = list_images(location)
     for n, p in missing:
-        rep.problems.append(Problem("error", "missing-image", str(location), n, f"listed image {p} does not exist"))
+        hint = ""
+        if location.suffix == ".txt":
+            raw = location.read_text(encoding="utf-8-sig").splitlines()[n - 1].strip()
+            if not raw.startswith(("./", "/")) and (location.parent / raw).exists():
+                hint = (f" (Ultralytics reads a relative line from the current folder; write './{raw}' to make it "
+                        "relative to the list)")
+        rep.problems.append(Problem("error" if split != "test" else "warning", "missing-image", str(location), n,
+                                    f"listed image {p} does not exist{hint}"))
     return found
 
 
@@ -121,8 +130,10 @@ def _check_image(path: Path, rep: Report) -> None:
             im.verify()
         with open_image(path) as im:  # verify() leaves the file unusable; a full decode catches truncation
             im.load()
-            if min(im.size) < 2:
-                rep.problems.append(Problem("error", "tiny-image", str(path), None, f"image is {im.size[0]}x{im.size[1]} px"))
+            if min(im.size) < 10:  # Ultralytics' check_image drops such an image (its own limit)
+                rep.problems.append(Problem("error", "tiny-image", str(path), None,
+                                            f"image is {im.size[0]}x{im.size[1]} px: Ultralytics drops images under "
+                                            "10 px on a side"))
     except Exception as e:  # PIL raises many types for broken files
         rep.problems.append(Problem("error", "corrupt-image", str(path), None, f"cannot be decoded: {type(e).__name__}: {e}"))
 
@@ -131,38 +142,47 @@ def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, fl
     """Check one label file line by line; return its valid boxes."""
     good = []
     seen: dict[str, int] = {}
-    text = path.read_text(errors="replace")
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")  # a byte-order mark is fine (Ultralytics)
     if not text.strip():
         rep.problems.append(Problem("warning", "empty-label", str(path), None, "no boxes: trained as a background image"))
         return good
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line:
-            continue
+    rows = [(n, raw.strip()) for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
+    polygons = any(len(line.split()) > 6 for _, line in rows)  # Ultralytics' rule: then every line is a polygon
+    for n, line in rows:
         parts = line.split()
         def bad(kind: str, msg: str) -> None:
             rep.problems.append(Problem("error", kind, str(path), n, f"{msg}: '{line[:60]}'"))
 
-        if len(parts) != 5:
-            hint = " (looks like a segmentation polygon)" if len(parts) > 5 and len(parts) % 2 == 1 else ""
-            bad("bad-line", f"expected 5 numbers 'class cx cy w h', got {len(parts)}{hint}")
+        if polygons and len(parts) == 5:
+            bad("mixed-rows", "a box line in a file of segmentation polygons (Ultralytics drops the whole image)")
+            continue
+        if polygons and (len(parts) < 7 or len(parts) % 2 == 0):
+            bad("bad-line", f"a polygon needs a class and x y pairs (3 points or more), got {len(parts)} numbers")
+            continue
+        if not polygons and len(parts) != 5:
+            bad("bad-line", f"expected 5 numbers 'class cx cy w h', got {len(parts)}")
             continue
         try:
             values = [float(v) for v in parts]
         except ValueError:
             bad("not-a-number", "a value is not a number")
             continue
-        cls, cx, cy, w, h = values
+        cls, coords = values[0], values[1:]
         if cls != int(cls) or not 0 <= cls < nc:
             bad("class-out-of-range", f"class id {parts[0]} is not an integer in 0..{nc - 1}")
             continue
-        if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
+        if not all(-0.01 <= v <= 1.01 for v in coords):  # Ultralytics' tolerance for rounding
             bad("coord-out-of-range", "coordinates must be normalised to 0..1")
             continue
+        if polygons:  # the polygon's box, as Ultralytics' segments2boxes makes it
+            xs, ys = coords[0::2], coords[1::2]
+            cx, cy, w, h = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys)
+        else:
+            cx, cy, w, h = coords
         if w <= 0 or h <= 0:
             bad("zero-size-box", f"box has zero size (w={parts[3]}, h={parts[4]})")
             continue
-        key = " ".join(parts)
+        key = " ".join(parts) if polygons else f"{cls:g} {cx:g} {cy:g} {w:g} {h:g}"
         if key in seen:
             rep.problems.append(
                 Problem("warning", "duplicate-box", str(path), n, f"same box as line {seen[key]} (Ultralytics drops duplicates)")
