@@ -30,7 +30,6 @@ def parser() -> argparse.ArgumentParser:
     ap = launch.parser()
     ap.prog = "torchrun ... -m helpers.train.worker"
     ap.description = __doc__.splitlines()[0]
-    ap.add_argument("--resume", action="store_true", help="continue the plan's run from its last.pt")
     ap.add_argument("--report", default=None, metavar="DIR",
                     help="write what this rank did (steps, weights digest, checkpoints) to DIR/rank-N.json")
     return ap
@@ -101,8 +100,11 @@ def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
     rank = max(global_rank(), 0)
     if rank == 0:
         print(launch.world_line(plan), flush=True)
-    if a.resume or (restart_count() > 0 and last_checkpoint(plan).exists()):
-        result = resume(plan, trainer=trainer, progress=rank == 0)
+    if a.resume is not None or (restart_count() > 0 and last_checkpoint(plan).exists()):
+        ckpt = None
+        if a.resume:  # a run folder or a checkpoint (launch's --resume); alone: the plan's own last.pt
+            plan, ckpt = launch.resume_target(a.resume, plan)
+        result = resume(plan, ckpt, trainer=trainer, progress=rank == 0)
     else:
         result = train(plan, drop_bad=a.drop_bad, trainer=trainer, progress=rank == 0)
     if a.report:
