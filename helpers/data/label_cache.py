@@ -1,9 +1,13 @@
-"""Ultralytics' label caches in the workbook's cache folder instead of the user's dataset folder.
+"""Ultralytics' label caches in the workbook's cache folder instead of the user's dataset folder, and its JPEG
+repair kept out of that folder too.
 
 Ultralytics saves each split's parsed labels as `labels/<split>.cache` beside the labels. The workbook promises to
 leave a user's dataset folder as it was, so `install()` points Ultralytics' two cache functions (as its dataset
 module imported them) at `runs/cache/labels/<hash of the folder>/<split>.cache`. Ultralytics' own validity check
-(the hash of the files' paths and sizes, and the cache version) is unchanged. `cache="disk"` is another matter:
+(the hash of the files' paths and sizes, and the cache version) is unchanged. Ultralytics also rewrites, in place, a JPEG that does not end with its end marker
+(`check_image` -> `_replace_image`); `install()` lets it decode and re-encode the image as before (a file that does
+not decode is still dropped) but into a scratch file that is then removed, so the user's image stays as it was and
+the loader reads it as it is. `cache="disk"` is another matter:
 Ultralytics writes one `.npy` per image beside the image (the README says so); the workbook does not move those.
 """
 
@@ -72,7 +76,30 @@ def install() -> bool:
 
     ds.load_dataset_cache_file, ds.save_dataset_cache_file = load_elsewhere, save_elsewhere
     _STATE.update(installed=True, original=(load, save))
+    _keep_images()
     return True
+
+
+def _keep_images() -> None:
+    """Ultralytics' in-place JPEG repair writes to a scratch file in the cache folder, which is removed."""
+    import uuid
+
+    from ultralytics.data import utils as du
+
+    replace = getattr(du, "_replace_image", None)
+    if replace is None or list(inspect.signature(replace).parameters) != ["im_file", "write"]:
+        return  # a different Ultralytics: its repair is not redirected (the validator warns about such files)
+
+    def decode_only(im_file, write):
+        scratch = cache_dir().parent / "scratch"
+        scratch.mkdir(parents=True, exist_ok=True)
+        tmp = scratch / f"{uuid.uuid4().hex}{Path(im_file).suffix}"
+        try:
+            write(str(tmp))  # raises for an image that does not decode: Ultralytics then drops it, as before
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    du._replace_image = decode_only
 
 
 def why_not() -> str:

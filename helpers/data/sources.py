@@ -7,6 +7,8 @@ used through a copy under `runs/datasets/`.
 
 from __future__ import annotations
 
+import glob
+
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +85,8 @@ def split_sources(data_yaml: str | Path, data: dict[str, Any] | None = None) -> 
     out = []
     for split in ("train", "val", "test"):
         value = data.get(split)
+        if split == "val" and "val" not in data:
+            value = data.get("validation")  # Ultralytics renames a 'validation:' key to 'val:'
         if not value:
             continue
         items = value if isinstance(value, list) else [value]
@@ -101,13 +105,14 @@ def list_images(location: Path) -> tuple[list[Path], list[tuple[int, Path]]]:
     paths read as Ultralytics reads them: a line starting with './' is relative to the list's folder, any other
     relative line to the current folder (UTF-8, a byte-order mark allowed). A location that does not exist gives
     ([], [])."""
-    if location.is_dir():
-        return sorted(p for p in location.rglob("*") if p.suffix.lower() in IMG_SUFFIXES), []
+    if location.is_dir():  # Ultralytics' glob: hidden files and folders (._x.jpg, .thumbnails/) are not images
+        found = glob.glob(str(Path(glob.escape(location)) / "**" / "*.*"), recursive=True)
+        return sorted(Path(p) for p in found if "." + p.rpartition(".")[-1].lower() in IMG_SUFFIXES), []
     if location.is_file() and location.suffix == ".txt":
         found, missing = [], []
         for n, line in enumerate(location.read_text(encoding="utf-8-sig").splitlines(), 1):
             line = line.strip()
-            if line:
+            if line and "." + line.rpartition(".")[-1].lower() in IMG_SUFFIXES:  # Ultralytics skips other lines
                 p = location.parent / line[2:] if line.startswith("./") else Path(line)
                 p = p.resolve() if p.is_absolute() or line.startswith("./") else Path.cwd() / p
                 (found.append(p) if p.exists() else missing.append((n, p)))

@@ -134,6 +134,14 @@ def _check_image(path: Path, rep: Report) -> None:
                 rep.problems.append(Problem("error", "tiny-image", str(path), None,
                                             f"image is {im.size[0]}x{im.size[1]} px: Ultralytics drops images under "
                                             "10 px on a side"))
+            if im.format == "JPEG":
+                with open(path, "rb") as f:
+                    f.seek(-2, 2)
+                    if f.read() != b"\xff\xd9":
+                        rep.problems.append(Problem(
+                            "warning", "jpeg-end", str(path), None,
+                            "the JPEG does not end with its end marker (FF D9): it decodes, and plain Ultralytics "
+                            "would rewrite it in place; the workbook's training leaves the file as it is"))
     except Exception as e:  # PIL raises many types for broken files
         rep.problems.append(Problem("error", "corrupt-image", str(path), None, f"cannot be decoded: {type(e).__name__}: {e}"))
 
@@ -223,8 +231,11 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
     except DatasetError as e:
         rep.problems.append(Problem("error", "bad-yaml", str(data_yaml), None, str(e)))
         return rep
+    if "val" not in data and data.get("validation"):
+        rep.problems.append(Problem("warning", "validation-key", str(data_yaml), None,
+                                    "'validation:' is read as 'val:' (Ultralytics renames it)"))
     for need in ("train", "val"):
-        if not data.get(need):
+        if not data.get(need) and not (need == "val" and "val" not in data and data.get("validation")):
             rep.problems.append(Problem("error", "missing-key", str(data_yaml), None, f"'{need}:' is missing"))
     if data.get("names") is not None and data.get("nc") is not None and _number(data["nc"]) != len(rep.names):
         rep.problems.append(Problem("error", "nc-names", str(data_yaml), None,

@@ -111,7 +111,7 @@ def nan_persisted(data: str | Path, project: str | Path) -> BaseException:
 
     plan = TrainPlan(data=str(data), imgsz=64, epochs=3, batch=4, nbs=4, workers=0, device="cpu", amp="fp32",
                      cache=False, attention="stock", augment="", warmup_fixed=0.0, project=str(project), name="nan",
-                     recipe=Recipe(nan_guard=False), extra={"mosaic": 0.0})
+                     exist_ok=True, recipe=Recipe(nan_guard=False), extra={"mosaic": 0.0})
     return _catch(lambda: train(plan, trainer=nan_trainer(set(range(2, 10_000))), progress=False))
 
 

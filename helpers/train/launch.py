@@ -52,8 +52,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--drop-bad", action="store_true", help="leave out images the validator rejects (listed)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the command, train nothing")
     ap.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN_DIR|last.pt",
-                    help="continue an interrupted run: its folder or a checkpoint (alone: the last.pt of the plan "
-                         "these options make); the run's own plan.json is used when it has one")
+                    help="continue an interrupted run: its folder or a checkpoint (alone: the newest last.pt of the "
+                         "plan's name, NAME2, NAME3 ...); the run's own plan.json is used when it has one")
     return ap
 
 
@@ -62,10 +62,12 @@ def resume_target(where: str, plan: TrainPlan) -> tuple[TrainPlan, "Path"]:
     a .pt file (its run folder's plan.json when there is one), or '' (the plan's own last.pt)."""
     from pathlib import Path
 
-    from helpers.train.run import last_checkpoint
+    from helpers.train.run import newest_checkpoint
 
     if not where:
-        return plan, last_checkpoint(plan)
+        ckpt = newest_checkpoint(plan)
+        saved = ckpt.parent.parent / "plan.json"
+        return (TrainPlan.from_json(saved.read_text()) if saved.exists() else plan), ckpt
     path = Path(where).expanduser()
     ckpt = path / "weights" / "last.pt" if path.is_dir() else path
     if not ckpt.exists():

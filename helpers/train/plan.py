@@ -33,7 +33,7 @@ AUGMENT_DEVICES = ("cpu", "gpu")
 WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
-                        "seed", "project", "name", "model", "plots", "compile", "deterministic")}
+                        "seed", "project", "name", "model", "plots", "compile", "deterministic", "exist_ok")}
 OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
 
 
@@ -89,6 +89,7 @@ class TrainPlan:
     seed: int = 0
     name: str = "train"
     project: str = ""  # '' -> runs/train
+    exist_ok: bool = False  # reuse project/name (notebooks do: stable paths); False: a taken name becomes name2, name3 ...
     plots: bool = True  # Ultralytics' plots: results.png, confusion matrix, PR curve, validation predictions
     tensorboard: bool = False  # Ultralytics' TensorBoard logging into the run folder (offline; needs `tensorboard`)
     extra: dict[str, Any] = field(default_factory=dict)  # further real Ultralytics arguments (close_mosaic, val ...)
@@ -103,6 +104,9 @@ class TrainPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
+        for name in ("exist_ok", "plots", "compile", "deterministic", "cudnn_benchmark", "sync_bn", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "must be true or false")
         if self.workers < 0 or self.train_images < 0:
             bad("workers" if self.workers < 0 else "train_images", "must be >= 0")
         if self.lr_rule not in LR_RULES:
@@ -286,7 +290,7 @@ class TrainPlan:
             data=self.data, imgsz=self.imgsz, epochs=self.epochs, batch=self.batch, nbs=self.nbs,
             optimizer=self.optimizer, lr0=self.lr0, warmup_epochs=self.warmup_epochs, amp=self.amp_arg()[0],
             device=self.device or None, workers=self.workers, cache=self.cache, seed=self.seed,
-            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=True, plots=self.plots,
+            project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=self.exist_ok, plots=self.plots,
             compile=self.compile, deterministic=self.deterministic)
         args.update(self.augmentation)
         if self.recipe is not None:
@@ -350,6 +354,11 @@ class TrainPlan:
              "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else ""),
             *[(k, repr(v), "extra Ultralytics argument") for k, v in self.extra.items()],
         ]
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder as the plan names it (a new run whose folder is taken gets the next free name)."""
+        return Path(self.project or paths.runs_dir() / "train") / self.name
 
     def explain(self, title: str = "") -> Table:
         """The plan as a table: each setting, its value and why."""

@@ -56,7 +56,7 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
                               spec, progress=True)
     name = weights.name_for(p.model, tag)
     start_from = str(weights.get(init).path) if init and not Path(init).exists() else init
-    plan = TrainPlan.from_profile(p, dataset=data, weights=start_from, name=f"pretrain-{name}",
+    plan = TrainPlan.from_profile(p, dataset=data, weights=start_from, name=f"pretrain-{name}", exist_ok=True,
                                   amp=p.amp if torch.cuda.is_available() else "fp32")
     plan, _ = plan.fit_memory()
     print(plan.summary())

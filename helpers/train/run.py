@@ -9,6 +9,7 @@ one environment variable, runs Ultralytics with the plan's arguments and returns
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import Any
 
 from helpers.core.logs import quiet
 from helpers.data.sources import DatasetError
-from helpers.train.plan import ENV_VAR, TrainPlan
+from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 
 
 @dataclass
@@ -144,14 +145,57 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
         print(f"dropped {len(dropped)} image(s) with errors (drop_bad=True):")
         for f, why in dropped:
             print(f"  {f}: {why}")
+    plan = own_folder(plan)
     start, why = plan.start()
     print(f"start: {why}")
     return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
 
 
+def holds_run(folder: Path) -> bool:
+    """Whether a run folder holds a run's results (weights or results.csv), not merely the folder."""
+    return (folder / "results.csv").exists() or any((folder / "weights").glob("*.pt"))
+
+
+def own_folder(plan: TrainPlan) -> TrainPlan:
+    """The plan with a run folder nobody else writes: a taken name becomes name2, name3 ... (Ultralytics' own rule),
+    claimed with one atomic mkdir, so two runs started at once never share a folder. exist_ok=True keeps the name
+    (the notebooks' stable paths). A torchrun rank keeps the launch's name: every rank and restart must agree on it,
+    so a taken folder is refused on the first attempt instead."""
+    from helpers.train.trainer import WORKER_ENV
+
+    if plan.exist_ok:
+        return plan
+    if os.environ.get(WORKER_ENV) == "torchrun":
+        if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0 and holds_run(plan.run_dir):
+            raise PlanError(f"{plan.run_dir} holds another run: choose another --name, --resume it, or pass "
+                            "--exist-ok true to write over it")
+        return plan
+    project = plan.run_dir.parent
+    project.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        name = plan.name if n == 1 else f"{plan.name}{n}"
+        try:
+            (project / name).mkdir()
+        except FileExistsError:
+            continue
+        if n > 1:
+            print(f"run folder: {project / name} ({plan.name} is taken; exist_ok=True would reuse it)")
+        return plan.replace(name=name, exist_ok=True)  # the folder is this run's now
+    raise AssertionError("unreachable")
+
+
 def last_checkpoint(plan: TrainPlan) -> Path:
     """Where the plan's run keeps last.pt (global rank 0 writes it under DDP)."""
-    return Path(plan.ultralytics_args()["project"]) / plan.name / "weights" / "last.pt"
+    return plan.run_dir / "weights" / "last.pt"
+
+
+def newest_checkpoint(plan: TrainPlan) -> Path:
+    """The newest last.pt among the plan's name and the names a taken folder becomes (name2, name3 ...); the plan's
+    own last.pt when none exists (then resume says there is nothing to resume)."""
+    project, name = plan.run_dir.parent, plan.name
+    found = [d / "weights" / "last.pt" for d in project.glob(f"{name}*")
+             if (d.name == name or d.name[len(name):].isdigit()) and (d / "weights" / "last.pt").exists()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else last_checkpoint(plan)
 
 
 def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Iterable[Any] = (), *,
