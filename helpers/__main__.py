@@ -1,4 +1,5 @@
-"""Command line: `python -m helpers run|env|profiles|synth|validate|freeze|pretrain|ledger|train ...` (see --help)."""
+"""Command line: `python -m helpers run|sweep|env|profiles|synth|validate|freeze|pretrain|ledger|train ...` (see
+--help)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ def _cmd_run(a: argparse.Namespace) -> int:
     results = runner.run(a.profile, a.only.split(",") if a.only else None, a.out,
                          profiles.parse_assignments(a.set), a.timeout, html=not a.no_html)
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_sweep(a: argparse.Namespace) -> int:
+    from helpers.core import profiles
+    from helpers.workbook import sweep
+
+    done = sweep.sweep(a.only, sweep.parse_grid(a.grid, a.seeds), a.profile, profiles.parse_assignments(a.set),
+                       a.out, a.timeout, a.gpus)
+    return 0 if all(p.status == "ok" for p in done) else 1
 
 
 def _cmd_env(a: argparse.Namespace) -> int:
@@ -129,6 +139,18 @@ def _dispatch(argv: list[str]) -> int:
     r.add_argument("--timeout", type=float, help="seconds per notebook (default: the profile's)")
     r.add_argument("--no-html", action="store_true", help="skip the HTML renderings of executed notebooks")
     r.set_defaults(fn=_cmd_run)
+
+    sw = sub.add_parser("sweep", help="run one notebook over a grid of parameters (Papermill, resumable) and report")
+    sw.add_argument("--only", required=True, help="the notebook, e.g. 02")
+    sw.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                    help="a parameter and its values (repeatable: every combination runs)")
+    sw.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1 (the notebook's `seed` parameter)")
+    sw.add_argument("--profile", help="quick | gpu | full (default: gpu with CUDA, quick without)")
+    sw.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter fixed for every point")
+    sw.add_argument("--out", help="the sweep folder (default runs/sweep-NN-PROFILE); finished points are skipped")
+    sw.add_argument("--timeout", type=float, help="seconds per point (default: the profile's notebook limit)")
+    sw.add_argument("--gpus", type=int, help="points run side by side, one per GPU (default: the GPUs here)")
+    sw.set_defaults(fn=_cmd_sweep)
 
     sub.add_parser("train", help="train with the recipe, on several GPUs too (see train --help)")
     sub.add_parser("pretrain", help="train a starter checkpoint into data/weights (see pretrain --help)")

@@ -15,8 +15,9 @@ def runs_dir() -> Path:
 
 
 def datasets_dir() -> Path:
-    """Where generated datasets and copies of shared datasets live (never inside ../shared)."""
-    return runs_dir() / "datasets"
+    """Where generated datasets and copies of shared datasets live ($WORKBOOK_DATASETS, default runs/datasets; never
+    inside ../shared). A sweep's points share one."""
+    return Path(os.environ.get("WORKBOOK_DATASETS") or runs_dir() / "datasets").resolve()
 
 
 def shared_datasets_dir() -> Path | None:

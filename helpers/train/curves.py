@@ -82,3 +82,22 @@ def compare(runs: dict[str, dict[str, list[float]]], title: str = "", close_mosa
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def total_loss(cols: dict[str, list[float]], split: str = "train") -> list[float]:
+    """box + cls + dfl loss per epoch."""
+    return [a + b + d for a, b, d in zip(cols[f"{split}/box_loss"], cols[f"{split}/cls_loss"], cols[f"{split}/dfl_loss"])]
+
+
+def settle_epoch(cols: dict[str, list[float]], share: float = 0.9) -> int | None:
+    """The epoch from which the training loss stays within (1 - share) of its whole fall from its highest value to
+    its last (0.9: 90% of the fall made, for good); None for a run of one epoch or a loss that never fell."""
+    loss = total_loss(cols)
+    if len(loss) < 2 or max(loss) <= loss[-1]:
+        return None
+    top, last = max(loss), loss[-1]
+    limit = last + (1 - share) * (top - last)
+    for i in range(len(loss)):
+        if all(v <= limit for v in loss[i:]):
+            return int(cols["epoch"][i])
+    return None

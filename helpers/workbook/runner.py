@@ -110,19 +110,22 @@ def compact_images(page: str, max_px: int = 900, min_bytes: int = 40_000) -> str
 
 
 def run_one(nb: Path, out_dir: Path, profile: str, parameters: dict[str, Any], timeout_s: float,
-            kernel: str | None = None, html: bool = True) -> NotebookResult:
-    """Execute one notebook with Papermill in a fresh kernel; never raises for the notebook's own failures."""
+            kernel: str | None = None, html: bool = True, env: dict[str, str] | None = None) -> NotebookResult:
+    """Execute one notebook with Papermill in a fresh kernel (`env`: further environment variables, e.g. its own
+    runs folder); never raises for the notebook's own failures."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     log = out_dir / f"{nb.stem}.log"
     cmd = [sys.executable, "-m", "papermill", str(nb), str(out), "-k", kernel or kernel_name(),
            "--cwd", str(nb.parent), "-y", yaml.safe_dump({"profile": profile, **parameters}),
            "--no-progress-bar", "--log-output"]
-    env = dict(os.environ, **{profiles.ENV_VAR: profile, "PYTHONUNBUFFERED": "1", "WORKBOOK_HEADLESS": "1"})
+    env = dict(os.environ, **{profiles.ENV_VAR: profile, "PYTHONUNBUFFERED": "1", "WORKBOOK_HEADLESS": "1"},
+               **(env or {}))
     start = time.monotonic()
     status = "ok"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -147,6 +150,17 @@ def run_one(nb: Path, out_dir: Path, profile: str, parameters: dict[str, Any], t
         h = _to_html(out)
         res.html = str(h) if h else None
     return res
+
+
+def _die_with_parent() -> None:
+    """In the child before Papermill starts: it is killed when the runner dies, even by kill -9 (its kernel then
+    exits too, as ipykernel does when its parent goes), so nothing goes on writing into a run that is resumed."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the time-out still stops it
 
 
 def _tail(log: Path, n: int = 5) -> str:
