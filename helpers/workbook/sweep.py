@@ -46,6 +46,8 @@ class Point:
     curves: dict[str, list[float]] = field(default_factory=dict)  # epoch, mAP50-95, train loss
     error: str = ""
     gpu: str = ""
+    device: str = ""  # where it ran (a report merged from several machines names each)
+    versions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -114,6 +116,7 @@ def run_point(point: Point, nb: Path, out: Path, profile: str, fixed: dict[str, 
         point.gpu = gpu
     res = runner.run_one(nb, folder, profile, {**fixed, **point.params}, timeout_s, html=False, env=env)
     point.status, point.seconds = res.status, round(res.seconds, 1)
+    point.device, point.versions = _device(), _versions()
     point.records = {r["name"]: r["value"] for r in res.records}
     point.error = runner._error_text(res.error)
     point.curves = _curves(folder / "runs")
@@ -197,9 +200,9 @@ def write_report(out: Path, nb: Path, profile: str, grid: dict[str, list[Any]], 
                  done: list[Point], device: str) -> dict[str, Path]:
     """sweep.json, sweep.md and sweep.png in the sweep folder."""
     heads, rows, g_heads, g_rows = tables(done, grid)
+    device = ", ".join(sorted({p.device for p in done if p.device})) or device
     files = {"json": out / "sweep.json", "md": out / "sweep.md", "png": out / "sweep.png"}
-    doc = {"notebook": nb.stem, "profile": profile, "grid": grid, "fixed": fixed, "device": device,
-           "versions": _versions(), "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    doc = {"notebook": nb.stem, "profile": profile, "grid": grid, "fixed": fixed, "device": device, "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "points": [asdict(p) for p in done]}
     files["json"].write_text(json.dumps(doc, indent=1, default=str))
     cmd = (f"python -m helpers sweep --only {nb.stem.split('_')[0]} --profile {profile} "
