@@ -180,15 +180,16 @@ def figure(done: list[Point], grid: dict[str, list[Any]]):
                          label=label)
     axes[0].set(title="val mAP50-95 by epoch", xlabel="epoch", ylim=(0, None))
     axes[0].legend(fontsize=7)
-    labels = [p.key.replace(",", "\n") for p in ok]
+    labels = [" ".join(str(p.params[n]) for n in group) + (f" s{p.params['seed']}" if "seed" in p.params else "")
+              for p in ok]
     for ax, key, title, why in (
             (axes[1], "train_seconds", "training time (s)", "not recorded by this notebook"),
             (axes[2], "train_peak_gib", "peak GiB", "no GPU: not measured"),
             (axes[3], "settle_epoch", "epoch where the loss settles", "too few epochs\nfor the loss to settle")):
         vals = [float(p.records[key]) if isinstance(p.records.get(key), (int, float)) else math.nan for p in ok]
         ax.bar(range(len(ok)), vals, color=[colours[tuple(p.params[n] for n in group)] for p in ok])
-        ax.set_xticks(range(len(ok)), labels, fontsize=6)
-        ax.set(title=title)
+        ax.set_xticks(range(len(ok)), labels, fontsize=7, rotation=45 if len(ok) > 6 else 0)
+        ax.set(title=title, xlabel=", ".join(group) + (" and seed" if "seed" in grid else ""))
         if all(math.isnan(v) for v in vals):
             ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=8)
             ax.set_yticks([])
@@ -313,6 +314,7 @@ def sweep(only: str, grid: dict[str, list[Any]], profile: str | None = None, fix
     if progress:
         print(f"Report: {files['md']}  |  {files['png']}  |  {files['json']}", flush=True)
     lock.close()
+    (out / "sweep.lock").unlink(missing_ok=True)
     return done
 
 
