@@ -16,7 +16,7 @@ test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-kernel-name yolo-b256 --nbval-cell-timeout 900
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks
+	@VENV=$(VENV) bash scripts/lab.sh
 
 env: setup
 	$(PY) -m helpers env

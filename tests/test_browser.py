@@ -117,6 +117,10 @@ def test_notebook_05_runs_in_jupyterlab_and_the_panel_reacts(lab):
             panel.get_by_role("button", name="Stop").click()
             done = panel.get_by_text(re.compile(r"finished: [12] epoch\(s\), stopped by the Stop button"))
             expect(done).to_be_visible(timeout=180_000)
+            # the panel shows that run's own figures: its plan (the changed values), losses, mAP and curves
+            expect(panel.get_by_text(re.compile(r"batch=8, nbs=64 -> 8 x 8 = 64 per step"))).to_be_visible(timeout=60_000)
+            expect(panel.get_by_text(re.compile(r"last epoch: train loss box_loss"))).to_be_visible(timeout=60_000)
+            expect(panel.locator("img")).to_have_count(1, timeout=60_000)
             page.locator(".jupyter-widgets", has_text="monitored run").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "05_monitoring_panel.png"))
         except Exception:

@@ -110,3 +110,23 @@ def test_only_the_one_train_function_calls_ultralytics_train_with_arguments():
     # the failures module reproduces Ultralytics' own errors (a rejected argument, a missing dataset) on purpose, and
     # the benchmarks' baseline is plain Ultralytics with nothing of the workbook (benchmarks/plain_ultralytics.py)
     assert found == {"helpers/train/run.py", "helpers/diagnose/failures.py", "benchmarks/plain_ultralytics.py"}
+
+
+def test_make_lab_starts_jupyter_on_localhost_and_as_root_adds_allow_root(tmp_path):
+    """`make lab` through scripts/lab.sh, with a stand-in `jupyter` that prints what it was given."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    fake = tmp_path / "venv" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "jupyter").write_text("#!/bin/sh\necho \"jupyter $*\"\n")
+    (fake / "jupyter").chmod(0o755)
+    out = subprocess.run(["bash", "scripts/lab.sh"], cwd=root, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "VENV": str(tmp_path / "venv")}).stdout
+    assert "jupyter lab notebooks --ServerApp.ip=localhost" in out and "URL" in out
+    assert ("--allow-root" in out) == (os.getuid() == 0)
+    assert "token" not in out.split("jupyter lab", 1)[1]  # the token is kept: nothing switches it off
+    make = (root / "Makefile").read_text()
+    assert "scripts/lab.sh" in make.split("lab: setup", 1)[1].split("\n\n")[0]

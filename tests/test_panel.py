@@ -112,3 +112,23 @@ def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
     broken.start_training(background=True)
     broken.thread.join(5)
     assert "training failed: ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys, runs):
+    """After the Train button's run the panel prints its plan, losses and mAP, and keeps it as `latest`."""
+    from helpers.core import profiles
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import train
+
+    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+    prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
+    plan = TrainPlan.from_profile(prof, epochs=1, batch=4, nbs=4, weights="", name="panel", plots=False)
+    p = P.Panel({"epochs": 1, "effective_batch": 4}, base=plan,
+                on_train=lambda v, panel: (train(panel.plan(), callbacks=panel.hooks(), progress=False), "timer"))
+    p.set(effective_batch=8)  # a changed panel: the run and its report follow it
+    p.start_training(background=True)
+    p.thread.join(300)
+    out = capsys.readouterr().out
+    assert p.latest is not None and p.latest.plan.nbs == 8
+    assert "batch=4, nbs=8 -> 4 x 2 = 8 per step" in out and "last epoch: train loss box_loss" in out
+    assert f"run {p.latest.save_dir}" in out and "val mAP50-95" in out

@@ -61,6 +61,10 @@ class Table:
     def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "",
                  colours: Sequence[str | None] | None = None):
         self.headers, self.rows, self.title, self.colours = list(headers), [list(r) for r in rows], title, colours
+        wrong = [i for i, r in enumerate(self.rows) if len(r) != len(self.headers)]
+        if wrong:  # a value without a header, or a header without values, misreads every column after it
+            raise ValueError(f"table {title!r}: {len(self.headers)} headers {self.headers} but row {wrong[0]} has "
+                             f"{len(self.rows[wrong[0]])} values")
 
     def _repr_html_(self) -> str:
         title = f"<p><b>{html_text(self.title)}</b></p>" if self.title else ""

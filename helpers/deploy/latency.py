@@ -97,6 +97,7 @@ def plot_latency(rows: Sequence[dict[str, Any]], title: str = ""):
     batches = sorted({r["batch"] for r in rows})
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     w = 0.8 / max(len(backends), 1)
+    every = [r["median_ms"] / r["batch"] for r in rows if r["median_ms"] > 0]
     for k, b in enumerate(backends):
         xs, ys = [], []
         for i, n in enumerate(batches):
@@ -104,9 +105,17 @@ def plot_latency(rows: Sequence[dict[str, Any]], title: str = ""):
             if r:
                 xs.append(i + k * w)
                 ys.append(r["median_ms"] / n)
-        ax.bar(xs, ys, w, label=b)
+        bars = ax.bar(xs, ys, w, label=b)
+        ax.bar_label(bars, fmt="%.3g", fontsize=6, padding=1)
     ax.set_xticks([i + w * (len(backends) - 1) / 2 for i in range(len(batches))], [f"batch {n}" for n in batches])
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.5, 1, 2, 5 ... not 5x10^-1
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    if every:  # bars start well below the shortest and leave room above the tallest for its label and the legend
+        ax.set_ylim(min(every) / 4, max(every) * 4)
     ax.set_ylabel("ms per image (median)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, ncol=2)

@@ -55,6 +55,13 @@ RECORDS: dict[str, Record] = {
         " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
         "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
         "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("img_s", "loader_stall_pct")),
+    "02.sweep": Record(
+        "notebook 02 at effective batch 64, 128 and 256, two seeds each (gpu profile, 30 epochs)",
+        "NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-12-01",
+        "python -m helpers sweep --only 02 --profile gpu --grid effective_batch=64,128,256 --seeds 0,1",
+        ("sweep-02-h200/sweep.json", "sweep-02-h200/sweep.png", "sweep-02-h200/README.md"),
+        "Six fresh kernels, one per point; the memory planner put each effective batch in one micro-batch. How the "
+        "record was made: `benchmarks/results/sweep-02-h200/README.md`."),
     "02.ddp": Record(
         "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
         "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",

@@ -156,18 +156,29 @@ def c6() -> Claim:
 
 
 def c7() -> Claim:
-    b256 = _csv("workbook-gpu-h100/02_train_b256-results.csv")
-    b64 = _csv("workbook-gpu-h100/07_yolo12n-results.csv")
-    key = "metrics/mAP50-95(B)"
-    m256, m64 = max(float(r[key]) for r in b256), max(float(r[key]) for r in b64)
-    e256, e64 = _first_epoch_at(b256, key, 0.9), _first_epoch_at(b64, key, 0.9)
-    status = "partly" if m256 > m64 or e256 < e64 else "refuted"
+    """Decided by the recorded sweep of notebook 02: effective batch 64 / 128 / 256, two seeds each, same epochs."""
+    doc = results.read("sweep-02-h200/sweep")
+    by: dict[int, list[dict]] = {}
+    for p in doc["points"]:
+        if p["status"] == "ok":
+            by.setdefault(int(p["params"]["effective_batch"]), []).append(p["records"])
+    best = {b: [r["best_val_mAP50-95"] for r in rs] for b, rs in by.items()}
+    settle = {b: statistics.median(r["settle_epoch"] for r in rs) for b, rs in by.items()}
+    secs = {b: statistics.median(r["train_seconds"] for r in rs) for b, rs in by.items()}
+    higher = min(best[256]) > max(best[64])  # every seed of 256 above every seed of 64
+    sooner = settle[256] < settle[64]
+    status = "confirmed" if higher and sooner else "partly" if higher or sooner else "refuted"
+    epochs = doc["points"][0]["curves"]["epoch"][-1]
+    row = "; ".join(f"batch {b}: best mAP50-95 {statistics.median(best[b]):.3f} ({min(best[b]):.3f}-{max(best[b]):.3f}), "
+                    f"loss settles at epoch {settle[b]:g}, {secs[b]:.0f} s" for b in sorted(by))
     return Claim("7", "batch 256 reaches higher mAP than batch 64 in the same epochs and stabilises sooner (epoch 33 vs "
                  "87)", status,
-                 f"30 epochs, synthetic shapes, one seed each: batch 256 best mAP50-95 {m256:.3f} (90% of it at epoch "
-                 f"{e256}); batch 64 {m64:.3f} (epoch {e64}). At this scale the smaller batch, with 4x the optimizer "
-                 "steps, learned faster; the runs also differ in lr0 (0.02 vs 0.01) and close_mosaic (10 vs 15)",
-                 "NVIDIA H100 80GB HBM3", "python -m helpers run --profile gpu --only 02,08")
+                 f"sweep of notebook 02, {epochs:.0f} epochs, synthetic shapes, {len(best[64])} seeds each (median "
+                 f"(min-max)): {row}. In the same epochs batch 64, with 4x the optimizer steps, reached "
+                 f"{'higher' if statistics.median(best[64]) > statistics.median(best[256]) else 'no higher'} mAP; "
+                 f"batch 256 finished {'sooner' if secs[256] < secs[64] else 'no sooner'} by the clock",
+                 doc["device"], "python -m helpers sweep --only 02 --profile gpu --grid effective_batch=64,128,256 "
+                 "--seeds 0,1")
 
 
 def c8() -> Claim:

@@ -76,6 +76,22 @@ def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, m
     return round(min(want, max_fraction * epochs, max(epochs - 1, 0)), 2)
 
 
+def warmup_reason(epochs: int, images: int, effective: int, base: float = 3.0, min_steps: int = 50,
+                  max_fraction: float = 0.2) -> str:
+    """Which rule of `warmup_epochs` set the length, in words (the one that bound, not all of them)."""
+    per_epoch = steps_per_epoch(images, effective)
+    want = max(base, min_steps / per_epoch) if per_epoch > 0 else base
+    steps = (f"{per_epoch:.1f} optimizer steps per epoch" if per_epoch >= 1 else
+             f"one optimizer step every {1 / per_epoch:.1f} epochs" if per_epoch > 0 else "no training images counted")
+    if min(want, max_fraction * epochs, max(epochs - 1, 0)) < want:
+        cap = ("the run's last epoch never warms up" if max(epochs - 1, 0) < max_fraction * epochs else
+               f"capped at {max_fraction:.0%} of {epochs} epochs")
+        return f"{cap} (it would want {want:g} epochs: {steps})"
+    if per_epoch > 0 and min_steps / per_epoch > base:
+        return f"{min_steps} optimizer steps at {steps}"
+    return f"Ultralytics' {base:g} epochs ({steps}; already >= {min_steps} steps)"
+
+
 def ultralytics_lf(epoch: float, epochs: int, lrf: float = 0.01) -> float:
     """Ultralytics' default (linear) lr factor at an epoch: from 1 down to lrf at the last epoch."""
     return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf

@@ -60,6 +60,12 @@ class Plan:
         return {"batch": self.micro_batch, "nbs": self.nbs}
 
     def table(self) -> Table:
+        """The probes: measured peak and the fitted line per micro-batch (without a GPU, one row saying so)."""
+        if not self.points:
+            return Table(("micro-batch", "what the planner did"),
+                         [(self.micro_batch, self.notes[0] if self.notes else "nothing was probed")],
+                         f"Plan: micro-batch {self.micro_batch} x accumulate {self.accumulate} = effective "
+                         f"{self.effective_batch} (no GPU probed)")
         rows = [(p.batch, "out of memory" if p.oom else f"{p.peak_gib:.2f}",
                  "-" if self.slope is None else f"{self.predicted_gib(p.batch):.2f}") for p in self.points]
         title = (f"Plan: micro-batch {self.micro_batch} x accumulate {self.accumulate} = effective {self.effective_batch} "

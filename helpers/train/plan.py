@@ -303,7 +303,8 @@ class TrainPlan:
         """(setting, value, where it comes from) for every choice of the run."""
         from helpers.tricks import attention
 
-        start, why = self.start()
+        _, why = self.start()
+        area = attention.area_attention_layers(self.model)
         used, att_why = attention.resolve(self.attention) if self.attention != "flash" else ("flash", "as requested")
         amp_value, amp_why = self.amp_arg()
         gpus = (f"{self.world} processes ({self.nnodes} hosts x {self.per_host}), {self.per_gpu_batch} images each"
@@ -312,7 +313,7 @@ class TrainPlan:
                 f"{self.lr_rule} rule from {self.lr_ref:g} at batch {self.batch_ref}" if self.lr_rule != "none" else
                 "reference lr, not scaled")
         warm = ("set explicitly" if self.warmup_fixed is not None else
-                f">= 3 epochs and >= 50 optimizer steps ({self.steps_per_epoch:.1f} per epoch), <= 20% of the run")
+                lr.warmup_reason(self.epochs, self.train_images, self.effective_batch))
         return [
             ("model", self.model, why),
             ("data", self.data, f"{self.train_images} training images"),
@@ -330,17 +331,25 @@ class TrainPlan:
             *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
               if self.compile else []),
             ("attention", f"{self.attention} -> {used}" + (f", SDPA kernel {self.sdpa_kernel}" if self.sdpa_kernel else ""),
-             att_why),
+             att_why) if area != 0 else
+            ("attention", "does not apply", f"{Path(self.model).stem} has no area-attention (A2C2f) layers: its own "
+                                            "layers run unchanged"),
             ("kernels", "deterministic" if self.deterministic else
              "cuDNN benchmark" if self.cudnn_benchmark else "non-deterministic",
              "Ultralytics' default: reproducible, slower kernels" if self.deterministic else
              "cuDNN times its kernels per shape (the first steps are slower)" if self.cudnn_benchmark else
              "cuDNN's heuristics pick the kernels") if str(self.device).strip() != "cpu" else
             ("kernels", "deterministic" if self.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
-            ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else ""),
-            ("precision", self.amp, f"amp={amp_value!r}: {amp_why}"),
+            ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else "")
+            if not (self.checkpoint == "attention" and area == 0) else
+            ("checkpointing", "attention: nothing to recompute", f"{Path(self.model).stem} has no A2C2f layers; "
+                                                                 "'all' also recomputes its top-level Conv layers"),
+            ("precision", {False: "fp32", True: "fp16"}.get(amp_value, str(amp_value)),
+             (f"asked {self.amp}; " if {False: "fp32", True: "fp16"}.get(amp_value, amp_value) != self.amp else "")
+             + f"amp={amp_value!r}: {amp_why}"),
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
-            ("device", self.device or "auto", f"start: {Path(start).name}"),
+            ("device", self.device or "auto", "as set" if self.device else
+             "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
             *([("hosts", str(self.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if self.nnodes > 1 else []),
             *([("BatchNorm", "SyncBatchNorm" if self.sync_bn else "per GPU",
                 "statistics over the global batch (a collective per BatchNorm layer)" if self.sync_bn else

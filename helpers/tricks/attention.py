@@ -110,6 +110,20 @@ def flash_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
 FORWARDS = {"stock": STOCK_FORWARD, "sdpa": sdpa_forward, "flash": flash_forward}
 
 
+def area_attention_layers(model: str) -> int | None:
+    """How many A2C2f blocks a model yaml has (YOLO12's area attention, the only layers this trick and the
+    'attention' checkpointing touch); None for a checkpoint or a yaml Ultralytics cannot find."""
+    if not str(model).endswith((".yaml", ".yml")):
+        return None
+    try:
+        from ultralytics.nn.tasks import yaml_model_load
+
+        d = yaml_model_load(model)
+    except Exception:  # noqa: BLE001 - a yaml that does not load is the trainer's error to report
+        return None
+    return sum(1 for layer in d.get("backbone", []) + d.get("head", []) if layer[2] == "A2C2f")
+
+
 def resolve(backend: str) -> tuple[str, str]:
     """(backend actually used, why). 'auto' picks flash when it can run, else sdpa; explicit 'flash' must run."""
     if backend not in BACKENDS:

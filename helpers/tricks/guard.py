@@ -56,3 +56,12 @@ class NaNGuard:
             action = "restore"
         self.events.append({**where, "action": action, "lr_scale": round(self.lr_scale, 6)})
         return action
+
+    def table(self):
+        """The guard's events: where each bad step was, what was wrong and what the guard did."""
+        from helpers.core.tables import Table
+
+        heads = ("epoch", "step", "loss finite", "grad norm", "action", "lr scale")
+        keys = ("epoch", "step", "loss_finite", "grad_norm", "action", "lr_scale")
+        return Table(heads, [tuple(e.get(k, "-") for k in keys) for e in self.events],
+                     f"{len(self.events)} guard event(s); lr scale now {self.lr_scale:g}")

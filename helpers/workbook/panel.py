@@ -109,6 +109,7 @@ class Panel:
         self.stop = StopSwitch()
         self.thread: threading.Thread | None = None
         self._summary = self._output = self._progress = None
+        self.latest: Any = None  # the TrainResult of the last run the Train button started
 
     # ------------------------------------------------------------------ values (work with or without widgets)
     def values(self) -> dict[str, Any]:
@@ -245,13 +246,67 @@ class Panel:
             print(text)
 
     def _train_in_thread(self, values: dict[str, Any]) -> None:
+        ret = None
         try:
-            self.on_train(values, self)
+            ret = self.on_train(values, self)
         except Exception as e:  # shown in the panel: a thread's exception would otherwise vanish
             self._say(f"training failed: {type(e).__name__}: {e}")
         finally:
             stopped = ", stopped by the Stop button" if self.stop_requested else ""
             self._say(f"finished: {self.epochs_done} epoch(s){stopped}")
+        result = _train_result(ret)
+        if result is not None:
+            self.latest = result
+            self._report(result)
+
+    def _report(self, result: Any) -> None:
+        """The run's own figures in the panel: the last epoch's losses and mAP, the wall clock, and its curves."""
+        for line in run_lines(result):
+            self._say(line)
+        try:
+            import io
+
+            import matplotlib.pyplot as plt
+            from IPython.display import Image
+
+            from helpers.train import curves
+
+            fig = curves.plot(result.curves(), f"this run: {result.save_dir.name}")
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=80)
+            plt.close(fig)
+            if self._output is not None:
+                self._output.append_display_data(Image(buf.getvalue()))
+        except FileNotFoundError as e:  # stopped before its first epoch ended: no results.csv yet
+            self._say(str(e))
+
+
+def _train_result(ret: Any) -> Any:
+    """The TrainResult in what an on_train function returned (itself, or the first item of a tuple)."""
+    for item in ret if isinstance(ret, tuple) else (ret,):
+        if hasattr(item, "save_dir") and hasattr(item, "curves"):
+            return item
+    return None
+
+
+def run_lines(result: Any) -> list[str]:
+    """A finished run in words: where it is, how long it took, the last epoch's losses and mAP."""
+    from helpers.train import curves
+
+    lines = [f"run {result.save_dir}: {result.seconds:.0f} s by the wall clock", result.plan.summary()]
+    try:
+        cols = result.curves()
+    except FileNotFoundError:
+        return lines
+    n = len(cols.get("epoch", []))
+    losses = ", ".join(f"{k.split('/')[1]} {cols[k][-1]:.3g}" for k in cols if k.startswith("train/") and cols[k])
+    fin = curves.final(cols)
+    images = result.plan.train_images * n
+    lines.append(f"{n} epoch(s), {images / result.seconds:.0f} training images/s including validation and start-up"
+                 if result.seconds > 0 else f"{n} epoch(s)")
+    lines.append(f"last epoch: train loss {losses}; val mAP50-95 {fin.get('mAP50-95', float('nan')):.3f}, mAP50 "
+                 f"{fin.get('mAP50', float('nan')):.3f}")
+    return lines
 
 
 def slider(fn: Callable[[float], Any], name: str, value: float, lo: float = 0.0, hi: float = 1.0,

@@ -326,6 +326,17 @@ def _gpus(asked: int | None) -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def recorded(folder: str | Path):
+    """(the table per grid value over the seeds, the figure) of a sweep's record, for a notebook to show."""
+    from helpers.core.tables import Table
+
+    doc = read(folder)
+    done = [Point(**p) for p in doc["points"]]
+    _, _, heads, rows = tables(done, doc["grid"])
+    title = f"{doc['notebook']} over {', '.join(doc['grid'])} on {doc['device']} ({doc['profile']} profile): median (min-max)"
+    return Table(tuple(heads), rows, title), figure(done, doc["grid"])
+
+
 def read(path: str | Path) -> dict[str, Any]:
     """A sweep record (sweep.json, or the folder holding it)."""
     path = Path(path)
