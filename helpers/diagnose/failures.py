@@ -139,3 +139,39 @@ def cuda_oom(gib: float = 1000.0) -> BaseException:
     if not torch.cuda.is_available():
         raise RuntimeError("cuda_oom needs a CUDA GPU")
     return _catch(lambda: torch.empty(int(gib * 2**30), dtype=torch.uint8, device="cuda"))
+
+
+def killed_training(plan, profile: str | None = None, after_epochs: int = 1, timeout: float = 900) -> Path:
+    """Train `plan` with `python -m helpers train` in a child process and kill -9 it as soon as `after_epochs`
+    epochs are saved (results.csv has them and last.pt was written after it): what a crashed machine leaves for
+    `--resume`. The plan's own folder is emptied first; returns it."""
+    import csv
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from helpers.train import launch
+
+    run = plan.run_dir
+    shutil.rmtree(run, ignore_errors=True)
+    proc = subprocess.Popen(launch.command(plan.replace(exist_ok=True), profile), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    csv_file, last = run / "results.csv", run / "weights" / "last.pt"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if csv_file.exists() and last.exists() and last.stat().st_mtime >= csv_file.stat().st_mtime:
+                with open(csv_file) as f:
+                    if len(list(csv.DictReader(f))) >= after_epochs:
+                        time.sleep(0.5)  # last.pt's write is over; the next epoch has begun
+                        break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"the run ended or timed out before {after_epochs} epoch(s) were saved: {run}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return run

@@ -207,6 +207,12 @@ class TrainPlan:
 
         return starting_point(self.model, self.weights, self.imgsz)
 
+    @property
+    def precision(self) -> str:
+        """What the run trains in: fp16 | bf16 | fp32 (fp32 on a CPU, whatever was asked)."""
+        value = self.amp_arg()[0]
+        return {False: "fp32", True: "fp16"}.get(value, str(value))
+
     def amp_arg(self) -> tuple[str | bool, str]:
         """(Ultralytics' amp value, why): bf16 is refused on GPUs without bf16 tensor cores; CPU trains in fp32."""
         from helpers.tricks import precision
@@ -344,8 +350,7 @@ class TrainPlan:
             if not (self.checkpoint == "attention" and area == 0) else
             ("checkpointing", "attention: nothing to recompute", f"{Path(self.model).stem} has no A2C2f layers; "
                                                                  "'all' also recomputes its top-level Conv layers"),
-            ("precision", {False: "fp32", True: "fp16"}.get(amp_value, str(amp_value)),
-             (f"asked {self.amp}; " if {False: "fp32", True: "fp16"}.get(amp_value, amp_value) != self.amp else "")
+            ("precision", self.precision, (f"asked {self.amp}; " if self.precision != self.amp else "")
              + f"amp={amp_value!r}: {amp_why}"),
             ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
             ("device", self.device or "auto", "as set" if self.device else
@@ -378,7 +383,8 @@ class TrainPlan:
         ckpt = f", checkpoint {self.checkpoint}" if self.checkpoint else ""
         return (f"{Path(self.model).stem} {self.imgsz}px · batch={self.batch}, nbs={self.nbs} -> {self.batch} x "
                 f"{self.accumulate} = {self.effective_batch} per step · lr0 {self.lr0:g} · warm-up "
-                f"{self.warmup_epochs:g} ep · {self.epochs} epochs · attention {self.attention}{ckpt} · {self.amp}")
+                f"{self.warmup_epochs:g} ep · {self.epochs} epochs · attention {self.attention}{ckpt} · "
+                f"{self.precision}")
 
     # ------------------------------------------------------------------ the one channel to worker processes
     def to_json(self) -> str:
