@@ -205,8 +205,9 @@ def diagnose(exc_or_text: BaseException | str) -> Finding | None:
 def train(plan: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:
     """`helpers.train.run.train(plan, **kwargs)` that prints the doctor's finding under a failure; with `retry_oom`,
     an out-of-memory failure is retried with the micro-batch halved and nbs kept (the same effective batch)."""
-    from helpers.train.run import train as run_train
+    from helpers.train.run import own_folder, train as run_train
 
+    plan = own_folder(plan)  # one run folder for every attempt: a retry continues where the failed attempt wrote
     for attempt in range(max_retries + 1):
         try:
             return run_train(plan, **kwargs)

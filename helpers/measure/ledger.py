@@ -311,6 +311,41 @@ def table(rows: list[Claim] | None = None) -> Table:
                  "Claims ledger")
 
 
+STATUS_COLOURS = {"confirmed": "#1e8449", "refuted": "#c0392b", "partly": "#b9770e", "not checkable here": "#7f8c8d"}
+
+
+class Ledger:
+    """The claims for a notebook: one line per claim (status, claim), each opening to what was measured, on which
+    device, and the command; Markdown as text."""
+
+    def __init__(self, rows: list[Claim]):
+        self.rows = rows
+
+    def _repr_html_(self) -> str:
+        import html as h
+
+        from helpers.core.tables import html_text
+
+        items = []
+        for c in self.rows:
+            colour = STATUS_COLOURS.get(c.status, "#000")
+            items.append(f"<details><summary><b style='color:{colour}'>{h.escape(c.status)}</b> · {h.escape(c.n)}. "
+                         f"{h.escape(c.claim)}</summary><p>{html_text(c.measured)}</p><p><i>device:</i> "
+                         f"{h.escape(c.device)} · <i>reproduce:</i> <code>{h.escape(c.command)}</code></p></details>")
+        return "<div>" + "".join(items) + "</div>"
+
+    def to_markdown(self) -> str:
+        return table(self.rows).to_markdown()
+
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
+
+def compact(rows: list[Claim] | None = None) -> Ledger:
+    """The claims one line each (status and claim); click a line for the measurement, the device and the command."""
+    return Ledger(rows if rows is not None else claims())
+
+
 def readme_block(rows: list[Claim] | None = None) -> str:
     rows = rows if rows is not None else claims()
     body = markdown(HEADERS, [(c.n, c.claim, f"**{c.status}**", c.measured, c.device, f"`{c.command}`") for c in rows])
