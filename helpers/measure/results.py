@@ -62,15 +62,19 @@ def group_key(row: dict) -> tuple:
     return c["model"], c["batch"], c["nbs"], c["imgsz"]
 
 
-def rows_table(rows: list[dict], title: str = "") -> Table:
-    """img/s, memory and ratios to the first row of each row's group, all from one run (ratios across runs mislead)."""
+def rows_table(rows: list[dict], title: str = "", baseline: str | None = None) -> Table:
+    """img/s, memory and ratios, all from one run (ratios across runs mislead): to the row labelled `baseline`, or
+    to the first row of each row's group (same model, micro-batch, nbs and image size)."""
     def gib(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
+    fixed = next((r for r in rows if r["label"] == baseline), None) if baseline else None
+    if baseline and fixed is None:
+        raise KeyError(f"baseline {baseline!r} is not among the rows: {[r['label'] for r in rows]}")
     base: dict[tuple, dict] = {}
     out = []
     for r in rows:
-        b = base.setdefault(group_key(r), r)
+        b = fixed or base.setdefault(group_key(r), r)
         if r["ok"]:
             speed = f"{r['img_s'] / b['img_s']:.2f}x" if b["ok"] else "-"
             mem = f"{r['peak_allocated_gib'] / b['peak_allocated_gib']:.2f}x" if b["ok"] and b["peak_allocated_gib"] else "-"
@@ -79,7 +83,8 @@ def rows_table(rows: list[dict], title: str = "") -> Table:
         else:
             peak = f">{r['peak_allocated_gib']:.1f}" if r.get("peak_allocated_gib") else "-"
             out.append((r["label"], "failed", peak, "-", "-", "-", "-", r["error"][:80]))
-    headers = ("configuration", "img/s", "peak alloc GiB", "speed vs group baseline", "memory vs group baseline",
+    ref = f"'{baseline}'" if baseline else "the group's first row"
+    headers = ("configuration", "img/s", "peak alloc GiB", f"speed vs {ref}", f"memory vs {ref}",
                "ms/step", "peak reserved GiB", "note")
     return Table(headers, out, title)
 
