@@ -165,6 +165,26 @@ def show(key: str, live: dict[str, Any] | None = None) -> Record:
             display(fig)
             plt.close(fig)
         elif p.suffix == ".csv":
-            rows = csv_rows(p)
-            display(Table(tuple(rows[0]) if rows else ("(empty)",), [tuple(r.values()) for r in rows], p.name))
+            display(csv_table(p))
     return rec
+
+
+def _number(v: str) -> str:
+    """A CSV cell as a reader wants it: numbers to 4 significant digits, the rest as written."""
+    try:
+        return f"{float(v):.4g}"
+    except (TypeError, ValueError):
+        return v
+
+
+def csv_table(path: Path, head: int = 4, tail: int = 4) -> Table:
+    """A recorded CSV as a table, numbers rounded; a long file shows its first and last rows and says where the rest
+    is (the record's figures plot all of it)."""
+    rows = csv_rows(path)
+    if not rows:
+        return Table(("(empty)",), [], path.name)
+    heads = tuple(rows[0])
+    shown = rows if len(rows) <= head + tail + 1 else [*rows[:head], None, *rows[-tail:]]
+    body = [tuple("..." for _ in heads) if r is None else tuple(_number(v) for v in r.values()) for r in shown]
+    more = f" ({len(rows)} rows; all of them: benchmarks/results/{path.relative_to(RESULTS)})" if None in shown else ""
+    return Table(heads, body, path.name + more)
