@@ -94,3 +94,27 @@ def starting_point(model: str, weights: str, imgsz: int = 640) -> tuple[str, str
     if not path.exists():
         raise WeightsError(f"weights={weights!r}: no such file. Use '' (scratch), 'starter', or a .pt path.")
     return str(path), f"{path.name}: weights from a file"
+
+
+def class_note(start: str | Path, data_yaml: str | Path) -> str:
+    """'' when a checkpoint predicts the dataset's classes; otherwise, in words, why its own score on this data is 0
+    by construction and what training carries over (the weights whose shapes fit)."""
+    if not str(start).endswith(".pt"):
+        return ""
+    import torch
+
+    from helpers.data.sources import class_names, load_yaml
+
+    ckpt = torch.load(str(start), map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt.get("model")
+    theirs = list((getattr(model, "names", None) or {}).values()) if isinstance(getattr(model, "names", None), dict) \
+        else list(getattr(model, "names", None) or [])
+    ours = class_names(load_yaml(data_yaml))
+    if theirs == ours:
+        return ""
+    return (f"{Path(start).name} predicts {len(theirs)} classes ({', '.join(map(str, theirs[:5]))}"
+            f"{' ...' if len(theirs) > 5 else ''}); this dataset has {len(ours)} ({', '.join(ours[:5])}"
+            f"{' ...' if len(ours) > 5 else ''}). Training, Ultralytics transfers every weight whose shape fits "
+            f"(backbone, neck, the head's box branch) and builds new outputs for {len(ours)} classes; the "
+            "checkpoint as it is scores 0 here by construction (its validation skips the labels of classes it "
+            "cannot predict). What carries over is the features, not the classes.")
