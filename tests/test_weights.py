@@ -76,3 +76,17 @@ def test_pretrain_writes_a_checkpoint_with_provenance(tmp_path, monkeypatch):
     assert p["init"]["sha256"] == weights.get("yolo12n-shapes-128").provenance["sha256"]
     assert p["recipe"]["epochs"] == 1 and p["data"]["n_train"] == 8 and set(p["metrics_by_imgsz"]) >= {"64", "640"}
     assert json.loads(s.path.with_suffix(".json").read_text())["sha256"] == weights.sha256(s.path)
+
+
+def test_a_checkpoint_of_other_classes_is_explained_and_one_of_the_same_is_not(tmp_path):
+    from helpers.data import synthetic
+    from helpers.train import weights
+
+    starter = weights.WEIGHTS_DIR / "yolo12n-shapes-128.pt"
+    same = synthetic.generate(tmp_path / "s", synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
+    assert weights.class_note(starter, same) == ""
+    other = tmp_path / "other.yaml"
+    other.write_text(same.read_text().split("names:")[0] + "names: [person, bicycle]\n")
+    note = weights.class_note(starter, other)
+    assert "predicts 5 classes" in note and "this dataset has 2 (person, bicycle)" in note and "scores 0 here by construction" in note
+    assert weights.class_note("yolo12n.yaml", other) == ""  # from a yaml: no classes to carry
