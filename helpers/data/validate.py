@@ -301,10 +301,12 @@ def ultralytics_view(report: Report, split_images: list[Path], nc: int) -> Table
     for img in split_images:
         res = verify_image_label((str(img), str(label_path(img)), "", False, nc, 0, 0, False))
         lb, msg = res[1], str(res[-1]).strip()
+        reason = msg.split("ignoring corrupt image/label:", 1)[1] if "image/label:" in msg else msg.split(": ", 1)[-1]
+        reason = " ".join(reason.split())  # numpy's padded arrays, on one line
         if lb is None:
-            theirs = f"image DROPPED with all its boxes ({msg.split(':')[-1].strip()[:70]})"
+            theirs = f"image DROPPED with all its boxes ({reason.strip()})"
         else:
-            theirs = f"kept {len(lb)} box(es)" + (f"; {msg.split(':')[-1].strip()[:50]}" if msg else "")
+            theirs = f"kept {len(lb)} box(es)" + (f"; {reason.strip()}" if msg else "")
         ours = "; ".join(f"{p.kind}" + (f" (line {p.line})" if p.line else "") for p in by_file.get(img.stem, [])) or "ok"
         rows.append((img.name, ours, theirs))
     return Table(("image", "this validator", "stock Ultralytics"), rows, "Same images, two checks")
