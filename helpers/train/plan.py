@@ -210,8 +210,9 @@ class TrainPlan:
     @property
     def precision(self) -> str:
         """What the run trains in: fp16 | bf16 | fp32 (fp32 on a CPU, whatever was asked)."""
-        value = self.amp_arg()[0]
-        return {False: "fp32", True: "fp16"}.get(value, str(value))
+        from helpers.tricks import precision
+
+        return precision.runs_in(self.amp)
 
     def amp_arg(self) -> tuple[str | bool, str]:
         """(Ultralytics' amp value, why): bf16 is refused on GPUs without bf16 tensor cores; CPU trains in fp32."""

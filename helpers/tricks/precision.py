@@ -33,3 +33,9 @@ def choose_amp(requested: str = "fp16", device: int | str | torch.device = 0,
         return True, (f"bf16 refused: this GPU (compute capability {major}.{minor}) has no bf16 tensor cores; "
                       "using fp16 autocast + GradScaler")
     return True, "fp16 autocast + GradScaler (Ultralytics' default)"
+
+
+def runs_in(requested: str = "fp16") -> str:
+    """The precision a run asking for `requested` trains in here: fp16 | bf16 | fp32 (fp32 on a CPU)."""
+    value = choose_amp(requested)[0]
+    return {False: "fp32", True: "fp16"}.get(value, str(value))
