@@ -39,7 +39,8 @@ def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
     """Three panels: train/val loss components, mAP50-95 and mAP50, and lr (parameter group 0)."""
     ep = cols["epoch"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for i, part in enumerate(("box", "cls", "dfl")):
+    parts = [k.split("/")[1].removesuffix("_loss") for k in cols if k.startswith("train/") and k.endswith("_loss")]
+    for i, part in enumerate(parts):
         colour = f"C{i}"
         for split, style in (("train", "-"), ("val", "--")):
             key = f"{split}/{part}_loss"
@@ -67,11 +68,10 @@ def compare(runs: dict[str, dict[str, list[float]]], title: str = "", close_mosa
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
     epochs = 0
     for name, c in runs.items():
-        total = [a + b + d for a, b, d in zip(c["train/box_loss"], c["train/cls_loss"], c["train/dfl_loss"])]
-        axes[0].plot(c["epoch"], total, label=name)
+        axes[0].plot(c["epoch"], total_loss(c), label=name)
         axes[1].plot(c["epoch"], c[MAP50_95], marker="o", ms=3, label=name)
         epochs = max(epochs, len(c["epoch"]))
-    axes[0].set(title="train loss (box + cls + dfl)", xlabel="epoch")
+    axes[0].set(title="train loss (sum of its components)", xlabel="epoch")
     axes[1].set(title="val mAP50-95", xlabel="epoch", ylim=(0, None))
     if close_mosaic and epochs > close_mosaic:
         for ax in axes:
@@ -85,8 +85,9 @@ def compare(runs: dict[str, dict[str, list[float]]], title: str = "", close_mosa
 
 
 def total_loss(cols: dict[str, list[float]], split: str = "train") -> list[float]:
-    """box + cls + dfl loss per epoch."""
-    return [a + b + d for a, b, d in zip(cols[f"{split}/box_loss"], cols[f"{split}/cls_loss"], cols[f"{split}/dfl_loss"])]
+    """The loss components a model logs, summed per epoch: box + cls + dfl (YOLO26: box + cls + l1)."""
+    parts = [v for k, v in cols.items() if k.startswith(f"{split}/") and k.endswith("_loss")]
+    return [sum(vals) for vals in zip(*parts)]
 
 
 def settle_epoch(cols: dict[str, list[float]], share: float = 0.9) -> int | None:

@@ -209,7 +209,7 @@ def verdicts(env: EnvReport, only_present: bool = True) -> list[Verdict]:
     out.append(Verdict("06_export_tensorrt", runs, ", ".join(x for x in (miss, trt_miss or ("" if gpu else "GPU for TensorRT")) if x),
                        "; ".join(x for x in (fix, trt_fix) if x)))
     out.append(Verdict("07_troubleshooting", "yes (GPU-only failures are shown from recorded runs)", "", ""))
-    out.append(Verdict("08_yolov9_b64", train, train_missing, recorded))
+    out.append(Verdict("08_model_choice", train, train_missing, recorded))
     out.append(Verdict("09_claims_ledger", "yes (reads benchmarks/results)", "", ""))
     out.append(Verdict("10_your_own_dataset", "yes: validate, plan, train, evaluate, export" +
                        ("" if gpu else " (a short CPU run)"), "", ""))
