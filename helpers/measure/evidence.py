@@ -96,7 +96,8 @@ RECORDS: dict[str, Record] = {
         ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md")),
     "08.compare": Record(
         "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-24",
-        "python -m helpers run --profile gpu --only 08",
+        "python -m helpers run --profile gpu --only 08 --set effective_batch=64 --set close_mosaic=15 "
+        "--set \"models=['yolov9s.yaml', 'yolo12n.yaml']\"",
         ("workbook-gpu-h100-2/08_yolov9_b64-summary.json", "workbook-gpu-h100-2/08-gpu-yolov9s-results.csv",
          "workbook-gpu-h100-2/08-gpu-yolo12n-results.csv"),
         "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`."
