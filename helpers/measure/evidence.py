@@ -134,7 +134,7 @@ def figures_table(key: str, live: dict[str, Any] | None = None) -> Table:
             for name, value in summary_figures(p).items():
                 if any(name == o or name.endswith(o) for o in rec.omit):
                     continue
-                mine = "-" if live is None or name not in live else live[name]
+                mine = "-" if live is None or live.get(name) is None else live[name]  # None: not measured here
                 rows.append((name, mine, value) if live is not None else (name, value))
     headers = ("figure", "this machine", f"recorded ({rec.date})") if live is not None else ("figure", f"recorded ({rec.date})")
     return Table(headers, rows, f"{rec.title} — {rec.device}")
