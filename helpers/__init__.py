@@ -10,7 +10,15 @@ from helpers.core import offline as _offline
 OFFLINE = _offline.configure()
 
 from helpers.core import profiles  # noqa: E402
-from helpers.workbook.record import record  # noqa: E402
 
 __all__ = ["OFFLINE", "profiles", "record"]
+
+
+def __getattr__(name: str):
+    """`helpers.record` for the notebooks, imported when first used: the package itself loads no workbook module."""
+    if name == "record":
+        from helpers.workbook.record import record
+
+        return record
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
 __version__ = "0.1.0"
