@@ -79,3 +79,17 @@ def test_a_second_training_with_the_same_name_leaves_the_first_untouched(tmp_pat
     assert "exp is taken" in capsys.readouterr().out
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in earlier.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_resume_of_a_plan_without_exist_ok_continues_its_newest_run(tmp_path):
+    import os
+
+    from helpers.train.run import resume
+
+    for i, name in enumerate(("exp", "exp2")):
+        (tmp_path / name / "weights").mkdir(parents=True)
+        (tmp_path / name / "weights" / "last.pt").write_bytes(b"not a checkpoint")
+        os.utime(tmp_path / name / "weights" / "last.pt", (1000 + i, 1000 + i))
+    with pytest.raises(Exception) as e:  # it reaches the checkpoint of exp2, which is not a real one
+        resume(_plan(tmp_path))
+    assert "exp2" in str(e.value) or "exp2" in repr(e.value.__cause__ or e.value.__context__)

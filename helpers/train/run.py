@@ -205,7 +205,8 @@ def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Ite
     not cover)."""
     from ultralytics import YOLO
 
-    ckpt = Path(checkpoint) if checkpoint else last_checkpoint(plan)
+    # a plan without exist_ok may have trained into NAME2, NAME3 ...: its newest run is the one to continue
+    ckpt = Path(checkpoint) if checkpoint else last_checkpoint(plan) if plan.exist_ok else newest_checkpoint(plan)
     if not ckpt.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt} does not exist (the run saves last.pt after each epoch)")
     return _fit(YOLO(str(ckpt)), plan, trainer_class(plan, trainer), callbacks, verbose, progress, {"resume": True})

@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
     if rank == 0:
         print(launch.world_line(plan), flush=True)
     if a.resume is not None or (restart_count() > 0 and last_checkpoint(plan).exists()):
-        ckpt = None
+        ckpt = last_checkpoint(plan)  # a torchrun run keeps its name: its own last.pt
         if a.resume:  # a run folder or a checkpoint (launch's --resume); alone: the plan's own last.pt
             plan, ckpt = launch.resume_target(a.resume, plan)
         result = resume(plan, ckpt, trainer=trainer, progress=rank == 0)
