@@ -82,3 +82,10 @@ def test_warmup_matches_ultralytics_iterations():
 
     fake = SimpleNamespace(args=SimpleNamespace(warmup_epochs=lr.warmup_epochs(600, 2048, 256)), epochs=600)
     assert BaseTrainer._get_warmup_iterations(fake, 8) == 50
+
+
+def test_the_warm_up_reason_names_the_rule_that_bound():
+    assert lr.warmup_reason(30, 2048, 64).startswith("Ultralytics' 3 epochs")  # 32 steps per epoch: 96 >= 50
+    assert lr.warmup_reason(600, 2048, 256).startswith("50 optimizer steps")  # 8 per epoch: 6.25 epochs, no cap
+    assert lr.warmup_reason(30, 2048, 256).startswith("capped at 20% of 30 epochs")
+    assert "one optimizer step every 8.0 epochs" in lr.warmup_reason(3, 8, 64)

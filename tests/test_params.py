@@ -67,7 +67,7 @@ def test_injected_unknown_or_mistyped_values_stop_the_notebook():
         params.check_injected({**ns, "imgsz": "640"}, "02_train_b256")
 
 
-@pytest.mark.parametrize("bad,named", [("datset=x", "dataset"), ("batch=abc", "expects int")])
+@pytest.mark.parametrize("bad,named", [("datset=x", "dataset"), ("epochs=abc", "expects int")])
 def test_the_command_line_refuses_within_seconds(bad, named):
     t0 = time.time()
     out = subprocess.run([sys.executable, "-m", "helpers", "run", "--set", bad], capture_output=True, text=True,

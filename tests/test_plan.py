@@ -112,7 +112,8 @@ def test_explain_names_each_setting_and_its_reason():
     rows = {r[0]: r for r in p.rows()}
     assert rows["accumulate"][1:] == ("4", "max(round(nbs 256 / batch 64), 1)")
     assert rows["lr0"][1] == "0.02" and "sqrt rule from 0.01 at batch 64" in rows["lr0"][2]
-    assert "8.0 per epoch" in rows["warm-up epochs"][2]
+    assert rows["warm-up epochs"][1:] == ("6", "capped at 20% of 30 epochs (it would want 6.25 epochs: 8.0 optimizer "
+                                               "steps per epoch)")  # the rule that bound, not all of them
     assert "64 x 4 = 256 per step" in p.summary()
     assert "| accumulate | 4 |" in p.explain().to_markdown()
 
