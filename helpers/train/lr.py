@@ -71,19 +71,25 @@ def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, m
     `min_steps` optimizer steps, because at batch 256 an epoch of a small dataset is only a handful of steps; capped at
     `max_fraction` of the run. Ultralytics interpolates lr, momentum and accumulation over warmup_epochs x
     batches-per-epoch iterations and never warms up past the second-to-last epoch."""
+    return round(_warmup(epochs, images, effective, base, min_steps, max_fraction)[2], 2)
+
+
+def _warmup(epochs: int, images: int, effective: int, base: float, min_steps: int,
+            max_fraction: float) -> tuple[float, float, float]:
+    """(optimizer steps per epoch, the warm-up the rules want, that capped by the run's length): one arithmetic for
+    `warmup_epochs` and `warmup_reason`."""
     per_epoch = steps_per_epoch(images, effective)
     want = max(base, min_steps / per_epoch) if per_epoch > 0 else base
-    return round(min(want, max_fraction * epochs, max(epochs - 1, 0)), 2)
+    return per_epoch, want, min(want, max_fraction * epochs, max(epochs - 1, 0))
 
 
 def warmup_reason(epochs: int, images: int, effective: int, base: float = 3.0, min_steps: int = 50,
                   max_fraction: float = 0.2) -> str:
     """Which rule of `warmup_epochs` set the length, in words (the one that bound, not all of them)."""
-    per_epoch = steps_per_epoch(images, effective)
-    want = max(base, min_steps / per_epoch) if per_epoch > 0 else base
+    per_epoch, want, length = _warmup(epochs, images, effective, base, min_steps, max_fraction)
     steps = (f"{per_epoch:.1f} optimizer steps per epoch" if per_epoch >= 1 else
              f"one optimizer step every {1 / per_epoch:.1f} epochs" if per_epoch > 0 else "no training images counted")
-    if min(want, max_fraction * epochs, max(epochs - 1, 0)) < want:
+    if length < want:
         cap = ("the run's last epoch never warms up" if max(epochs - 1, 0) < max_fraction * epochs else
                f"capped at {max_fraction:.0%} of {epochs} epochs")
         return f"{cap} (it would want {want:g} epochs: {steps})"
