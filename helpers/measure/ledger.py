@@ -67,13 +67,6 @@ def _csv(path: str) -> list[dict[str, str]]:
     return evidence.csv_rows(RESULTS / path)
 
 
-def _first_epoch_at(rows: list[dict[str, str]], key: str, fraction: float) -> int:
-    """First epoch whose `key` reaches `fraction` of the run's best."""
-    vals = [float(r[key]) for r in rows]
-    best = max(vals)
-    return next(i + 1 for i, v in enumerate(vals) if v >= fraction * best)
-
-
 def c1() -> Claim:
     stock = _rows("b256-h100")["yolo12n b256 fp16 stock"]
     lean_run = _rows("ckpt-h100")
