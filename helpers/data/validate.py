@@ -231,11 +231,12 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
     except DatasetError as e:
         rep.problems.append(Problem("error", "bad-yaml", str(data_yaml), None, str(e)))
         return rep
-    if "val" not in data and data.get("validation"):
+    renamed = "val" not in data and bool(data.get("validation"))  # Ultralytics renames 'validation:' to 'val:'
+    if renamed:
         rep.problems.append(Problem("warning", "validation-key", str(data_yaml), None,
                                     "'validation:' is read as 'val:' (Ultralytics renames it)"))
     for need in ("train", "val"):
-        if not data.get(need) and not (need == "val" and "val" not in data and data.get("validation")):
+        if not data.get(need) and not (need == "val" and renamed):
             rep.problems.append(Problem("error", "missing-key", str(data_yaml), None, f"'{need}:' is missing"))
     if data.get("names") is not None and data.get("nc") is not None and _number(data["nc"]) != len(rep.names):
         rep.problems.append(Problem("error", "nc-names", str(data_yaml), None,

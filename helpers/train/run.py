@@ -162,11 +162,12 @@ def own_folder(plan: TrainPlan) -> TrainPlan:
     (the notebooks' stable paths). A torchrun rank keeps the launch's name: every rank and restart must agree on it,
     so a taken folder is refused on the first attempt instead."""
     from helpers.train.trainer import WORKER_ENV
+    from helpers.train.worker import restart_count
 
     if plan.exist_ok:
         return plan
     if os.environ.get(WORKER_ENV) == "torchrun":
-        if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0 and holds_run(plan.run_dir):
+        if restart_count() == 0 and holds_run(plan.run_dir):
             raise PlanError(f"{plan.run_dir} holds another run: choose another --name, --resume it, or pass "
                             "--exist-ok true to write over it")
         return plan

@@ -107,8 +107,8 @@ def class_note(start: str | Path, data_yaml: str | Path) -> str:
 
     ckpt = torch.load(str(start), map_location="cpu", weights_only=False)
     model = ckpt.get("ema") or ckpt.get("model")
-    theirs = list((getattr(model, "names", None) or {}).values()) if isinstance(getattr(model, "names", None), dict) \
-        else list(getattr(model, "names", None) or [])
+    names = getattr(model, "names", None) or []
+    theirs = list(names.values()) if isinstance(names, dict) else list(names)
     ours = class_names(load_yaml(data_yaml))
     if theirs == ours:
         return ""

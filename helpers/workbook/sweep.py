@@ -15,6 +15,7 @@ import fcntl
 import itertools
 import json
 import math
+import os
 import queue
 import statistics
 import threading
@@ -233,7 +234,7 @@ def _device() -> str:
     import torch
 
     if not torch.cuda.is_available():
-        return f"CPU only ({_versions()['cpu_count']} cores)"
+        return f"CPU only ({os.cpu_count()} cores)"
     n = torch.cuda.device_count()
     return f"{n} x {torch.cuda.get_device_name(0)}" if n > 1 else torch.cuda.get_device_name(0)
 
@@ -275,11 +276,11 @@ def sweep(only: str, grid: dict[str, list[Any]], profile: str | None = None, fix
         if saved and progress:
             print(f"done     {p.key} (finished earlier, skipped)", flush=True)
     report_lock = threading.Lock()
+    order = {q.key: i for i, q in enumerate(points(grid))}
 
     def finished(p: Point) -> None:
         with report_lock:
             done.append(p)
-            order = {q.key: i for i, q in enumerate(points(grid))}
             done.sort(key=lambda q: order[q.key])
             write_report(out, nb, prof.name, grid, fixed, done, device)
             if progress:
