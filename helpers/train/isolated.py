@@ -1,0 +1,81 @@
+"""`train(plan)` in a fresh Python process, for comparisons whose speed must not depend on what ran before.
+
+Runs trained one after another in one process slow each other (compiled kernels, the CUDA allocator's cache and the
+loader's workers stay behind), so a comparison of models or settings trains each in its own process. The child
+trains with the one `train()`, times the epochs with `EpochClock` and writes what it measured to a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.train.plan import TrainPlan
+
+
+@dataclass(frozen=True)
+class IsolatedRun:
+    """What a run in its own process left: its plan and folder, wall time of `train()`, the training loop's img/s
+    (None for a single epoch) and the peak memory allocated (GiB; None without CUDA)."""
+
+    plan: TrainPlan
+    save_dir: Path
+    seconds: float
+    img_s: float | None
+    peak_gib: float | None
+
+    def curves(self) -> dict[str, list[float]]:
+        """results.csv as columns (see helpers.train.curves)."""
+        from helpers.train import curves
+
+        return curves.load(self.save_dir)
+
+
+class IsolatedRunError(RuntimeError):
+    """The child process failed; the message holds the end of its output."""
+
+
+def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
+    """Train `plan` in a fresh process and return what it measured; its output is kept in the run's `child.log`."""
+    with tempfile.TemporaryDirectory(prefix="isolated-") as tmp:
+        spec, out = Path(tmp) / "plan.json", Path(tmp) / "result.json"
+        spec.write_text(plan.to_json())
+        log = Path(tmp) / "child.log"
+        with open(log, "w") as f:
+            p = subprocess.run([sys.executable, "-m", "helpers.train.isolated", str(spec), str(out)], stdout=f,
+                               stderr=subprocess.STDOUT, timeout=timeout_s)
+        text = log.read_text(errors="replace")
+        if p.returncode != 0 or not out.exists():
+            tail = "\n".join(text.splitlines()[-15:])
+            raise IsolatedRunError(f"training {plan.model} in its own process failed (exit {p.returncode}):\n{tail}")
+        r = json.loads(out.read_text())
+    save_dir = Path(r["save_dir"])
+    (save_dir / "child.log").write_text(text)
+    return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"])
+
+
+def _child(spec: str, out: str) -> int:
+    """The child's side: train the plan in `spec`, write seconds, img/s and peak memory to `out`."""
+    import torch
+
+    from helpers.measure.wallclock import EpochClock
+    from helpers.train.run import train as train_here
+
+    plan = TrainPlan.from_json(Path(spec).read_text())
+    clock = EpochClock()
+    cuda = torch.cuda.is_available()
+    result = train_here(plan, callbacks=[clock.callbacks()], progress=False)
+    doc: dict[str, Any] = dict(plan=result.plan.to_json(), save_dir=str(result.save_dir), seconds=result.seconds,
+                               img_s=clock.loop_img_s(),
+                               peak_gib=torch.cuda.max_memory_allocated() / 2**30 if cuda else None)
+    Path(out).write_text(json.dumps(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(*sys.argv[1:3]))
