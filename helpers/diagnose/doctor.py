@@ -202,6 +202,18 @@ def diagnose(exc_or_text: BaseException | str) -> Finding | None:
     return None
 
 
+class Findings(dict):
+    """The failures shown so far: name -> the kind of the doctor's finding (None: no rule matched), for a summary."""
+
+    def show(self, name: str, error: BaseException | str) -> Finding | None:
+        """Print the raw error's first line, then diagnose it and note the finding's kind under `name`."""
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"raw: {type(error).__name__ if isinstance(error, BaseException) else 'message'}: {first[:240]}")
+        finding = diagnose(error)
+        self[name] = finding.kind if finding else None
+        return finding
+
+
 def train(plan: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:
     """`helpers.train.run.train(plan, **kwargs)` that prints the doctor's finding under a failure; with `retry_oom`,
     an out-of-memory failure is retried with the micro-batch halved and nbs kept (the same effective batch)."""

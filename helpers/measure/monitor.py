@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from helpers.train.callbacks import Hooks
+from helpers.train.callbacks import Hooks, StepTimer
 
 FILE = "gpu_samples.csv"
 
@@ -223,6 +223,25 @@ def plot(samples: list[Sample], title: str = "", windows: list[tuple[float, floa
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def watched_train(plan: Any, interval: float = 0.5, *, plan_memory: bool = False,
+                  hooks: tuple[Hooks, ...] | list[Hooks] = ()) -> tuple[Any, StepTimer, Sampler]:
+    """One monitored training run: (the TrainResult, its StepTimer, its Sampler), with a live figure redrawn each
+    epoch and CUDA's peak-memory counters reset first; `plan_memory` lets the memory planner choose the micro-batch
+    on this GPU first (on a CPU the plan keeps its own). `hooks`: more callbacks, e.g. a panel's Stop button."""
+    import torch
+
+    from helpers.train.run import train
+
+    if plan_memory:
+        plan, _ = plan.fit_memory()
+    print(plan.summary())
+    timer, sampler = StepTimer(skip=1), Sampler(interval)
+    live = LiveView(sampler, f"{plan.model} · {plan.imgsz} px")
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    return train(plan, callbacks=[timer, sampler, live, *hooks]), timer, sampler
 
 
 class LiveView(Hooks):

@@ -32,6 +32,13 @@ def read(name: str, folder: Path | None = None) -> dict:
     return json.loads(((folder or RESULTS) / f"{name}.json").read_text())
 
 
+def recorded_error(name: str, folder: Path | None = None) -> str:
+    """The raw error text a doctor record holds (its `RAW: ` line, e.g. doctor-oom-h100): what the doctor is shown
+    where this machine cannot make that failure itself."""
+    lines = ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()
+    return next(ln.removeprefix("RAW: ") for ln in lines if ln.startswith("RAW: "))
+
+
 def load(name: str, folder: Path | None = None) -> Run:
     """One probe-results file by name (without .json)."""
     doc = read(name, folder)

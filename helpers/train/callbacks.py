@@ -168,6 +168,23 @@ class StopSwitch(Hooks):
 
 
 @dataclass
+class RunReport(Hooks):
+    """What the trainer actually ran with, read inside the run (the attention backend, the checkpointed layers, the
+    input pipeline): a plan says what was asked, this says what happened."""
+
+    attention: str = ""
+    layers: list[int] = field(default_factory=list)
+    pipeline: str = ""
+
+    def on_train_end(self, trainer) -> None:
+        from helpers.tricks import attention, checkpointing
+
+        self.attention = attention.current()
+        self.layers = checkpointing.enabled_layers(trainer.model)
+        self.pipeline = trainer.input_pipeline
+
+
+@dataclass
 class WorkerReport(Hooks):
     """Writes what a (worker) process actually trains with: pid, trainer class, the attention backend, checkpointed
     layers and whether their wrappers are installed, the recipe's clip norm, rank and world size."""

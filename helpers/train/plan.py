@@ -379,6 +379,16 @@ class TrainPlan:
         """The plan as a table: each setting, its value and why."""
         return Table(("setting", "value", "why"), self.rows(), title or f"TrainPlan '{self.name}'")
 
+    def scaling_table(self, batches: tuple[int, ...] = (64, 128, 256, 1024)) -> Table:
+        """lr0 by each rule and the decay Ultralytics applies at nbs 256 and 64, for other batches: computed by this
+        plan's own arithmetic, so the comparison cannot drift from what a run uses."""
+        def at(b: int, nbs: int, rule: str) -> "TrainPlan":
+            return self.replace(batch=b, nbs=nbs, lr_rule=rule, lr_fixed=None, device="")
+
+        rows = [(b, f"{at(b, b, 'linear').lr0:.4f}", f"{at(b, b, 'sqrt').lr0:.4f}",
+                 f"{at(b, 256, 'sqrt').weight_decay:.5f}", f"{at(b, 64, 'sqrt').weight_decay:.5f}") for b in batches]
+        return Table(("batch", "lr0 linear", "lr0 sqrt", "decay at nbs=256", "decay at nbs=64"), rows)
+
     def summary(self) -> str:
         """One line: the step, lr0 and the tricks."""
         ckpt = f", checkpoint {self.checkpoint}" if self.checkpoint else ""
