@@ -1,6 +1,7 @@
-"""Multi-GPU plumbing on a CPU: a process started from the script Ultralytics generates for its DDP workers runs with
-the plan's tricks (and without them when they were only patched in the parent); the command a notebook prints for a
-plan trains exactly that plan; the streaming launcher leaves no process behind."""
+"""Multi-GPU plumbing on a CPU: a process started from the script Ultralytics generates for its DDP workers rebuilds
+the parent's plan exactly from $WORKBOOK_PLAN and runs with its tricks (and without them when they were only patched
+in the parent); the command a notebook prints for a plan trains exactly that plan; the streaming launcher leaves no
+process behind."""
 
 import os
 import subprocess
@@ -20,6 +21,7 @@ from helpers.workbook.stream import stream
 
 
 def _worker(tmp_path, runs, env_carries_plan: bool) -> dict:
+    """What a process started from Ultralytics' DDP script trained with, and ("plan") the plan.json it wrote."""
     import json
 
     from ultralytics.utils.dist import generate_ddp_file
@@ -37,14 +39,19 @@ def _worker(tmp_path, runs, env_carries_plan: bool) -> dict:
         script = generate_ddp_file(t)
         env = dict(os.environ) if env_carries_plan else {k: v for k, v in os.environ.items() if k != ENV_VAR}
     assert attention.current() == "stock" and not checkpointing._ORIGINAL  # the context restored this process
+    saved = t.save_dir / "plan.json"  # the worker's trainer writes the plan it read here (rank 0 / no DDP)
+    assert saved.read_text() == plan.to_json()  # this process's trainer read it in full
+    saved.unlink()
     proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=600)
     assert report.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
-    return json.loads(report.read_text())
+    return {**json.loads(report.read_text()), "plan": saved.read_text() if saved.exists() else None,
+            "planned": plan.to_json()}
 
 
 @pytest.mark.slow
 def test_the_plan_reaches_a_process_started_like_a_ddp_worker(tmp_path, runs):
     rep = _worker(tmp_path, runs, env_carries_plan=True)
+    assert rep["plan"] == rep["planned"]  # the worker rebuilt exactly the parent's plan from the one variable
     assert rep["pid"] != os.getpid() and rep["trainer"] == "RecipeTrainer"
     assert rep["attention"] == "sdpa" and rep["clip_norm"] == 3.0
     assert rep["checkpointed"] and rep["checkpoint_wrappers"]  # flags came with the model, wrappers from the plan
@@ -53,6 +60,7 @@ def test_the_plan_reaches_a_process_started_like_a_ddp_worker(tmp_path, runs):
 @pytest.mark.slow
 def test_a_patch_only_in_the_parent_does_nothing_in_the_worker(tmp_path, runs):
     rep = _worker(tmp_path, runs, env_carries_plan=False)
+    assert rep["plan"] is None  # no variable, no plan
     assert rep["attention"] == "stock" and not rep["checkpoint_wrappers"] and rep["clip_norm"] == 10.0
     assert rep["checkpointed"]  # the pickled flags are there, inert without the wrappers
 

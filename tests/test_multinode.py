@@ -1,10 +1,14 @@
 """Several hosts, tested as two nodes on one host: two torchrun invocations (--nnodes 2, one process each, gloo on the
-CPU, rendezvous on 127.0.0.1) train a short run of a tiny generated dataset through `helpers.train.worker`. Each rank
-reports what it did (steps, a digest of its final weights, the checkpoints it wrote). Also: the command the launcher
-prints, a busy rendezvous port, a plan that disagrees with torchrun's world, SyncBatchNorm as a plan option."""
+CPU, rendezvous on 127.0.0.1) train a short run of a tiny generated dataset through `helpers.train.worker`, the plan
+built once here and carried in $WORKBOOK_PLAN as the launcher's line carries it. Each rank reports what it did (steps,
+a digest of its final weights, the checkpoints it wrote). Also: the command the launcher prints, the one channel every
+process kind reads its plan from, a busy rendezvous port, a plan that disagrees with torchrun's world, SyncBatchNorm
+as a plan option."""
 
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +19,7 @@ import pytest
 from helpers.core import profiles
 from helpers.data import synthetic
 from helpers.train import launch, worker
-from helpers.train.plan import PlanError, TrainPlan
+from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTY = str(ROOT / "tests" / "torchrun_worker.py")
@@ -39,11 +43,21 @@ def options(data: Path, name: str) -> list[str]:
             "--plots", "false"]
 
 
+def plan_of(opts: list[str]) -> TrainPlan:
+    """The plan the launching host builds from `python -m helpers train` options."""
+    return launch.plan_from_args(launch.parser().parse_args(opts))
+
+
+def two_nodes_env(runs: Path) -> dict[str, str]:
+    """This environment for a 'node', without what the commands bring themselves (the plan, a fresh store)."""
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, *launch.FRESH_STORE)}
+    return dict(env, WORKBOOK_RUNS=str(runs), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+
+
 def two_nodes(cmds: list[list[str]], runs: Path, env_extra: dict[str, str] | None = None,
               timeout: int = 600) -> list[subprocess.CompletedProcess]:
     """Start one command per 'node' (the first holds the rendezvous), wait for both."""
-    env = dict(os.environ, WORKBOOK_RUNS=str(runs), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **launch.FRESH_STORE,
-               **(env_extra or {}))
+    env = {**two_nodes_env(runs), **(env_extra or {})}
     procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for c in cmds]
     try:
@@ -54,14 +68,18 @@ def two_nodes(cmds: list[list[str]], runs: Path, env_extra: dict[str, str] | Non
                 p.kill()
 
 
-def torchrun(script: list[str], port: int, name: str, extra: list[str] = ()) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", name, *extra, *script]
+def with_script(cmd: list[str], script: str) -> list[str]:
+    """A line of `launch.torchrun_command` running the test's worker script instead of `-m helpers.train.worker`."""
+    i = cmd.index("helpers.train.worker")
+    assert cmd[i - 1] == "-m"
+    return [*cmd[:i - 1], script, *cmd[i + 1:]]
 
 
-def faulty_run(data: Path, runs: Path, name: str, env: dict[str, str], extra: list[str] = ()) -> list[dict]:
+def faulty_run(data: Path, runs: Path, name: str, env: dict[str, str], max_restarts: int = 0) -> list[dict]:
     report = runs / f"report-{name}"
-    cmd = torchrun([FAULTY, *options(data, name), "--report", str(report)], free_port(), name, list(extra))
+    line = launch.torchrun_command(plan_of(options(data, name)), "127.0.0.1", free_port(), max_restarts=max_restarts,
+                                   worker_args=["--report", str(report)])
+    cmd = with_script(line, FAULTY)
     done = two_nodes([cmd, cmd], runs, env)
     assert all(d.returncode == 0 for d in done), "\n".join(d.stdout[-3000:] for d in done)
     return [json.loads((report / f"rank-{r}.json").read_text()) for r in (0, 1)]
@@ -87,7 +105,7 @@ def test_a_nan_on_one_rank_is_skipped_on_both_and_the_ranks_stay_identical(data,
 @pytest.mark.slow
 def test_torchrun_restarts_the_ranks_and_they_resume_from_last_pt(data, tmp_path):
     runs = tmp_path / "runs"
-    r0, r1 = faulty_run(data, runs, "crash", {"CRASH_AFTER_EPOCH": "1"}, ["--max-restarts", "1"])
+    r0, r1 = faulty_run(data, runs, "crash", {"CRASH_AFTER_EPOCH": "1"}, max_restarts=1)
     for r in (r0, r1):
         assert (r["restart"], r["start_epoch"], r["epochs_done"], r["optimizer_steps"]) == (1, 1, 2, 4)
     assert r0["params_sha256"] == r1["params_sha256"]
@@ -126,25 +144,141 @@ def _plan(**kw) -> TrainPlan:
     return TrainPlan.from_profile(profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4), **kw)
 
 
+def _pasted(line: str) -> tuple[dict[str, str], list[str]]:
+    """(the variables, the words) of a printed line as a shell reads it when a user pastes it on another host."""
+    words = shlex.split(line)
+    n = next(i for i, w in enumerate(words) if "=" not in w)
+    return dict(w.split("=", 1) for w in words[:n]), words[n:]
+
+
 def test_the_torchrun_command_carries_the_plan_to_every_host(runs):
-    plan = _plan(device="0,1,2,3,4,5,6,7", nnodes=2, batch=256, nbs=256, attention="sdpa", sync_bn=True)
+    plan = _plan(device="0,1,2,3,4,5,6,7", nnodes=2, batch=256, nbs=256, attention="sdpa", sync_bn=True,
+                 name="it's b256", extra={"close_mosaic": 3})
     assert (plan.world, plan.per_host, plan.per_gpu_batch) == (16, 8, 16)
-    c10d = launch.torchrun_command(plan, "10.0.0.1", 29400, profile="gpu")
-    assert c10d[:3] == [sys.executable, "-m", "torch.distributed.run"]
-    assert launch.shell(c10d).startswith("TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
-                                         "--rdzv-endpoint 10.0.0.1:29400 --rdzv-id train -m helpers.train.worker ")
-    opts = c10d[c10d.index("helpers.train.worker") + 1:]
-    assert launch.plan_from_args(worker.parser().parse_args(opts)) == plan  # the worker rebuilds exactly the plan
-    static = launch.torchrun_command(plan, "10.0.0.1", 29400, node_rank=1, rdzv="static", profile="gpu")
-    assert static[3:13] == ["--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1", "--master-addr",
-                            "10.0.0.1", "--master-port", "29400"]
-    assert not launch.shell(static).startswith("TORCH_")  # the static rendezvous ignores it
+    c10d = launch.torchrun_command(plan, "10.0.0.1", 29400)
+    env, program = launch.environment(c10d)
+    assert env == {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", ENV_VAR: plan.to_json()}  # one variable for the plan
+    assert program[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert program[-2:] == ["-m", "helpers.train.worker"]
+    line = launch.shell(c10d)
+    assert line.startswith("TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 WORKBOOK_PLAN='")
+    assert line.endswith(" torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint 10.0.0.1:29400 "
+                         "--rdzv-id 'it'\"'\"'s b256' -m helpers.train.worker")  # no plan options after it
+    pasted_env, words = _pasted(line)
+    assert pasted_env == env and words[0] == "torchrun"  # the quoting survives a shell, the apostrophe included
+    opts = words[words.index("helpers.train.worker") + 1:]
+    rebuilt = worker.plan_of(worker.parser().parse_args(opts), pasted_env)
+    assert rebuilt == plan and rebuilt.to_json() == plan.to_json()  # the worker rebuilds exactly the plan
+    for k in (0, 1):  # every host's line carries the plan (the static rendezvous: one line per host)
+        static = launch.torchrun_command(plan, "10.0.0.1", 29400, node_rank=k, rdzv="static")
+        env, program = launch.environment(static)
+        assert env == {ENV_VAR: plan.to_json()}  # the static rendezvous ignores the fresh-store setting
+        assert program[3:13] == ["--nnodes", "2", "--nproc-per-node", "8", "--node-rank", str(k), "--master-addr",
+                                 "10.0.0.1", "--master-port", "29400"]
+        assert _pasted(launch.shell(static))[0] == env
     with pytest.raises(ValueError, match="--max-restarts needs --rdzv c10d"):
         launch.torchrun_command(plan, "10.0.0.1", rdzv="static", max_restarts=1)
     with pytest.raises(ValueError, match="--master-addr"):
         launch.torchrun_command(plan, "")
     with pytest.raises(ValueError, match="0 .. 1"):
         launch.torchrun_command(plan, "10.0.0.1", node_rank=2)
+
+
+def test_every_process_kind_reads_the_one_plan_built_at_launch(tmp_path, runs):
+    """This process (applied), a trainer built in it, and both ranks of a two-host torchrun launch started from the
+    printed line rebuild exactly the launch's plan from $WORKBOOK_PLAN; the ranks look up no profile and resolve and
+    count no dataset (it is gone when they start). The control: a rank planning from options does all three."""
+    from helpers.train.run import applied
+    from helpers.train.trainer import WorkbookTrainer
+
+    data = synthetic.generate(tmp_path / "planned", synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64))
+    opts = [*options(data, "channel"), "--attention", "sdpa", "--recipe", '{"clip_norm": 3.0}', "--lr-fixed", "0.003",
+            "--set", "close_mosaic=1"]
+    plan = plan_of(opts)
+    assert (plan.train_images, plan.recipe.clip_norm, plan.extra, plan.world) == (8, 3.0, {"close_mosaic": 1}, 2)
+    with applied(plan):  # in process: the trainer and Ultralytics' own DDP workers read this variable
+        assert TrainPlan.from_env().to_json() == plan.to_json()
+        trainer = WorkbookTrainer(overrides=dict(model=plan.model, **plan.ultralytics_args()))
+    assert trainer.plan.to_json() == plan.to_json()
+    spy = tmp_path / "spy"
+
+    # the control: a worker started by hand with plan options (no variable) plans from them, as the launcher does
+    hand = [*options(data, "hand"), "--nnodes", "1"]
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", FAULTY,
+                        *hand], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**two_nodes_env(runs), "PLAN_SPY": str(spy / "hand")})
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    got = json.loads((spy / "hand" / "rank-0.json").read_text())
+    assert got["env"] is None and got["plan"] == plan_of(hand).to_json()
+    assert got["profiles"] >= 1 and got["resolved"] >= 1 and got["counted"] >= 1  # the spy sees a rank that plans
+
+    line = launch.shell(launch.torchrun_command(plan, "127.0.0.1", free_port()))
+    assert line.count(" -m helpers.train.worker") == 1 and line.endswith(" -m helpers.train.worker")
+    line = line.replace(" -m helpers.train.worker", " " + shlex.quote(FAULTY))
+    shutil.rmtree(data.parent)  # planned: from here on, a rank that resolved or counted the dataset would fail
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `torchrun`, as the printed line says
+    done = two_nodes([["bash", "-c", line]] * 2, runs, {"PLAN_SPY": str(spy / "launch"), "PATH": path})
+    assert all(d.returncode == 0 for d in done), "\n".join(d.stdout[-3000:] for d in done)
+    for rank in (0, 1):
+        got = json.loads((spy / "launch" / f"rank-{rank}.json").read_text())
+        assert got["plan"] == got["env"] == plan.to_json()  # what the rank trains is the launch's plan, whole
+        assert (got["profiles"], got["resolved"], got["counted"]) == (0, 0, 0)
+        assert (got["resumed_from"], got["restart"]) == (None, 0)
+
+
+def test_the_worker_reads_the_variable_and_refuses_plan_options_beside_it(runs, monkeypatch):
+    import re
+
+    from helpers.train.run import last_checkpoint
+    from helpers.train.trainer import WORKER_ENV
+
+    plan = _plan(device="cpu", nnodes=2, batch=8, epochs=1, name="one")
+    env = {ENV_VAR: plan.to_json()}
+    assert worker.plan_of(worker.parser().parse_args([]), env).to_json() == plan.to_json()
+    assert worker.plan_of(worker.parser().parse_args(["--resume", "--report", "r"]), env) == plan  # not the plan's
+    for opts in (["--epochs", "3"], ["--data", "synthetic"], ["--profile", "quick"], ["--set", "close_mosaic=1"],
+                 ["--recipe", "{}"], ["--device", "cpu", "--name", "one"]):  # even a value the plan already has
+        with pytest.raises(PlanError, match=re.escape(f"${ENV_VAR} already holds the whole plan") + ".*sets "
+                           + re.escape(", ".join(o for o in opts if o.startswith("--")))):
+            worker.plan_of(worker.parser().parse_args(opts), env)
+    by_hand = worker.parser().parse_args(launch.command(plan, "quick")[4:])
+    assert worker.plan_of(by_hand, {"OTHER": "1"}) == worker.plan_of(by_hand, {ENV_VAR: ""}) == plan  # options alone
+
+    calls = []
+    monkeypatch.setattr(worker, "train", lambda p, **k: calls.append(("train", p, None)) or _Done(p))
+    monkeypatch.setattr(worker, "resume", lambda p, ckpt, **k: calls.append(("resume", p, ckpt)) or _Done(p))
+    monkeypatch.delenv(WORKER_ENV, raising=False)  # main sets it; restored afterwards
+    monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT", raising=False)
+    for k, v in {**env, "WORLD_SIZE": "2", "RANK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    assert worker.main([]) == 0 and worker.main(["--resume"]) == 0
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    assert worker.main([]) == 0  # a restart without a checkpoint yet starts over
+    last_checkpoint(plan).parent.mkdir(parents=True)
+    last_checkpoint(plan).write_bytes(b"")
+    assert worker.main([]) == 0  # a restart with one resumes from it
+    assert [(kind, p.to_json(), ckpt) for kind, p, ckpt in calls] == [
+        ("train", plan.to_json(), None), ("resume", plan.to_json(), last_checkpoint(plan)),
+        ("train", plan.to_json(), None), ("resume", plan.to_json(), last_checkpoint(plan))]
+    with pytest.raises(PlanError, match="--epochs"):
+        worker.main(["--epochs", "2"])
+    assert len(calls) == 4
+
+
+class _Done:
+    """What worker.main reads of a finished run."""
+
+    def __init__(self, plan: TrainPlan):
+        self.save_dir, self.trainer = plan.run_dir, None
+
+
+def test_the_launcher_passes_resume_to_every_hosts_worker(data, runs, capsys):
+    for resume, tail in ((["--resume"], "--resume"), (["--resume", "runs/train/x"], "--resume runs/train/x")):
+        assert launch.main([*options(data, "again"), "--master-addr", "127.0.0.1", "--rdzv", "static", *resume]) == 0
+        lines = [x for x in capsys.readouterr().out.splitlines() if "torchrun" in x]
+        assert len(lines) == 2 and all(x.endswith(f"-m helpers.train.worker {tail}") for x in lines)
+        assert all(_pasted(x.split(": ", 1)[1])[0][ENV_VAR] == plan_of(options(data, "again")).to_json()
+                   for x in lines)
 
 
 def test_restarts_with_torchruns_shared_store_are_refused_before_training():
@@ -192,11 +326,12 @@ def test_sync_bn_converts_every_batchnorm_when_the_world_is_larger_than_one(runs
 
 
 def _worker_plan(argv: list[str], data: Path) -> tuple[list[str], TrainPlan]:
-    """(torchrun's own options, the plan the worker builds) from a launch line; the dataset swapped for the test's."""
+    """(torchrun's own options, the plan the worker builds) from a launch line written by hand (plan options, no
+    $WORKBOOK_PLAN); the dataset swapped for the test's."""
     i = argv.index("helpers.train.worker")
     opts = argv[i + 1:]
     opts[opts.index("--data") + 1] = str(data)
-    return argv[:i - 1], launch.plan_from_args(worker.parser().parse_args(opts))
+    return argv[:i - 1], worker.plan_of(worker.parser().parse_args(opts), {})
 
 
 def test_the_slurm_example_starts_the_worker_with_a_plan_for_its_allocation(data, tmp_path, runs):

@@ -5,7 +5,8 @@ yaml or folder, `--recipe` the stability recipe as JSON and `--set NAME=VALUE` a
 `command(plan)` writes the same line back for a plan, so a notebook can print (and stream) exactly its own run.
 With `--device 0,1` Ultralytics starts one worker process per GPU from a script it generates; the plan reaches them
 in $WORKBOOK_PLAN (see `helpers.train.run`). With `--nnodes N` (several hosts) it prints the torchrun command each
-host runs (`helpers.train.worker`), and `--run` starts this host's share.
+host runs (`helpers.train.worker`), the plan as JSON in that same variable at its front, and `--run` starts this
+host's share: every process of a run reads the plan built here, once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -23,11 +25,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from helpers.core import profiles
-from helpers.train.plan import TrainPlan, profile_values
+from helpers.train.plan import ENV_VAR, TrainPlan, profile_values
 from helpers.tricks.recipe import Recipe
 
 SKIP = ("data", "train_images", "recipe", "extra")  # set through --data, derived, --recipe, --set
 FLAGS = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainPlan) if f.name not in SKIP}
+PLAN_OPTIONS = {"profile": "--profile", "data": "--data", **FLAGS, "recipe": "--recipe", "set": "--set"}
 
 
 def _value(text: str) -> Any:
@@ -40,7 +43,8 @@ def _value(text: str) -> Any:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m helpers train", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=None, help="quick | gpu | full: the defaults (default: gpu with CUDA)")
-    ap.add_argument("--data", default="synthetic", help="synthetic | coco8 | coco128 | path/to/data.yaml | a folder")
+    ap.add_argument("--data", default=None,
+                    help="synthetic | coco8 | coco128 | path/to/data.yaml | a folder (default: synthetic)")
     for f in dataclasses.fields(TrainPlan):
         if f.name in FLAGS:
             ap.add_argument(FLAGS[f.name], dest=f.name, type=_value, default=None, metavar="VALUE",
@@ -100,10 +104,8 @@ FRESH_STORE = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 
 
 def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500, node_rank: int = 0,
-                     rdzv: str = "c10d", max_restarts: int = 0, profile: str | None = None,
-                     worker_args: Sequence[str] = ()) -> list[str]:
-    """The torchrun line one host runs for `plan`: torch's elastic launcher starting `helpers.train.worker` with the
-    plan's options (the same on every host; with the static rendezvous only --node-rank differs)."""
+                     rdzv: str = "c10d", max_restarts: int = 0, worker_args: Sequence[str] = ()) -> list[str]:
+    """`env WORKBOOK_PLAN=<plan JSON> torchrun ... -m helpers.train.worker` for one host: its ranks read that plan."""
     if rdzv not in RENDEZVOUS:
         raise ValueError(f"rdzv={rdzv!r}: choose one of {RENDEZVOUS}")
     if not master_addr:
@@ -122,12 +124,19 @@ def torchrun_command(plan: TrainPlan, master_addr: str, master_port: int = 29500
         cmd += ["--node-rank", str(node_rank), "--master-addr", master_addr, "--master-port", str(master_port)]
     if max_restarts:
         cmd += ["--max-restarts", str(max_restarts)]
-    return cmd + ["-m", "helpers.train.worker", *command(plan, profile)[4:], *worker_args]
+    env = {**(FRESH_STORE if rdzv == "c10d" else {}), ENV_VAR: plan.to_json()}  # the variable every process reads
+    return ["env", *(f"{k}={v}" for k, v in env.items()), *cmd, "-m", "helpers.train.worker", *worker_args]
 
 
-def torchrun_env(cmd: Sequence[str]) -> dict[str, str]:
-    """The environment torchrun needs beside a command of `torchrun_command` (a fresh store per c10d restart)."""
-    return dict(FRESH_STORE) if "--rdzv-backend" in cmd else {}
+def environment(cmd: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """(the variables an `env VAR=value ... program` command sets, the program's own command); ({}, cmd) otherwise."""
+    cmd = list(cmd)
+    if not cmd or cmd[0] != "env":
+        return {}, cmd
+    n = 1
+    while n < len(cmd) and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", cmd[n]):
+        n += 1
+    return dict(a.split("=", 1) for a in cmd[1:n]), cmd[n:]
 
 
 def world_line(plan: TrainPlan) -> str:
@@ -153,6 +162,11 @@ def check_port(addr: str, port: int) -> None:
             # EADDRNOTAVAIL: the address belongs to another host, whose port is its own business
 
 
+def given_plan_options(a: argparse.Namespace) -> list[str]:
+    """The plan options the command line set (--epochs, --data ...): a second source beside $WORKBOOK_PLAN."""
+    return [flag for name, flag in PLAN_OPTIONS.items() if getattr(a, name) not in (None, [])]
+
+
 def plan_from_args(a: argparse.Namespace) -> TrainPlan:
     """The plan the parsed options describe: the profile's defaults, the dataset resolved, then the options."""
     overrides = {name: getattr(a, name) for name in FLAGS if getattr(a, name) is not None}
@@ -166,7 +180,8 @@ def plan_from_args(a: argparse.Namespace) -> TrainPlan:
         extra[k.strip()] = _value(v)
     if extra:
         overrides["extra"] = extra
-    return TrainPlan.from_profile(profiles.get(a.profile), dataset=a.data, **overrides)
+    return TrainPlan.from_profile(profiles.get(a.profile), dataset="synthetic" if a.data is None else a.data,
+                                  **overrides)
 
 
 def command(plan: TrainPlan, profile: str | None = None) -> list[str]:
@@ -198,12 +213,15 @@ def _text(value: Any) -> str:
 
 
 def shell(cmd: Sequence[str]) -> str:
-    """The command as one line to paste into a terminal (`torchrun` for torch's launcher, with its environment)."""
-    if list(cmd[:3]) == [sys.executable, "-m", "torch.distributed.run"]:
-        env = [f"{k}={v}" for k, v in torchrun_env(cmd).items()]
-        return " ".join([*env, "torchrun", *(shlex.quote(c) for c in cmd[3:])])
-    return " ".join(["python", *(shlex.quote(c) for c in cmd[1:])]) if cmd and cmd[0] == sys.executable else \
-        " ".join(shlex.quote(c) for c in cmd)
+    """The command as one line to paste into a terminal: its variables in front, `torchrun` / `python` for short."""
+    env, cmd = environment(cmd)
+    if cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]:
+        words = ["torchrun", *(shlex.quote(c) for c in cmd[3:])]
+    elif cmd and cmd[0] == sys.executable:
+        words = ["python", *(shlex.quote(c) for c in cmd[1:])]
+    else:
+        words = [shlex.quote(c) for c in cmd]
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), *words])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,10 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
-    """Print the torchrun command of every host; with --run start this host's and return its exit code."""
+    """Print each host's torchrun line, plan included; with --run start this host's and return its exit code."""
     print(world_line(plan), flush=True)
     print(plan.summary(), flush=True)
-    mine = torchrun_command(plan, a.master_addr, a.master_port, a.node_rank, a.rdzv, a.max_restarts, a.profile)
+    resume = [] if a.resume is None else ["--resume", a.resume] if a.resume else ["--resume"]
+    mine = torchrun_command(plan, a.master_addr, a.master_port, a.node_rank, a.rdzv, a.max_restarts, resume)
     if a.rdzv == "c10d":
         print(f"\non each of the {plan.nnodes} hosts (the same line; the rendezvous at {a.master_addr}:{a.master_port} "
               "assigns the ranks):")
@@ -247,11 +266,12 @@ def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
     else:
         print(f"\non host k of {plan.nnodes} (k = 0 .. {plan.nnodes - 1}; host 0 is {a.master_addr}):")
         for k in range(plan.nnodes):
-            line = torchrun_command(plan, a.master_addr, a.master_port, k, a.rdzv, a.max_restarts, a.profile)
+            line = torchrun_command(plan, a.master_addr, a.master_port, k, a.rdzv, a.max_restarts, resume)
             print(f"  host {k}: {shell(line)}")
     if not a.run or a.dry_run:
-        print("\n(--run starts this host's processes)")
+        print(f"\n(--run starts this host's processes; copy the whole line, ${ENV_VAR} included, to the others)")
         return 0
     if a.node_rank == 0:
         check_port(a.master_addr, a.master_port)
-    return subprocess.call(mine, env={**os.environ, **torchrun_env(mine)})
+    env, program = environment(mine)
+    return subprocess.call(program, env={**os.environ, **env})

@@ -5,8 +5,8 @@ effective batch, lr0, warm-up, the weight decay Ultralytics applies — is compu
 `ultralytics_args()` turns it into real Ultralytics arguments only (Ultralytics rejects `accumulate=`,
 `grad_clip_norm=` ...), and `to_json()` carries it, as one environment variable, to the worker processes
 Ultralytics starts for multi-GPU training, where the workbook's trainer rebuilds the same state from it. With
-`nnodes > 1` the processes come from torchrun instead (`helpers.train.worker`), each rebuilding the plan from the
-same options.
+`nnodes > 1` the processes come from torchrun instead (`helpers.train.worker`) and read the same variable, which the
+launch line puts in front of torchrun on every host.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""One training process of a torchrun launch: `torchrun ... -m helpers.train.worker <plan options>`.
+"""One training process of a torchrun launch: `WORKBOOK_PLAN='<plan JSON>' torchrun ... -m helpers.train.worker`.
 
 Ultralytics starts its own workers on one host only (the world is the length of the device list). For several hosts
-torch's elastic launcher starts the processes instead; each runs this entry, which rebuilds the run's plan from the
-same options as `python -m helpers train` (that command prints the full torchrun line for a plan), checks that
+torch's elastic launcher starts the processes instead; each runs this entry, which takes the run's plan whole from
+$WORKBOOK_PLAN, the variable the in-process trainer and Ultralytics' DDP workers read too: `python -m helpers train
+--nnodes N` builds the plan once on the launching host and prints the torchrun line with it in front, so no rank
+resolves the profile or counts the dataset again. Started by hand without the variable, the worker builds the plan
+from the same options as `python -m helpers train` (once per process); given both, it refuses. It checks that
 torchrun's world matches the plan, and calls the one `train()`. The trainer then takes rank, local rank and world
 size from torchrun's environment (`helpers.train.trainer.torchrun_worker`). After a failure torchrun may restart the
 processes (`--max-restarts`): they resume from last.pt, as `--resume` does.
@@ -16,12 +19,12 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from helpers.train import launch
-from helpers.train.plan import PlanError, TrainPlan
+from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 from helpers.train.run import last_checkpoint, resume, train
 from helpers.train.trainer import WORKER_ENV, global_rank
 
@@ -30,9 +33,25 @@ def parser() -> argparse.ArgumentParser:
     ap = launch.parser()
     ap.prog = "torchrun ... -m helpers.train.worker"
     ap.description = __doc__.splitlines()[0]
+    ap.epilog = (f"With ${ENV_VAR} set (the line `python -m helpers train --nnodes N` prints sets it) the plan comes "
+                 "from it, whole; leave the plan options out then.")
     ap.add_argument("--report", default=None, metavar="DIR",
                     help="write what this rank did (steps, weights digest, checkpoints) to DIR/rank-N.json")
     return ap
+
+
+def plan_of(a: argparse.Namespace, env: Mapping[str, str] | None = None) -> TrainPlan:
+    """The launch's plan from $WORKBOOK_PLAN as is, else (started by hand) from the options; both at once: refused."""
+    env = os.environ if env is None else env
+    text = env.get(ENV_VAR, "")
+    if not text:
+        return launch.plan_from_args(a)
+    given = launch.given_plan_options(a)
+    if given:
+        raise PlanError(f"${ENV_VAR} already holds the whole plan (built on the launching host), and the command line "
+                        f"also sets {', '.join(given)}: two sources for one plan. Drop those options (change the plan "
+                        f"where the launch builds it), or unset {ENV_VAR} to plan from the options here")
+    return TrainPlan.from_json(text)
 
 
 def check_world(plan: TrainPlan, env: dict[str, str] | None = None) -> int:
@@ -93,7 +112,7 @@ def report(trainer: Any) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None, trainer: type | None = None) -> int:
     """Train this rank's share of the plan (or resume it); `trainer` a WorkbookTrainer subclass (tests)."""
     a = parser().parse_args(argv)
-    plan = launch.plan_from_args(a)
+    plan = plan_of(a)
     check_world(plan)
     check_restartable()
     os.environ[WORKER_ENV] = "torchrun"
