@@ -1,9 +1,9 @@
 """Fast area attention for YOLOv12: the stock `AAttn.forward` builds an explicit N x N attention matrix per head;
 this computes the same thing with `torch.nn.functional.scaled_dot_product_attention` (or flash-attn when asked).
 
-The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere; the worker
-processes Ultralytics starts for DDP apply the same backend from the run's plan: see
-`helpers.train.trainer.WorkbookTrainer`. PyTorch's SDPA can be pinned to one kernel (`set_sdpa_kernel`); its FLASH
+The patch is class-level (`AAttn.forward`), so checkpoints keep the stock class and load anywhere; every other
+process of a run (Ultralytics' DDP workers, torchrun's ranks) applies the same backend from the run's plan in
+$WORKBOOK_PLAN: see `helpers.train.trainer.WorkbookTrainer`. PyTorch's SDPA can be pinned to one kernel (`set_sdpa_kernel`); its FLASH
 backend is FlashAttention-2, so the flash kernels run without building the flash-attn package.
 """
 
