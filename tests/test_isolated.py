@@ -5,7 +5,7 @@ import pytest
 
 from helpers.core import profiles
 from helpers.data import synthetic
-from helpers.train import isolated
+from helpers.measure import isolated
 from helpers.train.plan import TrainPlan
 
 

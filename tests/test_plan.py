@@ -165,3 +165,11 @@ def test_loader_workers_are_sized_from_the_cores(runs):
     assert p.workers == auto_workers(p.device) and p.workers >= 1
     assert TrainPlan.from_profile(gpu, dataset="synthetic", workers=3).workers == 3  # a value the user set stays
     assert (p.augment_device, p.deterministic, p.cudnn_benchmark) == ("gpu", False, True)
+
+
+@pytest.mark.parametrize("model", ["yolo12n.yaml", "yolo11n.yaml"])
+@pytest.mark.parametrize("checkpoint", ["", "attention", "all"])
+def test_every_row_of_the_plan_gives_its_reason(model, checkpoint):
+    plan = TrainPlan(data="d.yaml", model=model, checkpoint=checkpoint, train_images=512)
+    for setting, value, why in plan.rows():
+        assert str(value).strip() and str(why).strip(), f"row {setting!r} has no value or no reason: {value!r}, {why!r}"

@@ -18,6 +18,7 @@ from helpers.core.tables import Table
 from helpers.measure.results import RESULTS, provenance
 
 H100 = "NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
+H200 = "NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,15 @@ RECORDS: dict[str, Record] = {
         "the same run with 1 worker and no cache: the loader starves the GPU", H100, "2026-11-23",
         "python -m helpers run --profile gpu --only 05 --set workers=1 --set cache=false",
         ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md")),
+    "08.models": Record(
+        "yolo12n, yolo11n, yolo26n and yolov9s at effective batch 256, 30 epochs, 640 px, one plan, same data",
+        H200, "2026-12-01", "python -m helpers run --profile gpu --only 08",
+        ("workbook-gpu-h200/08_model_choice-summary.json", *(f"workbook-gpu-h200/08-gpu-{m}-results.csv"
+                                                             for m in ("yolo12n", "yolo11n", "yolo26n", "yolov9s"))),
+        "One run per model, each in a fresh process, in the order of the table (not alternated, one repeat): yolo12n "
+        "ran first, and its first epoch ended 45.6 s into training against 17-27 s for the others (results.csv; the "
+        "cause was not isolated), which its \"train s\" includes and its img/s (first epoch left out) does not. The whole executed notebook: "
+        "`benchmarks/results/workbook-gpu-h200/08_model_choice.html`."),
     "08.compare": Record(
         "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-24",
         "python -m helpers run --profile gpu --only 08 --set effective_batch=64 --set close_mosaic=15 "

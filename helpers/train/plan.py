@@ -324,8 +324,9 @@ class TrainPlan:
         return [
             ("model", self.model, why),
             ("data", self.data, f"{self.train_images} training images"),
-            ("image size", str(self.imgsz), ""),
-            ("epochs", str(self.epochs), ""),
+            ("image size", str(self.imgsz), "pixels of the longer side: Ultralytics resizes and pads every image to it"),
+            ("epochs", str(self.epochs), f"{lr.steps_per_epoch(self.train_images, self.effective_batch) * self.epochs:.0f} "
+             f"optimizer steps in all at this effective batch" if self.train_images else "passes over the training images"),
             ("micro-batch (batch)", str(self.batch), gpus or "images per forward/backward pass"),
             ("accumulate", str(self.accumulate), f"max(round(nbs {self.nbs} / batch {self.batch}), 1)"),
             ("effective batch", str(self.effective_batch), "images per optimizer step"),
@@ -347,7 +348,9 @@ class TrainPlan:
              "cuDNN times its kernels per shape (the first steps are slower)" if self.cudnn_benchmark else
              "cuDNN's heuristics pick the kernels") if str(self.device).strip() != "cpu" else
             ("kernels", "deterministic" if self.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
-            ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else "")
+            ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else
+             "every activation kept for the backward pass (fastest; checkpoint='attention' or 'all' trades speed "
+             "for memory)")
             if not (self.checkpoint == "attention" and area == 0) else
             ("checkpointing", "attention: nothing to recompute", f"{Path(self.model).stem} has no A2C2f layers; "
                                                                  "'all' also recomputes its top-level Conv layers"),
@@ -361,12 +364,15 @@ class TrainPlan:
                 "statistics over the global batch (a collective per BatchNorm layer)" if self.sync_bn else
                 f"each GPU normalises over its own {self.per_gpu_batch} images (Ultralytics' default)")]
               if self.world > 1 else []),
-            ("loader", f"{self.workers} workers, cache={self.cache}", ""),
+            ("loader", f"{self.workers} workers, cache={self.cache}",
+             "processes that decode and augment images; with the set on the GPU they serve validation only"
+             if self.augment_device == "gpu" else "processes that decode and augment images for training and validation"),
             *([("validation", f"every {self.val_every} epochs", "and the last; the epochs between log NaN metrics and "
                 "cannot become best.pt")] if self.val_every > 1 else []),
             ("logging", "plots" + (" + TensorBoard" if self.tensorboard else "") if self.plots else
              ("TensorBoard" if self.tensorboard else "results.csv only"),
-             "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else ""),
+             "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else
+             "Ultralytics' figures and results.csv in the run folder" if self.plots else "results.csv in the run folder"),
             *[(k, repr(v), "extra Ultralytics argument") for k, v in self.extra.items()],
         ]
 

@@ -342,3 +342,11 @@ def read(path: str | Path) -> dict[str, Any]:
     """A sweep record (sweep.json, or the folder holding it)."""
     path = Path(path)
     return json.loads((path / "sweep.json" if path.is_dir() else path).read_text())
+
+
+def spread(path: str | Path, figure: str, **params: Any) -> tuple[float, float] | None:
+    """(min, max) of one recorded figure over a sweep's finished points that match `params` (e.g. the seeds of one
+    effective batch): the run-to-run range a single run's figure should be read against."""
+    values = [p["records"][figure] for p in read(path)["points"]
+              if p["status"] == "ok" and figure in p["records"] and all(p["params"].get(k) == v for k, v in params.items())]
+    return (min(values), max(values)) if values else None

@@ -47,7 +47,7 @@ def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
         spec.write_text(plan.to_json())
         log = Path(tmp) / "child.log"
         with open(log, "w") as f:
-            p = subprocess.run([sys.executable, "-m", "helpers.train.isolated", str(spec), str(out)], stdout=f,
+            p = subprocess.run([sys.executable, "-m", "helpers.measure.isolated", str(spec), str(out)], stdout=f,
                                stderr=subprocess.STDOUT, timeout=timeout_s)
         text = log.read_text(errors="replace")
         if p.returncode != 0 or not out.exists():
