@@ -175,7 +175,8 @@ def _records_text(records: list[dict[str, Any]]) -> str:
     return "; ".join(f"{r['name']} = {fmt(r['value'])}{(' ' + r['unit']) if r.get('unit') else ''}" for r in records)
 
 
-def _error_text(e: dict[str, Any] | None) -> str:
+def error_text(e: dict[str, Any] | None) -> str:
+    """A notebook's failure in one line (its cell, the exception's name and message), for summaries and sweeps."""
     if not e:
         return ""
     where = f"cell {e['cell']}: " if e.get("cell") else ""
@@ -185,7 +186,7 @@ def _error_text(e: dict[str, Any] | None) -> str:
 def write_summary(results: list[NotebookResult], out_dir: Path, profile: str) -> dict[str, Path]:
     """summary.md, summary.html and summary.json in `out_dir`; returns their paths."""
     headers = ("notebook", "status", "seconds", "key figures", "failure")
-    rows = [(r.name, r.status.upper(), f"{r.seconds:.1f}", _records_text(r.records), _error_text(r.error)) for r in results]
+    rows = [(r.name, r.status.upper(), f"{r.seconds:.1f}", _records_text(r.records), error_text(r.error)) for r in results]
     ok = sum(r.status == "ok" for r in results)
     title = f"Workbook run: profile '{profile}', {ok}/{len(results)} notebooks ok"
     md = f"# {title}\n\n{markdown(headers, rows)}\n\nExecuted notebooks: `{out_dir}`\n"
@@ -221,7 +222,7 @@ def run(profile: str | None = None, only: list[str] | None = None, out: str | Pa
         bar.set_postfix_str(nb.stem)
         r = run_one(nb, out_dir, prof.name, given[nb], timeout_s or prof.notebook_timeout_s, kernel, html)
         results.append(r)
-        bar.write(f"{r.status.upper():8s} {r.name} ({r.seconds:.0f} s) {_error_text(r.error)}")
+        bar.write(f"{r.status.upper():8s} {r.name} ({r.seconds:.0f} s) {error_text(r.error)}")
     files = write_summary(results, out_dir, prof.name)
     if progress:
         print(f"Summary: {files['md']}  |  {files['html']}")

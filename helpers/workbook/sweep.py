@@ -119,7 +119,7 @@ def run_point(point: Point, nb: Path, out: Path, profile: str, fixed: dict[str, 
     point.status, point.seconds = res.status, round(res.seconds, 1)
     point.device, point.versions = _device(), _versions()
     point.records = {r["name"]: r["value"] for r in res.records}
-    point.error = runner._error_text(res.error)
+    point.error = runner.error_text(res.error)
     point.curves = _curves(folder / "runs")
     if point.curves.get("settle_epoch"):
         point.records["settle_epoch"] = point.curves["settle_epoch"][0]
