@@ -71,12 +71,12 @@ RECORDS: dict[str, Record] = {
         "img/s from results.csv epoch times with the real loader (3 epochs, so mosaic was already closed); the whole "
         "record, with the fixed-global-batch run: `benchmarks/results/ddp-2xh200.md`."),
     "03.train": Record(
-        "the tricks run of notebook 03: yolo12n, SDPA attention, physical batch 256, 30 epochs", H100, "2026-11-24",
-        "python -m helpers run --profile gpu --only 03", ("workbook-gpu-h100-2/03_memory_speed-summary.json",),
-        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/03_memory_speed.html`."
-        " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
-        "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
-        "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("img_s", "loader_stall_pct")),
+        "the tricks run of notebook 03: yolo12n, SDPA attention, physical batch 256, 30 epochs", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 03", ("workbook-gpu-h200/03_memory_speed-summary.json",),
+        "img/s by the epoch wall clock (first epoch left out). The whole executed notebook: "
+        "`benchmarks/results/workbook-gpu-h200/03_memory_speed.html`; real-training speed against plain Ultralytics, "
+        "each configuration in a fresh process: section 6.",
+        omit=("b256_stock_peak_gib", "b256_lean_peak_gib", "b256_lean_speed_vs_stock")),  # section 2's tables, not this run
     "04.recipe": Record(
         "the stability recipe, 30 epochs at batch 256 (lr0 0.01, no warm-up, clip 10, staged gains, restart at 60%)",
         H100, "2026-11-23", "python -m helpers run --profile gpu --only 04",
