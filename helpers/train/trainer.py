@@ -24,8 +24,9 @@ from helpers.core import offline
 from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
-from helpers.tricks import attention, checkpointing
+from helpers.tricks import attention, checkpointing, cpu_ddp
 from helpers.tricks.recipe import Recipe
+from helpers.tricks.upstream import check_version
 
 
 def torch_generator(device, seed: int):
@@ -69,30 +70,10 @@ def agreed(flag: bool, device) -> bool:
     return bool(t.item())
 
 
-@contextlib.contextmanager
-def _ddp_without_device_ids() -> Iterator[None]:
-    """Ultralytics wraps the model with `device_ids=[device.index]`, which is [None] on the CPU and rejected by
-    torch; inside the block DistributedDataParallel takes [None] as 'no device ids' (the CPU/gloo form)."""
-    import torch
-
-    real = torch.nn.parallel.DistributedDataParallel
-
-    class CpuDDP(real):
-        def __init__(self, module, device_ids=None, **kwargs):
-            super().__init__(module, device_ids=None if device_ids == [None] else device_ids, **kwargs)
-
-    torch.nn.parallel.DistributedDataParallel = CpuDDP
-    try:
-        yield
-    finally:
-        torch.nn.parallel.DistributedDataParallel = real
-
-
 def install_tricks(plan: TrainPlan) -> None:
-    """Patch this process for the plan: the attention backend and SDPA kernel, and the checkpointing wrappers (class
-    level)."""
-    attention.patch(plan.attention)
-    attention.set_sdpa_kernel(plan.sdpa_kernel)
+    """Patch this process for the plan, once: the attention backend and SDPA kernel (a no-op when this process has
+    them already), and the checkpointing wrappers (class level)."""
+    attention.install(plan.attention, plan.sdpa_kernel)
     if plan.checkpoint:
         checkpointing.install(plan.checkpoint)
 
@@ -100,40 +81,31 @@ def install_tricks(plan: TrainPlan) -> None:
 @contextlib.contextmanager
 def tricks_installed(plan: TrainPlan) -> Iterator[None]:
     """`install_tricks` inside the block; afterwards the classes are as they were."""
-    from ultralytics.nn.modules.block import AAttn
-
     import torch
 
-    before = AAttn.forward, attention.sdpa_kernel_name(), torch.backends.cudnn.benchmark
+    before = attention.state(), torch.backends.cudnn.benchmark
     try:
         install_tricks(plan)
         yield
     finally:
-        AAttn.forward = before[0]
-        attention.set_sdpa_kernel(before[1])
-        torch.backends.cudnn.benchmark = before[2]
+        attention.restore(before[0])
+        torch.backends.cudnn.benchmark = before[1]
         checkpointing.uninstall()
 
 
-@contextlib.contextmanager
-def _validator_on_cpu() -> Iterator[None]:
-    """Ultralytics' validator picks `cuda:<current device>` for a DDP rank whatever the run's device; inside the
-    block a rank of a CPU (gloo) run validates on the CPU."""
-    import torch
-    from ultralytics.engine import validator
-
-    class NoAccelerator:
-        @staticmethod
-        def current_device() -> int:
-            return 0
-
-    backend, auto = validator.get_torch_device_backend, validator.AutoBackend
-    validator.get_torch_device_backend = lambda device_type: NoAccelerator
-    validator.AutoBackend = lambda *a, **k: auto(*a, **{**k, "device": torch.device("cpu")})
-    try:
-        yield
-    finally:
-        validator.get_torch_device_backend, validator.AutoBackend = backend, auto
+WRITTEN_FOR = "8.4"  # the Ultralytics minor whose trainer methods the overrides below copy or rely on
+UPSTREAM = {  # sha256 of inspect.getsource of those methods when the overrides were written (tests check them)
+    "ultralytics.engine.trainer.BaseTrainer.optimizer_step":  # copied into RecipeTrainer.optimizer_step
+        "bec16cbc552a8f2dcbc5535dde4957f6e56c6d7bbf34abdaf35ba6bf648ea576",
+    "ultralytics.engine.trainer.BaseTrainer.final_eval":  # copied into WorkbookTrainer.final_eval (torchrun)
+        "398e74e935f3478962a7c7258e2be9ec6ce0dea676d5b1540ab971e5fb7f7d7c",
+    "ultralytics.engine.trainer.BaseTrainer._setup_ddp":  # replaced for torchrun's ranks
+        "90798e18affb9e90b321be0d8cd6203f6a940bab3b0d6bebe1402e84cd053d4f",
+    "ultralytics.engine.trainer.BaseTrainer._setup_scheduler":  # replaced by RecipeTrainer's schedule
+        "2102ad770f8e4e6fc7aa740111c977d8a295d70266f59fe09f8285f40ee0abcd",
+    "ultralytics.engine.trainer.BaseTrainer._handle_nan_recovery":  # reads self.loss, which RecipeTrainer hides
+        "e465d82576a3bc806f48bdff06bda0f35901e6a402d0004bd41914950da65687",
+}
 
 
 class WorkbookTrainer(DetectionTrainer):
@@ -143,6 +115,7 @@ class WorkbookTrainer(DetectionTrainer):
     saves = 0  # checkpoints this process wrote (global rank 0 only under DDP)
 
     def __init__(self, *args, **kwargs):
+        check_version(WRITTEN_FOR, "helpers.train.trainer")
         offline.prepare_ultralytics()
         label_cache.install()  # Ultralytics' label caches go to the workbook's cache folder, not the user's dataset
         self.plan = TrainPlan.from_env()
@@ -197,7 +170,7 @@ class WorkbookTrainer(DetectionTrainer):
 
             torch.backends.cudnn.benchmark = True
         if torchrun_worker() and self.device.type == "cpu":
-            with _ddp_without_device_ids():
+            with cpu_ddp.ddp_without_device_ids():
                 return super()._setup_train()
         return super()._setup_train()
 
@@ -208,7 +181,9 @@ class WorkbookTrainer(DetectionTrainer):
     def final_eval(self):
         """Ultralytics' final validation of best.pt; under torchrun the ranks share rank 0's file first (hosts need
         no shared file system, and no rank reads it while rank 0 strips it), then validate their shards of the
-        validation set together."""
+        validation set together. A copy of BaseTrainer.final_eval, not a call to it: upstream strips and reads best.pt
+        per host (LOCAL_RANK) and skips validating where the file is absent, which would leave the other ranks
+        waiting in the validator's collectives (guarded by UPSTREAM's hash)."""
         if not torchrun_worker():
             return super().final_eval()
         import tempfile
@@ -233,7 +208,7 @@ class WorkbookTrainer(DetectionTrainer):
                 model.write_bytes(shared[0])
             self.validator.args.plots = self.args.plots  # the same on every rank: it decides a collective
             self.validator.args.compile = False
-            with _validator_on_cpu() if self.device.type == "cpu" else contextlib.nullcontext():
+            with cpu_ddp.validator_on_cpu() if self.device.type == "cpu" else contextlib.nullcontext():
                 self.metrics = self.validator(model=str(model)) or {}
         self.metrics.pop("fitness", None)
         self.epoch += 1  # Ultralytics logs the best model's metrics at epochs + 1
@@ -423,6 +398,9 @@ class RecipeTrainer(WorkbookTrainer):
 
     # --- step: clip, log, guard -----------------------------------------------------------------------------------
     def optimizer_step(self):
+        """BaseTrainer.optimizer_step with the recipe's clip norm (upstream's is fixed at 10), the pre-clip norm logged
+        and the guard's skip between unscale and step: a copy, since upstream steps unconditionally and hides the
+        norm (guarded by UPSTREAM's hash)."""
         import math
 
         import torch

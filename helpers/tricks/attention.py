@@ -16,6 +16,12 @@ import torch
 import torch.nn.functional as F
 from ultralytics.nn.modules.block import AAttn
 
+from helpers.tricks.upstream import check_version
+
+WRITTEN_FOR = "8.4"  # the Ultralytics minor whose AAttn.forward the SDPA/flash forwards reproduce
+UPSTREAM = {  # sha256 of inspect.getsource of the stock forward that _split_qkv/_finish slice exactly as
+    "ultralytics.nn.modules.block.AAttn.forward": "f16c0ffa0bb61d829a3d545ba105ab07745bd8441dcca7860d20eac6c7d07897",
+}
 BACKENDS = ("auto", "sdpa", "flash", "stock")
 STOCK_FORWARD = AAttn.forward
 
@@ -141,8 +147,41 @@ def resolve(backend: str) -> tuple[str, str]:
 def patch(backend: str = "auto") -> str:
     """Route every YOLOv12 area-attention layer through `backend`; returns the backend used."""
     used, _ = resolve(backend)
+    if used != "stock":
+        check_version(WRITTEN_FOR, "helpers.tricks.attention")
     AAttn.forward = FORWARDS[used]
     return used
+
+
+_installed: dict = {"plan": None, "forward": None, "applications": 0}  # what `install` put in place in this process
+
+
+def install(backend: str, kernel: str = "") -> bool:
+    """The plan's backend and SDPA kernel for this process, once: a second call for the same pair while that
+    forward is still in place is a no-op (the launching process and its trainer both ask). True when it patched."""
+    if _installed["plan"] == (backend, kernel) and AAttn.forward is _installed["forward"]:
+        return False
+    patch(backend)
+    set_sdpa_kernel(kernel)
+    _installed.update(plan=(backend, kernel), forward=AAttn.forward, applications=_installed["applications"] + 1)
+    return True
+
+
+def applications() -> int:
+    """How many times `install` patched this process (a no-op call is not counted)."""
+    return _installed["applications"]
+
+
+def state() -> tuple:
+    """What `restore` puts back: the forward in place, the SDPA kernel and what `install` recorded."""
+    return AAttn.forward, sdpa_kernel_name(), (_installed["plan"], _installed["forward"])
+
+
+def restore(saved: tuple) -> None:
+    """Back to a `state()`: the forward, the SDPA kernel and the install record as they were."""
+    AAttn.forward = saved[0]
+    set_sdpa_kernel(saved[1])
+    _installed["plan"], _installed["forward"] = saved[2]
 
 
 def unpatch() -> None:
