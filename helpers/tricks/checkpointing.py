@@ -17,6 +17,15 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from ultralytics.nn.modules import A2C2f, C3k2, Conv, Detect
 
+from helpers.tricks.upstream import check_version
+
+WRITTEN_FOR = "8.4"  # the Ultralytics minor whose layer forwards are wrapped
+UPSTREAM = {  # sha256 of inspect.getsource of the forwards the wrappers recompute (same BatchNorm use, no side effects)
+    "ultralytics.nn.modules.conv.Conv.forward": "d4239947278846cb5c33460076ae8d91b5d38d6122c468ebf11bf625e34ad203",
+    "ultralytics.nn.modules.block.C3k2.forward": "93d5824881919e650f5f98f4d4ea96d217f5a2034ae7087cd023272c745661ac",
+    "ultralytics.nn.modules.block.A2C2f.forward": "b7aec929a5d8c342e5e1b04dee8e93e117f3eb16bb57d72b24cb476d35278446",
+    "ultralytics.nn.modules.head.Detect.forward": "164f309a5c8f7cb54f351b8d9f32f031dc1d4c01833409f10188c294f19f4377",
+}
 FLAG = "_workbook_checkpoint"
 LAYER_SETS: dict[str, tuple[type[nn.Module], ...]] = {
     "attention": (A2C2f,),  # only YOLOv12's area-attention blocks
@@ -54,6 +63,7 @@ def _wrapped(original: Callable) -> Callable:
 
 
 def _install(types: Iterable[type[nn.Module]]) -> None:
+    check_version(WRITTEN_FOR, "helpers.tricks.checkpointing")
     for cls in types:
         if cls not in _ORIGINAL:
             _ORIGINAL[cls] = cls.forward
