@@ -7,6 +7,11 @@ effective batch, lr0, warm-up, the weight decay Ultralytics applies — is compu
 Ultralytics starts for multi-GPU training, where the workbook's trainer rebuilds the same state from it. With
 `nnodes > 1` the processes come from torchrun instead (`helpers.train.worker`) and read the same variable, which the
 launch line puts in front of torchrun on every host.
+
+This module is the value object only (fields, checks, arithmetic, the JSON channel): building a plan from a profile,
+a dataset or this GPU is `helpers.train.planner`, reading it as rows, tables and a summary is
+`helpers.train.plan_view`; the methods of the same names delegate there, imported when called, so that importing a
+plan never loads the datasets, the probe or the tables.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpers.core import paths
 from helpers.core.profiles import Profile
-from helpers.core.tables import Table
 from helpers.train import lr
 from helpers.tricks.recipe import AUGMENT_PRESETS, Recipe
+
+if TYPE_CHECKING:  # the planner's and the view's types, for hints only (importing them would load their modules)
+    from helpers.core.tables import Table
+    from helpers.train.memory import Plan as MemoryPlan
+    from helpers.train.probe import ProbeConfig
+    from helpers.tricks.translate import Translation
 
 ENV_VAR = "WORKBOOK_PLAN"
 LR_RULES = ("linear", "sqrt", "none")
@@ -35,11 +45,6 @@ WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
                         "seed", "project", "name", "model", "plots", "compile", "deterministic", "exist_ok")}
 OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
-
-
-PROFILE_FIELDS = ("model", "imgsz", "epochs", "batch", "nbs", "attention", "checkpoint", "amp", "weights", "device",
-                  "workers", "cache", "seed", "plots", "tensorboard", "augment_device", "deterministic",
-                  "cudnn_benchmark")
 
 
 class PlanError(ValueError):
@@ -224,70 +229,39 @@ class TrainPlan:
     @classmethod
     def from_profile(cls, profile: Profile, *, dataset: str | Path = "synthetic", **overrides: Any) -> "TrainPlan":
         """The plan for a profile's defaults, the dataset resolved to a yaml and its training images counted, plus
-        overrides (any field; a misspelt one is an error naming the closest)."""
-        from helpers.data import sources
+        overrides (helpers.train.planner.from_profile)."""
+        from helpers.train import planner
 
-        _check_names(overrides)
-        sized = profile.replace(imgsz=overrides["imgsz"]) if "imgsz" in overrides else profile
-        data = sources.choose(str(dataset), sized)  # the synthetic set is drawn at the run's image size
-        base = profile_values(profile)
-        base.update(data=str(data), train_images=sources.count_images(data, "train"))
-        base.update(overrides)
-        if base["workers"] == AUTO_WORKERS:  # sized from this machine's cores
-            base["workers"] = auto_workers(base["device"], base.get("nnodes", 1))
-        return cls(**base)
+        return planner.from_profile(cls, profile, dataset=dataset, **overrides)
 
     def replace(self, **changes: Any) -> "TrainPlan":
         """A copy with some fields changed (a misspelt name is an error naming the closest)."""
         _check_names(changes)
         return dataclasses.replace(self, **changes)
 
-    def with_memory(self, memory_plan: Any) -> "TrainPlan":
-        """The micro-batch and nbs of a `helpers.train.memory.Plan` (the planner's choice for this card)."""
-        return self.replace(batch=memory_plan.micro_batch, nbs=memory_plan.nbs)
+    def with_memory(self, memory_plan: MemoryPlan) -> "TrainPlan":
+        """The micro-batch and nbs of a `helpers.train.memory.Plan` (helpers.train.planner.with_memory)."""
+        from helpers.train import planner
 
-    def probe_config(self):
-        """The planner's probe for this plan (CPU: fp32, as Ultralytics trains there)."""
-        import torch
+        return planner.with_memory(self, memory_plan)
 
-        from helpers.train.probe import ProbeConfig
+    def probe_config(self) -> ProbeConfig:
+        """The planner's probe for this plan (helpers.train.planner.probe_config)."""
+        from helpers.train import planner
 
-        return ProbeConfig(model=self.model, imgsz=self.imgsz, amp=self.amp if torch.cuda.is_available() else "fp32",
-                           attention=self.attention, checkpoint=self.checkpoint)
+        return planner.probe_config(self)
 
-    def fit_memory(self, **kwargs: Any) -> tuple["TrainPlan", Any]:
-        """Probe this GPU and return (the plan with the planned micro-batch, the memory plan). Without CUDA the
-        memory plan says so and the micro-batch stays."""
-        from helpers.train import memory
+    def fit_memory(self, **kwargs: Any) -> tuple["TrainPlan", MemoryPlan]:
+        """Probe this GPU: (the plan at the planned micro-batch, the memory plan); helpers.train.planner.fit_memory."""
+        from helpers.train import planner
 
-        mem = memory.plan(self.probe_config(), target=self.nbs, fallback_batch=self.batch, **kwargs)
-        return self.with_memory(mem), mem
+        return planner.fit_memory(self, **kwargs)
 
-    def translated(self, tutorial: dict[str, Any]) -> tuple["TrainPlan", Any]:
-        """(this plan with a tutorial's arguments applied, the translation): real arguments go to the plan's fields
-        or `extra`, tutorial ones to the recipe and tricks (helpers.tricks.translate). Unknown keys are an error."""
-        from helpers.tricks.translate import translate
+    def translated(self, tutorial: dict[str, Any]) -> tuple["TrainPlan", Translation]:
+        """(this plan with a tutorial's arguments applied, the translation) (helpers.train.planner.translated)."""
+        from helpers.train import planner
 
-        tr = translate(tutorial)
-        if tr.unknown:
-            raise PlanError("unknown argument(s): " + "; ".join(f"{k!r}: {hint}" for k, hint in tr.unknown))
-        changes: dict[str, Any] = {}
-        extra = dict(self.extra)
-        recipe = dict(tr.recipe)
-        for k, v in tr.args.items():
-            if k == "amp":
-                changes["amp"] = "bf16" if v == "bf16" else "fp16" if v in (True, "fp16") else "fp32"
-            elif k == "save_period":
-                recipe["save_period"] = int(v)
-            elif k in OWNED:
-                changes[OWNED[k]] = v
-            else:
-                extra[k] = v
-        changes.update(tr.tricks)
-        if recipe:
-            base = dataclasses.asdict(self.recipe or Recipe())
-            changes["recipe"] = Recipe.from_dict({**base, **recipe})
-        return self.replace(**changes, extra=extra), tr
+        return planner.translated(self, tutorial)
 
     # ------------------------------------------------------------------ what Ultralytics gets
     def ultralytics_args(self) -> dict[str, Any]:
@@ -307,74 +281,10 @@ class TrainPlan:
 
     # ------------------------------------------------------------------ reading it
     def rows(self) -> list[tuple[str, str, str]]:
-        """(setting, value, where it comes from) for every choice of the run."""
-        from helpers.tricks import attention
+        """(setting, value, where it comes from) for every choice of the run (helpers.train.plan_view.rows)."""
+        from helpers.train import plan_view
 
-        _, why = self.start()
-        area = attention.area_attention_layers(self.model)
-        used, att_why = attention.resolve(self.attention) if self.attention != "flash" else ("flash", "as requested")
-        amp_value, amp_why = self.amp_arg()
-        gpus = (f"{self.world} processes ({self.nnodes} hosts x {self.per_host}), {self.per_gpu_batch} images each"
-                if self.nnodes > 1 else f"{self.world} GPUs, {self.per_gpu_batch} images each" if self.world > 1 else "")
-        rule = ("set explicitly" if self.lr_fixed is not None else
-                f"{self.lr_rule} rule from {self.lr_ref:g} at batch {self.batch_ref}" if self.lr_rule != "none" else
-                "reference lr, not scaled")
-        warm = ("set explicitly" if self.warmup_fixed is not None else
-                lr.warmup_reason(self.epochs, self.train_images, self.effective_batch))
-        return [
-            ("model", self.model, why),
-            ("data", self.data, f"{self.train_images} training images"),
-            ("image size", str(self.imgsz), "pixels of the longer side: Ultralytics resizes and pads every image to it"),
-            ("epochs", str(self.epochs), f"{lr.steps_per_epoch(self.train_images, self.effective_batch) * self.epochs:.0f} "
-             f"optimizer steps in all at this effective batch" if self.train_images else "passes over the training images"),
-            ("micro-batch (batch)", str(self.batch), gpus or "images per forward/backward pass"),
-            ("accumulate", str(self.accumulate), f"max(round(nbs {self.nbs} / batch {self.batch}), 1)"),
-            ("effective batch", str(self.effective_batch), "images per optimizer step"),
-            ("lr0", f"{self.lr0:g}", rule),
-            ("warm-up epochs", f"{self.warmup_epochs:g}", warm),
-            ("weight decay applied", f"{self.weight_decay:.2e}", "weight_decay x batch x accumulate / nbs"),
-            ("optimizer", self.optimizer, "'auto' would ignore lr0" if self.optimizer != "auto" else "ignores lr0"),
-            ("augmentation", f"{self.augment or 'Ultralytics defaults'} on the {self.augment_device.upper()}",
-             ", ".join(f"{k}={v:g}" for k, v in self.augmentation.items())),
-            *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
-              if self.compile else []),
-            ("attention", f"{self.attention} -> {used}" + (f", SDPA kernel {self.sdpa_kernel}" if self.sdpa_kernel else ""),
-             att_why) if area != 0 else
-            ("attention", "does not apply", f"{Path(self.model).stem} has no area-attention (A2C2f) layers: its own "
-                                            "layers run unchanged"),
-            ("kernels", "deterministic" if self.deterministic else
-             "cuDNN benchmark" if self.cudnn_benchmark else "non-deterministic",
-             "Ultralytics' default: reproducible, slower kernels" if self.deterministic else
-             "cuDNN times its kernels per shape (the first steps are slower)" if self.cudnn_benchmark else
-             "cuDNN's heuristics pick the kernels") if str(self.device).strip() != "cpu" else
-            ("kernels", "deterministic" if self.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
-            ("checkpointing", self.checkpoint or "off", "recompute activations in the backward pass" if self.checkpoint else
-             "every activation kept for the backward pass (fastest; checkpoint='attention' or 'all' trades speed "
-             "for memory)")
-            if not (self.checkpoint == "attention" and area == 0) else
-            ("checkpointing", "attention: nothing to recompute", f"{Path(self.model).stem} has no A2C2f layers; "
-                                                                 "'all' also recomputes its top-level Conv layers"),
-            ("precision", self.precision, (f"asked {self.amp}; " if self.precision != self.amp else "")
-             + f"amp={amp_value!r}: {amp_why}"),
-            ("stability recipe", "on" if self.recipe else "off", _recipe_text(self.recipe)),
-            ("device", self.device or "auto", "as set" if self.device else
-             "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
-            *([("hosts", str(self.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if self.nnodes > 1 else []),
-            *([("BatchNorm", "SyncBatchNorm" if self.sync_bn else "per GPU",
-                "statistics over the global batch (a collective per BatchNorm layer)" if self.sync_bn else
-                f"each GPU normalises over its own {self.per_gpu_batch} images (Ultralytics' default)")]
-              if self.world > 1 else []),
-            ("loader", f"{self.workers} workers, cache={self.cache}",
-             "processes that decode and augment images; with the set on the GPU they serve validation only"
-             if self.augment_device == "gpu" else "processes that decode and augment images for training and validation"),
-            *([("validation", f"every {self.val_every} epochs", "and the last; the epochs between log NaN metrics and "
-                "cannot become best.pt")] if self.val_every > 1 else []),
-            ("logging", "plots" + (" + TensorBoard" if self.tensorboard else "") if self.plots else
-             ("TensorBoard" if self.tensorboard else "results.csv only"),
-             "tensorboard --logdir " + (self.project or "runs/train") if self.tensorboard else
-             "Ultralytics' figures and results.csv in the run folder" if self.plots else "results.csv in the run folder"),
-            *[(k, repr(v), "extra Ultralytics argument") for k, v in self.extra.items()],
-        ]
+        return plan_view.rows(self)
 
     @property
     def run_dir(self) -> Path:
@@ -382,26 +292,22 @@ class TrainPlan:
         return Path(self.project or paths.runs_dir() / "train") / self.name
 
     def explain(self, title: str = "") -> Table:
-        """The plan as a table: each setting, its value and why."""
-        return Table(("setting", "value", "why"), self.rows(), title or f"TrainPlan '{self.name}'")
+        """The plan as a table: each setting, its value and why (helpers.train.plan_view.explain)."""
+        from helpers.train import plan_view
+
+        return plan_view.explain(self, title)
 
     def scaling_table(self, batches: tuple[int, ...] = (64, 128, 256, 1024)) -> Table:
-        """lr0 by each rule and the decay Ultralytics applies at nbs 256 and 64, for other batches: computed by this
-        plan's own arithmetic, so the comparison cannot drift from what a run uses."""
-        def at(b: int, nbs: int, rule: str) -> "TrainPlan":
-            return self.replace(batch=b, nbs=nbs, lr_rule=rule, lr_fixed=None, device="")
+        """lr0 by each rule and the decay applied, for other batches (helpers.train.plan_view.scaling_table)."""
+        from helpers.train import plan_view
 
-        rows = [(b, f"{at(b, b, 'linear').lr0:.4f}", f"{at(b, b, 'sqrt').lr0:.4f}",
-                 f"{at(b, 256, 'sqrt').weight_decay:.5f}", f"{at(b, 64, 'sqrt').weight_decay:.5f}") for b in batches]
-        return Table(("batch", "lr0 linear", "lr0 sqrt", "decay at nbs=256", "decay at nbs=64"), rows)
+        return plan_view.scaling_table(self, batches)
 
     def summary(self) -> str:
-        """One line: the step, lr0 and the tricks."""
-        ckpt = f", checkpoint {self.checkpoint}" if self.checkpoint else ""
-        return (f"{Path(self.model).stem} {self.imgsz}px · batch={self.batch}, nbs={self.nbs} -> {self.batch} x "
-                f"{self.accumulate} = {self.effective_batch} per step · lr0 {self.lr0:g} · warm-up "
-                f"{self.warmup_epochs:g} ep · {self.epochs} epochs · attention {self.attention}{ckpt} · "
-                f"{self.precision}")
+        """One line: the step, lr0 and the tricks (helpers.train.plan_view.summary)."""
+        from helpers.train import plan_view
+
+        return plan_view.summary(self)
 
     # ------------------------------------------------------------------ the one channel to worker processes
     def to_json(self) -> str:
@@ -424,30 +330,18 @@ class TrainPlan:
         return cls.from_json(text) if text else None
 
 
-AUTO_WORKERS = -1  # a profile's `workers` that the plan sizes from the cores
-
-
 def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> int:
-    """Loader workers per training process: the cores of this host shared by its GPU processes, one core left to
-    each training process itself (Ultralytics' CPU loader gives about 123 img/s per worker on 640 px mosaics)."""
-    ids = [d for d in str(device).split(",") if d.strip()]
-    if str(device).strip() == "cpu":
-        return 0 if (cpus or os.cpu_count() or 1) <= 2 else min(4, (cpus or os.cpu_count() or 1) - 1)
-    per_host = len(ids) if len(ids) > 1 else 1
-    return max(1, (cpus or os.cpu_count() or 1) // per_host - 1)
+    """Loader workers per training process (helpers.train.planner.auto_workers; kept here for its importers)."""
+    from helpers.train import planner
+
+    return planner.auto_workers(device, nnodes, cpus)
 
 
 def profile_values(profile: Profile) -> dict[str, Any]:
-    """The plan fields a profile sets (the rest keep the plan's defaults)."""
-    return {k: getattr(profile, k) for k in PROFILE_FIELDS}
+    """The plan fields a profile sets (helpers.train.planner.profile_values; kept here for its importers)."""
+    from helpers.train import planner
 
-
-def _recipe_text(r: Recipe | None) -> str:
-    if r is None:
-        return "Ultralytics' own loop (clip 10, no guard)"
-    base = Recipe()
-    diff = [f"{f.name}={getattr(r, f.name)}" for f in fields(Recipe) if getattr(r, f.name) != getattr(base, f.name)]
-    return "RecipeTrainer: " + (", ".join(diff) if diff else "defaults (clip 10, NaN guard)")
+    return planner.profile_values(profile)
 
 
 def _check_names(values: dict[str, Any]) -> None:

@@ -1,0 +1,120 @@
+"""Reading a TrainPlan: every setting with its value and reason, the table of it, one summary line, a scaling table.
+
+Presentation only: each number shown comes from the plan's own properties (`helpers.train.plan`), so what is shown
+cannot drift from what a run uses. TrainPlan's methods of the same names delegate here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from helpers.core.tables import Table
+from helpers.train import lr
+from helpers.train.plan import TrainPlan
+from helpers.tricks.recipe import Recipe
+
+
+def rows(plan: TrainPlan) -> list[tuple[str, str, str]]:
+    """(setting, value, where it comes from) for every choice of the run."""
+    from helpers.tricks import attention
+
+    _, why = plan.start()
+    area = attention.area_attention_layers(plan.model)
+    used, att_why = attention.resolve(plan.attention) if plan.attention != "flash" else ("flash", "as requested")
+    amp_value, amp_why = plan.amp_arg()
+    gpus = (f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}), {plan.per_gpu_batch} images each"
+            if plan.nnodes > 1 else f"{plan.world} GPUs, {plan.per_gpu_batch} images each" if plan.world > 1 else "")
+    rule = ("set explicitly" if plan.lr_fixed is not None else
+            f"{plan.lr_rule} rule from {plan.lr_ref:g} at batch {plan.batch_ref}" if plan.lr_rule != "none" else
+            "reference lr, not scaled")
+    warm = ("set explicitly" if plan.warmup_fixed is not None else
+            lr.warmup_reason(plan.epochs, plan.train_images, plan.effective_batch))
+    return [
+        ("model", plan.model, why),
+        ("data", plan.data, f"{plan.train_images} training images"),
+        ("image size", str(plan.imgsz), "pixels of the longer side: Ultralytics resizes and pads every image to it"),
+        ("epochs", str(plan.epochs), f"{lr.steps_per_epoch(plan.train_images, plan.effective_batch) * plan.epochs:.0f} "
+         f"optimizer steps in all at this effective batch" if plan.train_images else "passes over the training images"),
+        ("micro-batch (batch)", str(plan.batch), gpus or "images per forward/backward pass"),
+        ("accumulate", str(plan.accumulate), f"max(round(nbs {plan.nbs} / batch {plan.batch}), 1)"),
+        ("effective batch", str(plan.effective_batch), "images per optimizer step"),
+        ("lr0", f"{plan.lr0:g}", rule),
+        ("warm-up epochs", f"{plan.warmup_epochs:g}", warm),
+        ("weight decay applied", f"{plan.weight_decay:.2e}", "weight_decay x batch x accumulate / nbs"),
+        ("optimizer", plan.optimizer, "'auto' would ignore lr0" if plan.optimizer != "auto" else "ignores lr0"),
+        ("augmentation", f"{plan.augment or 'Ultralytics defaults'} on the {plan.augment_device.upper()}",
+         ", ".join(f"{k}={v:g}" for k, v in plan.augmentation.items())),
+        *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
+          if plan.compile else []),
+        ("attention", f"{plan.attention} -> {used}" + (f", SDPA kernel {plan.sdpa_kernel}" if plan.sdpa_kernel else ""),
+         att_why) if area != 0 else
+        ("attention", "does not apply", f"{Path(plan.model).stem} has no area-attention (A2C2f) layers: its own "
+                                        "layers run unchanged"),
+        ("kernels", "deterministic" if plan.deterministic else
+         "cuDNN benchmark" if plan.cudnn_benchmark else "non-deterministic",
+         "Ultralytics' default: reproducible, slower kernels" if plan.deterministic else
+         "cuDNN times its kernels per shape (the first steps are slower)" if plan.cudnn_benchmark else
+         "cuDNN's heuristics pick the kernels") if str(plan.device).strip() != "cpu" else
+        ("kernels", "deterministic" if plan.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
+        ("checkpointing", plan.checkpoint or "off", "recompute activations in the backward pass" if plan.checkpoint else
+         "every activation kept for the backward pass (fastest; checkpoint='attention' or 'all' trades speed "
+         "for memory)")
+        if not (plan.checkpoint == "attention" and area == 0) else
+        ("checkpointing", "attention: nothing to recompute", f"{Path(plan.model).stem} has no A2C2f layers; "
+                                                             "'all' also recomputes its top-level Conv layers"),
+        ("precision", plan.precision, (f"asked {plan.amp}; " if plan.precision != plan.amp else "")
+         + f"amp={amp_value!r}: {amp_why}"),
+        ("stability recipe", "on" if plan.recipe else "off", recipe_text(plan.recipe)),
+        ("device", plan.device or "auto", "as set" if plan.device else
+         "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
+        *([("hosts", str(plan.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if plan.nnodes > 1 else []),
+        *([("BatchNorm", "SyncBatchNorm" if plan.sync_bn else "per GPU",
+            "statistics over the global batch (a collective per BatchNorm layer)" if plan.sync_bn else
+            f"each GPU normalises over its own {plan.per_gpu_batch} images (Ultralytics' default)")]
+          if plan.world > 1 else []),
+        ("loader", f"{plan.workers} workers, cache={plan.cache}",
+         "processes that decode and augment images; with the set on the GPU they serve validation only"
+         if plan.augment_device == "gpu" else "processes that decode and augment images for training and validation"),
+        *([("validation", f"every {plan.val_every} epochs", "and the last; the epochs between log NaN metrics and "
+            "cannot become best.pt")] if plan.val_every > 1 else []),
+        ("logging", "plots" + (" + TensorBoard" if plan.tensorboard else "") if plan.plots else
+         ("TensorBoard" if plan.tensorboard else "results.csv only"),
+         "tensorboard --logdir " + (plan.project or "runs/train") if plan.tensorboard else
+         "Ultralytics' figures and results.csv in the run folder" if plan.plots else "results.csv in the run folder"),
+        *[(k, repr(v), "extra Ultralytics argument") for k, v in plan.extra.items()],
+    ]
+
+
+def explain(plan: TrainPlan, title: str = "") -> Table:
+    """The plan as a table: each setting, its value and why."""
+    return Table(("setting", "value", "why"), plan.rows(), title or f"TrainPlan '{plan.name}'")
+
+
+def scaling_table(plan: TrainPlan, batches: tuple[int, ...] = (64, 128, 256, 1024)) -> Table:
+    """lr0 by each rule and the decay Ultralytics applies at nbs 256 and 64, for other batches: computed by the
+    plan's own arithmetic, so the comparison cannot drift from what a run uses."""
+    def at(b: int, nbs: int, rule: str) -> TrainPlan:
+        return plan.replace(batch=b, nbs=nbs, lr_rule=rule, lr_fixed=None, device="")
+
+    table_rows = [(b, f"{at(b, b, 'linear').lr0:.4f}", f"{at(b, b, 'sqrt').lr0:.4f}",
+                   f"{at(b, 256, 'sqrt').weight_decay:.5f}", f"{at(b, 64, 'sqrt').weight_decay:.5f}") for b in batches]
+    return Table(("batch", "lr0 linear", "lr0 sqrt", "decay at nbs=256", "decay at nbs=64"), table_rows)
+
+
+def summary(plan: TrainPlan) -> str:
+    """One line: the step, lr0 and the tricks."""
+    ckpt = f", checkpoint {plan.checkpoint}" if plan.checkpoint else ""
+    return (f"{Path(plan.model).stem} {plan.imgsz}px · batch={plan.batch}, nbs={plan.nbs} -> {plan.batch} x "
+            f"{plan.accumulate} = {plan.effective_batch} per step · lr0 {plan.lr0:g} · warm-up "
+            f"{plan.warmup_epochs:g} ep · {plan.epochs} epochs · attention {plan.attention}{ckpt} · "
+            f"{plan.precision}")
+
+
+def recipe_text(r: Recipe | None) -> str:
+    """What the stability recipe changes from its defaults, in words (the 'stability recipe' row's reason)."""
+    if r is None:
+        return "Ultralytics' own loop (clip 10, no guard)"
+    base = Recipe()
+    diff = [f"{f.name}={getattr(r, f.name)}" for f in fields(Recipe) if getattr(r, f.name) != getattr(base, f.name)]
+    return "RecipeTrainer: " + (", ".join(diff) if diff else "defaults (clip 10, NaN guard)")

@@ -1,0 +1,111 @@
+"""Planning a TrainPlan: from a profile and a dataset, from this GPU's memory, from a tutorial's arguments.
+
+The jobs that read the outside world (the dataset's files, the machine's cores, the GPU) or another vocabulary
+(a tutorial's arguments), kept out of `helpers.train.plan` so that the value object stays pure arithmetic. TrainPlan's
+methods of the same names delegate here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from helpers.core.profiles import Profile
+from helpers.train.plan import OWNED, PlanError, TrainPlan, _check_names
+from helpers.tricks.recipe import Recipe
+
+if TYPE_CHECKING:
+    from helpers.train.memory import Plan as MemoryPlan
+    from helpers.train.probe import ProbeConfig
+    from helpers.tricks.translate import Translation
+
+AUTO_WORKERS = -1  # a profile's `workers` that the plan sizes from the cores
+
+PROFILE_FIELDS = ("model", "imgsz", "epochs", "batch", "nbs", "attention", "checkpoint", "amp", "weights", "device",
+                  "workers", "cache", "seed", "plots", "tensorboard", "augment_device", "deterministic",
+                  "cudnn_benchmark")
+
+
+def from_profile(cls: type[TrainPlan], profile: Profile, *, dataset: str | Path = "synthetic",
+                 **overrides: Any) -> TrainPlan:
+    """The plan for a profile's defaults, the dataset resolved to a yaml and its training images counted, plus
+    overrides (any field; a misspelt one is an error naming the closest)."""
+    from helpers.data import sources
+
+    _check_names(overrides)
+    sized = profile.replace(imgsz=overrides["imgsz"]) if "imgsz" in overrides else profile
+    data = sources.choose(str(dataset), sized)  # the synthetic set is drawn at the run's image size
+    base = profile_values(profile)
+    base.update(data=str(data), train_images=sources.count_images(data, "train"))
+    base.update(overrides)
+    if base["workers"] == AUTO_WORKERS:  # sized from this machine's cores
+        base["workers"] = auto_workers(base["device"], base.get("nnodes", 1))
+    return cls(**base)
+
+
+def with_memory(plan: TrainPlan, memory_plan: MemoryPlan) -> TrainPlan:
+    """The micro-batch and nbs of a `helpers.train.memory.Plan` (the planner's choice for this card)."""
+    return plan.replace(batch=memory_plan.micro_batch, nbs=memory_plan.nbs)
+
+
+def probe_config(plan: TrainPlan) -> ProbeConfig:
+    """The planner's probe for this plan (CPU: fp32, as Ultralytics trains there)."""
+    import torch
+
+    from helpers.train.probe import ProbeConfig
+
+    return ProbeConfig(model=plan.model, imgsz=plan.imgsz, amp=plan.amp if torch.cuda.is_available() else "fp32",
+                       attention=plan.attention, checkpoint=plan.checkpoint)
+
+
+def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
+    """Probe this GPU and return (the plan with the planned micro-batch, the memory plan). Without CUDA the
+    memory plan says so and the micro-batch stays."""
+    from helpers.train import memory
+
+    mem = memory.plan(plan.probe_config(), target=plan.nbs, fallback_batch=plan.batch, **kwargs)
+    return plan.with_memory(mem), mem
+
+
+def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Translation]:
+    """(the plan with a tutorial's arguments applied, the translation): real arguments go to the plan's fields
+    or `extra`, tutorial ones to the recipe and tricks (helpers.tricks.translate). Unknown keys are an error."""
+    from helpers.tricks.translate import translate
+
+    tr = translate(tutorial)
+    if tr.unknown:
+        raise PlanError("unknown argument(s): " + "; ".join(f"{k!r}: {hint}" for k, hint in tr.unknown))
+    changes: dict[str, Any] = {}
+    extra = dict(plan.extra)
+    recipe = dict(tr.recipe)
+    for k, v in tr.args.items():
+        if k == "amp":
+            changes["amp"] = "bf16" if v == "bf16" else "fp16" if v in (True, "fp16") else "fp32"
+        elif k == "save_period":
+            recipe["save_period"] = int(v)
+        elif k in OWNED:
+            changes[OWNED[k]] = v
+        else:
+            extra[k] = v
+    changes.update(tr.tricks)
+    if recipe:
+        base = dataclasses.asdict(plan.recipe or Recipe())
+        changes["recipe"] = Recipe.from_dict({**base, **recipe})
+    return plan.replace(**changes, extra=extra), tr
+
+
+def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> int:
+    """Loader workers per training process: the cores of this host shared by its GPU processes, one core left to
+    each training process itself (Ultralytics' CPU loader gives about 123 img/s per worker on 640 px mosaics)."""
+    ids = [d for d in str(device).split(",") if d.strip()]
+    if str(device).strip() == "cpu":
+        return 0 if (cpus or os.cpu_count() or 1) <= 2 else min(4, (cpus or os.cpu_count() or 1) - 1)
+    per_host = len(ids) if len(ids) > 1 else 1
+    return max(1, (cpus or os.cpu_count() or 1) // per_host - 1)
+
+
+def profile_values(profile: Profile) -> dict[str, Any]:
+    """The plan fields a profile sets (the rest keep the plan's defaults)."""
+    return {k: getattr(profile, k) for k in PROFILE_FIELDS}

@@ -1,0 +1,38 @@
+"""The plan's layers (issue 26): the value object imports no dataset, probe or table module; planner and view do."""
+
+import subprocess
+import sys
+
+from helpers.core import paths
+
+FORBIDDEN = ("helpers.data", "helpers.train.probe", "helpers.train.memory", "helpers.core.tables",
+             "helpers.train.planner", "helpers.train.plan_view")
+
+
+def loaded_by(module: str) -> list[str]:
+    """The helpers modules a fresh interpreter holds after importing `module` (a fresh one: this one has them all)."""
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('helpers')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    return eval(out.strip().splitlines()[-1])
+
+
+def test_importing_the_plan_loads_no_dataset_probe_or_table_module():
+    loaded = loaded_by("helpers.train.plan")
+    assert "helpers.train.plan" in loaded
+    bad = [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+    assert not bad, bad
+
+
+def test_planner_and_view_import_without_a_circle_and_the_plan_delegates_to_them():
+    for module in ("helpers.train.planner", "helpers.train.plan_view"):
+        assert module in loaded_by(module)
+    from helpers.train import plan, plan_view, planner
+    from helpers.tricks.recipe import Recipe
+
+    p = plan.TrainPlan(train_images=1000, recipe=Recipe(clip_norm=5.0))
+    assert p.rows() == plan_view.rows(p)
+    assert p.summary() == plan_view.summary(p)
+    assert str(p.explain()) == str(plan_view.explain(p))
+    assert plan.auto_workers("0,1", cpus=16) == planner.auto_workers("0,1", cpus=16) == 7
+    assert p.translated({"close_mosaic": 5})[0] == planner.translated(p, {"close_mosaic": 5})[0]
