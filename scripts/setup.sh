@@ -11,7 +11,7 @@ TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 EXTRAS=${EXTRAS:-export,browser}
 KERNEL=yolo-b256
 
-# The browser test (tests/test_browser.py) drives the distribution's Chromium; a fresh machine has none.
+# The browser test (tests/notebooks/test_browser.py) drives the distribution's Chromium; a fresh machine has none.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Chromium for the browser test (apt-get install chromium)"

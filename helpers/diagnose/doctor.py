@@ -2,7 +2,7 @@
 and the fix as concrete arguments or commands — and wrap training so the finding prints under the traceback.
 
 Each rule matches the real messages of PyTorch, Ultralytics and the workbook (see helpers/failures.py, which
-reproduces every one of them, and tests/test_doctor.py)."""
+reproduces every one of them, and tests/model/test_doctor.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The workbook's torchrun worker with faults for tests/test_multinode.py, chosen by environment variables:
+"""The workbook's torchrun worker with faults for tests/model/test_multinode.py, chosen by environment variables:
 NAN_RANK=r turns the images of training iteration NAN_ITER (default 1) into NaN on rank r only, with a GradScaler
 on the CPU as under fp16 AMP (the case where only that rank sees a bad loss); CRASH_AFTER_EPOCH=e kills every
 rank after epoch e on the first attempt (torchrun then restarts them; on the restart rank 0 joins the process

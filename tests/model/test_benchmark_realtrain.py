@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tests/model/ -> the repo
 SCRIPT = ROOT / "benchmarks" / "real_training.py"
 SUMMARY_FIELDS = {"baseline", "isolated_processes", "repeats", "plain_img_s", "plain_best_img_s", "fastest", "img_s",
                   "ratio_vs_plain", "ratio_vs_plain_best", "gpu_only_img_s", "loader_efficiency", "augment_ms",

@@ -118,7 +118,7 @@ def test_make_lab_starts_jupyter_on_localhost_and_as_root_adds_allow_root(tmp_pa
     import subprocess
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # tests/code/ -> the repo
     fake = tmp_path / "venv" / "bin"
     fake.mkdir(parents=True)
     (fake / "jupyter").write_text("#!/bin/sh\necho \"jupyter $*\"\n")
@@ -130,3 +130,16 @@ def test_make_lab_starts_jupyter_on_localhost_and_as_root_adds_allow_root(tmp_pa
     assert "token" not in out.split("jupyter lab", 1)[1]  # the token is kept: nothing switches it off
     make = (root / "Makefile").read_text()
     assert "scripts/lab.sh" in make.split("lab: setup", 1)[1].split("\n\n")[0]
+
+
+def test_tests_live_in_their_kind_folder_with_unique_names():
+    """tests/code, data, model, notebooks (make test-fast runs the first two in parallel); one conftest.py above them,
+    and no two test files of one name (pytest imports each by its file name)."""
+    tests = ROOT / "tests"
+    assert sorted(p.name for p in tests.glob("*.py")) == ["conftest.py"], "place new tests in tests/<kind>/"
+    found = sorted(p.relative_to(tests) for p in tests.rglob("*.py"))
+    assert {p.parts[0] for p in found if len(p.parts) > 1} == {"code", "data", "model", "notebooks"}
+    names = [p.name for p in found]
+    assert len(names) == len(set(names)) and names.count("conftest.py") == 1
+    make = (ROOT / "Makefile").read_text()
+    assert "tests/code tests/data -n" in make.split("test-fast: setup", 1)[1].split("\n\n")[0]

@@ -14,7 +14,7 @@ from helpers.data import synthetic
 from helpers.tricks import gpu_augment, gpu_data
 from helpers.tricks.gpu_augment import FILL, GpuAugment
 
-COCO8 = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "coco8"
+COCO8 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "coco8"
 CPU = torch.device("cpu")
 
 

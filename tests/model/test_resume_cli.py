@@ -57,7 +57,7 @@ def test_resume_after_kill_minus_9_logs_every_epoch_once(trainer, runs, tmp_path
 
 
 def test_a_truncated_checkpoint_is_one_message_naming_the_file(tmp_path, runs):
-    src = Path(__file__).resolve().parent.parent / "data" / "weights" / "yolo12n-shapes.pt"
+    src = Path(__file__).resolve().parents[2] / "data" / "weights" / "yolo12n-shapes.pt"
     cut = tmp_path / "last.pt"
     cut.write_bytes(src.read_bytes()[:1000])
     env = {**os.environ, "WORKBOOK_RUNS": str(runs)}

@@ -146,7 +146,7 @@ def test_a_truncated_checkpoint_is_a_checkpoint_finding(tmp_path):
 
     from ultralytics import YOLO
 
-    src = Path(__file__).resolve().parent.parent / "data" / "weights" / "yolo12n-shapes.pt"
+    src = Path(__file__).resolve().parents[2] / "data" / "weights" / "yolo12n-shapes.pt"
     cut = tmp_path / "last.pt"
     cut.write_bytes(src.read_bytes()[:1000])
     with pytest.raises(Exception) as e:

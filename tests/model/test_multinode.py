@@ -21,8 +21,8 @@ from helpers.data import synthetic
 from helpers.train import launch, worker
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 
-ROOT = Path(__file__).resolve().parents[1]
-FAULTY = str(ROOT / "tests" / "torchrun_worker.py")
+ROOT = Path(__file__).resolve().parents[2]  # tests/model/ -> the repo
+FAULTY = str(Path(__file__).with_name("torchrun_worker.py"))
 
 
 @pytest.fixture(scope="module")
