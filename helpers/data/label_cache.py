@@ -21,6 +21,13 @@ from pathlib import Path
 from helpers.core import paths
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose functions are replaced (checked at install)
+UPSTREAM = {  # sha256 of inspect.getsource of the replaced functions (tests/test_upstream_patches.py checks them)
+    "ultralytics.data.utils.load_dataset_cache_file":
+        "1c6cea96ce88f24d624644312af980f2c7fbe098fe5595f8ba7084a91cdeac78",
+    "ultralytics.data.utils.save_dataset_cache_file":
+        "ff400df7acf00376a38489ee03480c5cbcd06c98df45b1b055e9f8752be4a63f",
+    "ultralytics.data.utils._replace_image": "355d12b4e757f5e9c7a2db124e608b5b7b664f9cc05697a3e0a68f928310cbd0",
+}
 _STATE: dict = {}
 
 
@@ -74,6 +81,7 @@ def install() -> bool:
         target.parent.mkdir(parents=True, exist_ok=True)
         return save(prefix, target, x, version)
 
+    load_elsewhere._workbook_original, save_elsewhere._workbook_original = load, save  # what the hash test reads
     ds.load_dataset_cache_file, ds.save_dataset_cache_file = load_elsewhere, save_elsewhere
     _STATE.update(installed=True, original=(load, save))
     _keep_images()
@@ -99,6 +107,7 @@ def _keep_images() -> None:
         finally:
             tmp.unlink(missing_ok=True)
 
+    decode_only._workbook_original = replace
     du._replace_image = decode_only
 
 

@@ -37,7 +37,8 @@ def check_version(written_for: str, what: str) -> bool:
 
 
 def resolve(dotted: str) -> Callable:
-    """The function named 'package.module.Class.method' (the longest importable module prefix, then attributes)."""
+    """The function named 'package.module.Class.method' (the longest importable module prefix, then attributes);
+    where a workbook wrapper is in place, the function it wraps (its `_workbook_original`)."""
     parts = dotted.split(".")
     for i in range(len(parts) - 1, 0, -1):
         try:
@@ -46,6 +47,8 @@ def resolve(dotted: str) -> Callable:
             continue
         for name in parts[i:]:
             obj = getattr(obj, name)
+        while hasattr(obj, "_workbook_original"):
+            obj = obj._workbook_original
         return obj
     raise ImportError(f"nothing importable in {dotted!r}")
 

@@ -8,7 +8,7 @@ import pytest
 from helpers.tricks import upstream
 
 MODULES = ("helpers.tricks.attention", "helpers.tricks.checkpointing", "helpers.tricks.cpu_ddp",
-           "helpers.train.trainer")
+           "helpers.train.trainer", "helpers.data.label_cache")
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +61,15 @@ def test_a_changed_body_is_reported(monkeypatch):
     assert upstream.changed(table) == ["helpers.tricks.upstream.major_minor"]
     table = {"helpers.tricks.upstream.major_minor": upstream.source_hash(upstream.major_minor)}
     assert upstream.changed(table) == []
+
+
+def test_a_workbook_wrapper_in_place_hashes_as_the_function_it_wraps(tmp_path, monkeypatch):
+    from ultralytics.data import dataset as ds
+
+    from helpers.data import label_cache
+
+    monkeypatch.setenv("WORKBOOK_RUNS", str(tmp_path))
+    assert label_cache.install()
+    assert ds.load_dataset_cache_file.__name__ == "load_elsewhere"
+    assert upstream.resolve("ultralytics.data.dataset.load_dataset_cache_file") is \
+        upstream.resolve("ultralytics.data.utils.load_dataset_cache_file")
