@@ -21,7 +21,7 @@ from pathlib import Path
 from helpers.core import paths
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose functions are replaced (checked at install)
-UPSTREAM = {  # sha256 of inspect.getsource of the replaced functions (tests/test_upstream_patches.py checks them)
+UPSTREAM = {  # sha256 of inspect.getsource of the replaced functions (tests/code/test_upstream_patches.py checks them)
     "ultralytics.data.utils.load_dataset_cache_file":
         "1c6cea96ce88f24d624644312af980f2c7fbe098fe5595f8ba7084a91cdeac78",
     "ultralytics.data.utils.save_dataset_cache_file":

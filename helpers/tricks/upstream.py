@@ -1,5 +1,5 @@
 """What the workbook's patches of Ultralytics were written against: the Ultralytics major.minor, and the source of
-each upstream function a patch replaces, wraps or copies (its sha256, which tests/test_upstream_patches.py checks).
+each upstream function a patch replaces, wraps or copies (its sha256, which tests/code/test_upstream_patches.py checks).
 
 A trick module that patches or copies Ultralytics code declares `WRITTEN_FOR = "8.4"` and `UPSTREAM = {dotted name:
 sha256 of inspect.getsource}`; `check_version` warns once per patch when the installed Ultralytics is another
