@@ -157,9 +157,10 @@ _installed: dict = {"plan": None, "forward": None, "applications": 0}  # what `i
 
 
 def install(backend: str, kernel: str = "") -> bool:
-    """The plan's backend and SDPA kernel for this process, once: a second call for the same pair while that
-    forward is still in place is a no-op (the launching process and its trainer both ask). True when it patched."""
-    if _installed["plan"] == (backend, kernel) and AAttn.forward is _installed["forward"]:
+    """The plan's backend and SDPA kernel for this process, once: a second call for the same pair while both are
+    still in place is a no-op (the launching process and its trainer both ask). True when it patched."""
+    if _installed["plan"] == (backend, kernel) and AAttn.forward is _installed["forward"] \
+            and sdpa_kernel_name() == kernel:
         return False
     patch(backend)
     set_sdpa_kernel(kernel)

@@ -31,6 +31,8 @@ def test_install_again_after_someone_restored_the_stock_forward():
     attention.unpatch()
     assert attention.install("sdpa", "math") is True and attention.current() == "sdpa"
     assert attention.applications() == n + 2 and attention.sdpa_kernel_name() == "math"
+    attention.set_sdpa_kernel("")  # someone else's kernel choice: the plan's is put back
+    assert attention.install("sdpa", "math") is True and attention.sdpa_kernel_name() == "math"
 
 
 def test_restore_puts_back_forward_kernel_and_record():
