@@ -22,3 +22,16 @@ def runs(tmp_path, monkeypatch):
     """An isolated WORKBOOK_RUNS folder."""
     monkeypatch.setenv("WORKBOOK_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def _workbook_variables_restored():
+    """Each test leaves the workbook's own variables (WORKBOOK_*) as it found them: a command's main() may set one
+    in-process (the torchrun worker marks its process), and a later test must not inherit it."""
+    import os
+
+    before = {k: v for k, v in os.environ.items() if k.startswith("WORKBOOK_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("WORKBOOK_") and k not in before]:
+        del os.environ[k]
+    os.environ.update(before)

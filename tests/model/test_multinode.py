@@ -247,7 +247,7 @@ def test_the_worker_reads_the_variable_and_refuses_plan_options_beside_it(runs, 
     calls = []
     monkeypatch.setattr(worker, "train", lambda p, **k: calls.append(("train", p, None)) or _Done(p))
     monkeypatch.setattr(worker, "resume", lambda p, ckpt, **k: calls.append(("resume", p, ckpt)) or _Done(p))
-    monkeypatch.delenv(WORKER_ENV, raising=False)  # main sets it; restored afterwards
+    monkeypatch.setenv(WORKER_ENV, "")  # main sets it; setenv (not delenv of an absent name) restores it afterwards
     monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT", raising=False)
     for k, v in {**env, "WORLD_SIZE": "2", "RANK": "1"}.items():
         monkeypatch.setenv(k, v)
