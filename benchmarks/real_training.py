@@ -456,7 +456,7 @@ def orchestrate(a: argparse.Namespace) -> int:
     from helpers.core import paths
     from helpers.core.versions import describe
     from helpers.data import synthetic
-    from helpers.train.plan import auto_workers
+    from helpers.train.planner import auto_workers
 
     if a.smoke:  # the harness end to end in about two minutes on two cores: two plans, one step variant
         a.images, a.imgsz, a.batch, a.epochs, a.device, a.cache = 16, 64, 8, 2, "cpu", False

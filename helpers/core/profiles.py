@@ -28,7 +28,7 @@ class Profile:
     nbs: int = 256  # nominal batch: accumulation = max(round(nbs / batch), 1)
     n_train: int = 2048  # synthetic images generated for training
     n_val: int = 256
-    workers: int = 8  # loader workers per training process; -1: sized from the cores (helpers.train.plan.auto_workers)
+    workers: int = 8  # loader workers per training process; -1: sized from the cores (helpers.train.planner.auto_workers)
     cache: str | bool = "ram"
     device: str = ""  # "" lets Ultralytics choose; "cpu", "0", "0,1"
     seed: int = 0

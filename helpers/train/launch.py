@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from helpers.core import profiles
-from helpers.train.plan import ENV_VAR, TrainPlan, profile_values
+from helpers.train.plan import ENV_VAR, TrainPlan
+from helpers.train.planner import profile_values
 from helpers.tricks.recipe import Recipe
 
 SKIP = ("data", "train_images", "recipe", "extra")  # set through --data, derived, --recipe, --set

@@ -330,20 +330,6 @@ class TrainPlan:
         return cls.from_json(text) if text else None
 
 
-def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> int:
-    """Loader workers per training process (helpers.train.planner.auto_workers; kept here for its importers)."""
-    from helpers.train import planner
-
-    return planner.auto_workers(device, nnodes, cpus)
-
-
-def profile_values(profile: Profile) -> dict[str, Any]:
-    """The plan fields a profile sets (helpers.train.planner.profile_values; kept here for its importers)."""
-    from helpers.train import planner
-
-    return planner.profile_values(profile)
-
-
 def _check_names(values: dict[str, Any]) -> None:
     known = [f.name for f in fields(TrainPlan)]
     for k in values:

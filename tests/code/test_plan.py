@@ -154,7 +154,7 @@ def test_the_kernel_choices_reach_ultralytics_and_the_table():
 
 
 def test_loader_workers_are_sized_from_the_cores(runs):
-    from helpers.train.plan import auto_workers
+    from helpers.train.planner import auto_workers
 
     assert auto_workers("", cpus=16) == 15 and auto_workers("0", cpus=16) == 15
     assert auto_workers("0,1", cpus=32) == 15 and auto_workers("0,1,2,3", cpus=16) == 3
