@@ -24,6 +24,14 @@ def models_in(figures: dict[str, Any]) -> list[str]:
     return [m for m in MODELS if _fig(figures, m, "mAP50-95") is not None]
 
 
+def curves_of(paths: list, models: tuple[str, ...] = MODELS) -> dict[str, dict[str, list[float]]]:
+    """Each model's results.csv columns from a record's files, matched by the model's name in the file name (not by
+    the files' order)."""
+    from helpers.train import curves
+
+    return {m: curves.load(p) for m in models for p in paths if f"-{m}-results.csv" in str(p)}
+
+
 def table(figures: dict[str, Any], title: str) -> Table:
     """One row per model: the training loop's img/s, the GPU-only probe, peak memory, wall time, mAP50-95."""
     def num(v: Any, fmt: str) -> str:

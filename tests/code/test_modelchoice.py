@@ -49,3 +49,12 @@ def test_the_sweep_spread_is_the_range_of_the_matching_points():
     assert len(at256) == 2
     assert sweep.spread(folder, "last_epoch_mAP50-95", effective_batch=256) == (min(at256), max(at256))
     assert sweep.spread(folder, "last_epoch_mAP50-95", effective_batch=99) is None
+
+
+def test_recorded_curves_are_matched_by_model_name_not_file_order():
+    rec = evidence.get("08.models")
+    curves = modelchoice.curves_of(list(reversed(rec.paths())))
+    assert list(curves) == ["yolo12n", "yolo11n", "yolo26n", "yolov9s"]
+    figs = evidence.summary_figures(rec.paths()[0])
+    for m, cols in curves.items():  # each file's last mAP is the figure the notebook recorded for that model
+        assert round(cols["metrics/mAP50-95(B)"][-1], 4) == figs[f"{m}_mAP50-95"]
