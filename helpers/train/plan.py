@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from helpers.core import paths
 from helpers.core.profiles import Profile
 from helpers.train import lr
+from helpers.tricks import registry
 from helpers.tricks.recipe import AUGMENT_PRESETS, Recipe
 
 if TYPE_CHECKING:  # the planner's and the view's types, for hints only (importing them would load their modules)
@@ -57,7 +58,35 @@ def closest(name: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
-@dataclass(frozen=True)
+TYPE_WORDS = {bool: "must be true or false", int: "must be an integer", float: "must be a number", str: "must be text"}
+
+
+def _with_trick_options(cls: type) -> type:
+    """The class body's fields plus every registered trick's options (`helpers.tricks.registry`), placed before
+    `extra`, made into one frozen dataclass: a trick's option is a plan field like any other."""
+    body = dict(cls.__dict__.get("__annotations__", {}))
+    merged: dict[str, Any] = {}
+    for name, hint in body.items():
+        if name == "extra":
+            for o in registry.options():
+                if o.name in body:
+                    raise TypeError(f"trick option {o.name!r} is a core field of TrainPlan already")
+                merged[o.name] = o.type if isinstance(o.type, type) else Any
+                setattr(cls, o.name, o.default)
+        merged[name] = hint
+    cls.__annotations__ = merged
+    return dataclass(frozen=True)(cls)
+
+
+def _type_ok(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is not an int or a float here (True is no batch size)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds) or (float in kinds and isinstance(value, int))
+
+
+@_with_trick_options
 class TrainPlan:
     """One training run: what to train, on what, how big a step, which tricks. Derived values are properties."""
 
@@ -149,6 +178,15 @@ class TrainPlan:
                              "a recipe without early_stop")
         if self.val_every > 1 and self.extra.get("val") is False:
             bad("val_every", "val=False already validates the last epoch only")
+        for o in registry.options():  # the tricks' own options: type, choices, then the trick's check
+            v = getattr(self, o.name)
+            if not _type_ok(v, o.type):
+                bad(o.name, TYPE_WORDS.get(o.type, f"must be {o.type}"))  # type: ignore[arg-type]
+            if o.choices is not None and v not in o.choices:
+                bad(o.name, f"choose one of {o.choices}{closest(str(v), [str(c) for c in o.choices])}")
+            msg = o.check(v, self) if o.check is not None else None
+            if msg:
+                bad(o.name, msg)
         _check_extra(self.extra)
 
     # ------------------------------------------------------------------ derived values (one rule each)
@@ -276,6 +314,7 @@ class TrainPlan:
         args.update(self.augmentation)
         if self.recipe is not None:
             args["save_period"] = self.recipe.save_period
+        args.update(registry.ultralytics_args(self))
         args.update(self.extra)
         return args
 

@@ -12,11 +12,37 @@ from pathlib import Path
 from helpers.core.tables import Table
 from helpers.train import lr
 from helpers.train.plan import TrainPlan
+from helpers.tricks import registry
 from helpers.tricks.recipe import Recipe
+
+Row = registry.Row
 
 
 def rows(plan: TrainPlan) -> list[tuple[str, str, str]]:
-    """(setting, value, where it comes from) for every choice of the run."""
+    """(setting, value, where it comes from) for every choice of the run: the core settings, each trick's rows
+    before the setting it names (helpers.tricks.registry), then the extra Ultralytics arguments."""
+    extra = [(k, repr(v), "extra Ultralytics argument") for k, v in plan.extra.items()]
+    return place(core_rows(plan), registry.rows(plan)) + extra
+
+
+def place(core: list[Row], tricks: list[tuple[str, list[Row]]]) -> list[Row]:
+    """The core rows with each trick's rows inserted before the row of the setting it names (which may be another
+    trick's row, placed first), in trick order; a trick whose setting is absent goes at the end."""
+    out, pending = list(core), list(tricks)
+    while pending:
+        settings = [r[0] for r in out]
+        ready = [p for p in pending if p[0] in settings]
+        if not ready:  # no anchor left to find: the rest at the end, in trick order
+            return out + [r for _, group in pending for r in group]
+        before, group = ready[0]
+        i = settings.index(before)
+        out[i:i] = group
+        pending.remove(ready[0])
+    return out
+
+
+def core_rows(plan: TrainPlan) -> list[Row]:
+    """The rows of the plan's own fields (not the tricks', not the extra arguments)."""
     from helpers.tricks import attention
 
     _, why = plan.start()
@@ -82,7 +108,6 @@ def rows(plan: TrainPlan) -> list[tuple[str, str, str]]:
          ("TensorBoard" if plan.tensorboard else "results.csv only"),
          "tensorboard --logdir " + (plan.project or "runs/train") if plan.tensorboard else
          "Ultralytics' figures and results.csv in the run folder" if plan.plots else "results.csv in the run folder"),
-        *[(k, repr(v), "extra Ultralytics argument") for k, v in plan.extra.items()],
     ]
 
 

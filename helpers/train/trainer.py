@@ -24,7 +24,7 @@ from helpers.core import offline
 from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
-from helpers.tricks import attention, checkpointing, cpu_ddp
+from helpers.tricks import attention, checkpointing, cpu_ddp, registry
 from helpers.tricks.recipe import Recipe
 from helpers.tricks.upstream import check_version
 
@@ -72,10 +72,11 @@ def agreed(flag: bool, device) -> bool:
 
 def install_tricks(plan: TrainPlan) -> None:
     """Patch this process for the plan, once: the attention backend and SDPA kernel (a no-op when this process has
-    them already), and the checkpointing wrappers (class level)."""
+    them already), the checkpointing wrappers (class level), and every registered trick's `install` hook."""
     attention.install(plan.attention, plan.sdpa_kernel)
     if plan.checkpoint:
         checkpointing.install(plan.checkpoint)
+    registry.install(plan)
 
 
 @contextlib.contextmanager
@@ -85,8 +86,9 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
 
     before = attention.state(), torch.backends.cudnn.benchmark
     try:
-        install_tricks(plan)
-        yield
+        with registry.installed(plan):
+            install_tricks(plan)
+            yield
     finally:
         attention.restore(before[0])
         torch.backends.cudnn.benchmark = before[1]
@@ -124,6 +126,9 @@ class WorkbookTrainer(DetectionTrainer):
         super().__init__(*args, **kwargs)
         if torchrun_worker():  # torchrun's world, not the length of this host's device list
             self.world_size = int(os.environ["WORLD_SIZE"])
+        if self.plan is not None:  # the tricks' Ultralytics callbacks, in every process (the DDP workers build their own)
+            for event, fn in registry.callbacks():
+                self.add_callback(event, fn)
         if self.plan is not None and global_rank() in (-1, 0):  # what `--resume RUN_DIR` rebuilds the run from
             self.save_dir.mkdir(parents=True, exist_ok=True)
             (self.save_dir / "plan.json").write_text(self.plan.to_json())
@@ -136,6 +141,8 @@ class WorkbookTrainer(DetectionTrainer):
             import torch
 
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.plan is not None:
+            model = registry.on_model(self.plan, model, self)
         return model
 
     def _setup_ddp(self):
