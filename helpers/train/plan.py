@@ -117,7 +117,6 @@ class TrainPlan:
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
     nnodes: int = 1  # hosts; > 1 runs through torchrun (python -m helpers train --nnodes ..., helpers.train.worker)
-    sync_bn: bool = False  # SyncBatchNorm over all GPUs (statistics of the global batch); GPUs only
     workers: int = 8
     cache: str | bool = "ram"
     seed: int = 0
@@ -138,7 +137,7 @@ class TrainPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
-        for name in ("exist_ok", "plots", "compile", "deterministic", "cudnn_benchmark", "sync_bn", "tensorboard"):
+        for name in ("exist_ok", "plots", "compile", "deterministic", "cudnn_benchmark", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be true or false")
         if self.workers < 0 or self.train_images < 0:
@@ -169,8 +168,6 @@ class TrainPlan:
             where = f"{self.world} processes ({self.nnodes} hosts x {self.per_host})" if self.nnodes > 1 else \
                 f"{self.world} GPUs"
             bad("batch", f"does not split evenly over {where}; use a multiple of {self.world}")
-        if self.sync_bn and str(self.device).strip() == "cpu":
-            bad("sync_bn", "SyncBatchNorm runs on GPUs only (torch has no CPU kernel); set sync_bn=False on the CPU")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
             raise PlanError(f"recipe must be a Recipe, not {type(self.recipe).__name__}")
         if self.val_every > 1 and self.recipe is not None and self.recipe.early_stop:

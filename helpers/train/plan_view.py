@@ -95,10 +95,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
         ("device", plan.device or "auto", "as set" if plan.device else
          "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
         *([("hosts", str(plan.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if plan.nnodes > 1 else []),
-        *([("BatchNorm", "SyncBatchNorm" if plan.sync_bn else "per GPU",
-            "statistics over the global batch (a collective per BatchNorm layer)" if plan.sync_bn else
-            f"each GPU normalises over its own {plan.per_gpu_batch} images (Ultralytics' default)")]
-          if plan.world > 1 else []),
         ("loader", f"{plan.workers} workers, cache={plan.cache}",
          "processes that decode and augment images; with the set on the GPU they serve validation only"
          if plan.augment_device == "gpu" else "processes that decode and augment images for training and validation"),

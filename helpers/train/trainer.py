@@ -137,10 +137,6 @@ class WorkbookTrainer(DetectionTrainer):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
         if self.plan is not None and self.plan.checkpoint:
             checkpointing.enable(model, self.plan.checkpoint)
-        if self.plan is not None and self.plan.sync_bn and self.world_size > 1:
-            import torch
-
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if self.plan is not None:
             model = registry.on_model(self.plan, model, self)
         return model
