@@ -110,7 +110,6 @@ class TrainPlan:
     augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
-    cudnn_benchmark: bool = False  # let cuDNN time its kernels for each new shape (needs deterministic=False)
     sdpa_kernel: str = ""  # pin PyTorch SDPA to one kernel: flash (FlashAttention-2) | efficient | cudnn | '' (PyTorch picks)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     val_every: int = 1  # validate every k epochs (the last epoch always; skipped epochs log NaN metrics)
@@ -137,7 +136,7 @@ class TrainPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
-        for name in ("exist_ok", "plots", "compile", "deterministic", "cudnn_benchmark", "tensorboard"):
+        for name in ("exist_ok", "plots", "compile", "deterministic", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be true or false")
         if self.workers < 0 or self.train_images < 0:
@@ -159,9 +158,6 @@ class TrainPlan:
             bad("augment_device", f"choose one of {AUGMENT_DEVICES}")
         if self.sdpa_kernel not in attention.SDPA_KERNELS:
             bad("sdpa_kernel", f"choose one of {attention.SDPA_KERNELS}")
-        if self.cudnn_benchmark and self.deterministic:
-            bad("cudnn_benchmark", "cuDNN's benchmark mode picks kernels by timing, which deterministic=True forbids; "
-                                   "set deterministic=False too")
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:

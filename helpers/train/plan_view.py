@@ -77,12 +77,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          att_why) if area != 0 else
         ("attention", "does not apply", f"{Path(plan.model).stem} has no area-attention (A2C2f) layers: its own "
                                         "layers run unchanged"),
-        ("kernels", "deterministic" if plan.deterministic else
-         "cuDNN benchmark" if plan.cudnn_benchmark else "non-deterministic",
-         "Ultralytics' default: reproducible, slower kernels" if plan.deterministic else
-         "cuDNN times its kernels per shape (the first steps are slower)" if plan.cudnn_benchmark else
-         "cuDNN's heuristics pick the kernels") if str(plan.device).strip() != "cpu" else
-        ("kernels", "deterministic" if plan.deterministic else "non-deterministic", "the CPU has no cuDNN choice"),
         ("checkpointing", plan.checkpoint or "off", "recompute activations in the backward pass" if plan.checkpoint else
          "every activation kept for the backward pass (fastest; checkpoint='attention' or 'all' trades speed "
          "for memory)")

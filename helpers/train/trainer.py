@@ -81,17 +81,14 @@ def install_tricks(plan: TrainPlan) -> None:
 
 @contextlib.contextmanager
 def tricks_installed(plan: TrainPlan) -> Iterator[None]:
-    """`install_tricks` inside the block; afterwards the classes are as they were."""
-    import torch
-
-    before = attention.state(), torch.backends.cudnn.benchmark
+    """`install_tricks` inside the block; afterwards the classes (and what the tricks' `state` saw) are as they were."""
+    before = attention.state()
     try:
         with registry.installed(plan):
             install_tricks(plan)
             yield
     finally:
-        attention.restore(before[0])
-        torch.backends.cudnn.benchmark = before[1]
+        attention.restore(before)
         checkpointing.uninstall()
 
 
@@ -168,10 +165,6 @@ class WorkbookTrainer(DetectionTrainer):
                                     world_size=self.world_size)
 
     def _setup_train(self):
-        if self.plan is not None and self.plan.cudnn_benchmark:  # after Ultralytics' init_seeds; per process
-            import torch
-
-            torch.backends.cudnn.benchmark = True
         if torchrun_worker() and self.device.type == "cpu":
             with cpu_ddp.ddp_without_device_ids():
                 return super()._setup_train()
