@@ -86,6 +86,15 @@ def _type_ok(value: Any, kind: type | tuple[type, ...]) -> bool:
     return isinstance(value, kinds) or (float in kinds and isinstance(value, int))
 
 
+def _choose(value: Any, choices: tuple[Any, ...]) -> str:
+    """What a value outside an option's choices should be, with the closest name ('' listed first: it means off)."""
+    named = [c for c in choices if c != ""]
+    near = closest(str(value), [str(c) for c in named])
+    if "" in choices and all(isinstance(c, str) for c in choices):
+        return f"choose '' or one of {named}{near}"
+    return f"choose one of {choices}{near}"
+
+
 @_with_trick_options
 class TrainPlan:
     """One training run: what to train, on what, how big a step, which tricks. Derived values are properties."""
@@ -105,7 +114,6 @@ class TrainPlan:
     optimizer: str = "SGD"  # 'auto' would ignore lr0
     augment: str = "b256"  # a key of AUGMENT_PRESETS, or '' for Ultralytics' own defaults
     attention: str = "auto"  # auto | sdpa | flash | stock (helpers.tricks.attention)
-    checkpoint: str = ""  # '' | attention | blocks | all | all+head (helpers.tricks.checkpointing)
     amp: str = "fp16"  # fp16 | bf16 | fp32 (helpers.tricks.precision)
     augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
@@ -130,7 +138,7 @@ class TrainPlan:
         def bad(name: str, msg: str) -> None:
             raise PlanError(f"{name}={getattr(self, name)!r}: {msg}")
 
-        from helpers.tricks import attention, checkpointing, precision
+        from helpers.tricks import attention, precision
 
         for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes", "val_every"):
             v = getattr(self, name)
@@ -149,9 +157,6 @@ class TrainPlan:
             bad("augment", f"choose '' or one of {sorted(AUGMENT_PRESETS)}{closest(self.augment, list(AUGMENT_PRESETS))}")
         if self.attention not in attention.BACKENDS:
             bad("attention", f"choose one of {attention.BACKENDS}{closest(str(self.attention), attention.BACKENDS)}")
-        if self.checkpoint and self.checkpoint not in checkpointing.LAYER_SETS:
-            bad("checkpoint", f"choose '' or one of {sorted(checkpointing.LAYER_SETS)}"
-                              f"{closest(str(self.checkpoint), list(checkpointing.LAYER_SETS))}")
         if self.amp not in precision.CHOICES:
             bad("amp", f"choose one of {precision.CHOICES}{closest(str(self.amp), precision.CHOICES)}")
         if self.augment_device not in AUGMENT_DEVICES:
@@ -176,7 +181,7 @@ class TrainPlan:
             if not _type_ok(v, o.type):
                 bad(o.name, TYPE_WORDS.get(o.type, f"must be {o.type}"))  # type: ignore[arg-type]
             if o.choices is not None and v not in o.choices:
-                bad(o.name, f"choose one of {o.choices}{closest(str(v), [str(c) for c in o.choices])}")
+                bad(o.name, _choose(v, o.choices))
             msg = o.check(v, self) if o.check is not None else None
             if msg:
                 bad(o.name, msg)

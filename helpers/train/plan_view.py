@@ -77,12 +77,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          att_why) if area != 0 else
         ("attention", "does not apply", f"{Path(plan.model).stem} has no area-attention (A2C2f) layers: its own "
                                         "layers run unchanged"),
-        ("checkpointing", plan.checkpoint or "off", "recompute activations in the backward pass" if plan.checkpoint else
-         "every activation kept for the backward pass (fastest; checkpoint='attention' or 'all' trades speed "
-         "for memory)")
-        if not (plan.checkpoint == "attention" and area == 0) else
-        ("checkpointing", "attention: nothing to recompute", f"{Path(plan.model).stem} has no A2C2f layers; "
-                                                             "'all' also recomputes its top-level Conv layers"),
         ("precision", plan.precision, (f"asked {plan.amp}; " if plan.precision != plan.amp else "")
          + f"amp={amp_value!r}: {amp_why}"),
         ("stability recipe", "on" if plan.recipe else "off", recipe_text(plan.recipe)),

@@ -24,7 +24,7 @@ from helpers.core import offline
 from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
-from helpers.tricks import attention, checkpointing, cpu_ddp, registry
+from helpers.tricks import attention, cpu_ddp, registry
 from helpers.tricks.recipe import Recipe
 from helpers.tricks.upstream import check_version
 
@@ -74,8 +74,6 @@ def install_tricks(plan: TrainPlan) -> None:
     """Patch this process for the plan, once: the attention backend and SDPA kernel (a no-op when this process has
     them already), the checkpointing wrappers (class level), and every registered trick's `install` hook."""
     attention.install(plan.attention, plan.sdpa_kernel)
-    if plan.checkpoint:
-        checkpointing.install(plan.checkpoint)
     registry.install(plan)
 
 
@@ -89,7 +87,6 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
             yield
     finally:
         attention.restore(before)
-        checkpointing.uninstall()
 
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose trainer methods the overrides below copy or rely on
@@ -132,8 +129,6 @@ class WorkbookTrainer(DetectionTrainer):
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
-        if self.plan is not None and self.plan.checkpoint:
-            checkpointing.enable(model, self.plan.checkpoint)
         if self.plan is not None:
             model = registry.on_model(self.plan, model, self)
         return model

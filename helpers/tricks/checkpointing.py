@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torch.utils.checkpoint import checkpoint
-from ultralytics.nn.modules import A2C2f, C3k2, Conv, Detect
-
+from helpers.tricks.registry import Option, Row, Trick
 from helpers.tricks.upstream import check_version
+
+if TYPE_CHECKING:  # torch and Ultralytics load when a hook runs, not when a plan is built (this module declares TRICK)
+    from torch import nn
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose layer forwards are wrapped
 UPSTREAM = {  # sha256 of inspect.getsource of the forwards the wrappers recompute (same BatchNorm use, no side effects)
@@ -27,18 +27,36 @@ UPSTREAM = {  # sha256 of inspect.getsource of the forwards the wrappers recompu
     "ultralytics.nn.modules.head.Detect.forward": "164f309a5c8f7cb54f351b8d9f32f031dc1d4c01833409f10188c294f19f4377",
 }
 FLAG = "_workbook_checkpoint"
-LAYER_SETS: dict[str, tuple[type[nn.Module], ...]] = {
-    "attention": (A2C2f,),  # only YOLOv12's area-attention blocks
-    "blocks": (C3k2, A2C2f),  # every C3k2 / A2C2f block
-    "all": (Conv, C3k2, A2C2f),  # every top-level Conv, C3k2 and A2C2f layer
-    "all+head": (Conv, C3k2, A2C2f, Detect),  # ... and the detection head (large P3 activations)
+LAYERS: dict[str, tuple[str, ...]] = {  # the layer kinds (classes of ultralytics.nn.modules) of each choice
+    "attention": ("A2C2f",),  # only YOLOv12's area-attention blocks
+    "blocks": ("C3k2", "A2C2f"),  # every C3k2 / A2C2f block
+    "all": ("Conv", "C3k2", "A2C2f"),  # every top-level Conv, C3k2 and A2C2f layer
+    "all+head": ("Conv", "C3k2", "A2C2f", "Detect"),  # ... and the detection head (large P3 activations)
 }
 _ORIGINAL: dict[type[nn.Module], Callable] = {}
+
+
+def layer_types(layers: str) -> tuple[type[nn.Module], ...]:
+    """The Ultralytics classes of LAYERS[layers]."""
+    if layers not in LAYERS:
+        raise ValueError(f"layers={layers!r}: choose one of {sorted(LAYERS)}")
+    from ultralytics.nn import modules
+
+    return tuple(getattr(modules, name) for name in LAYERS[layers])
+
+
+def __getattr__(name: str) -> Any:
+    """LAYER_SETS, each choice's classes, built when first read (it imports Ultralytics)."""
+    if name == "LAYER_SETS":
+        return {k: layer_types(k) for k in LAYERS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextlib.contextmanager
 def _batchnorm_frozen(module: nn.Module) -> Iterator[None]:
     """Momentum 0 for the BatchNorm layers inside `module`: the recomputation leaves running stats unchanged."""
+    from torch import nn
+
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None]
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -51,6 +69,9 @@ def _batchnorm_frozen(module: nn.Module) -> Iterator[None]:
 
 
 def _wrapped(original: Callable) -> Callable:
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
     @functools.wraps(original)
     def forward(self: nn.Module, *args, **kwargs):
         if getattr(self, FLAG, False) and self.training and torch.is_grad_enabled():
@@ -73,9 +94,7 @@ def _install(types: Iterable[type[nn.Module]]) -> None:
 def install(layers: str) -> None:
     """Wrap the forward of the layer kinds in LAYER_SETS[layers] (the flags live on the layers). A process that
     unpickles a model with flags set, such as a DDP worker, needs this before the flags do anything."""
-    if layers not in LAYER_SETS:
-        raise ValueError(f"layers={layers!r}: choose one of {sorted(LAYER_SETS)}")
-    _install(LAYER_SETS[layers])
+    _install(layer_types(layers))
 
 
 def installed(cls: type[nn.Module]) -> bool:
@@ -97,9 +116,7 @@ def top_level_layers(model: nn.Module) -> list[nn.Module]:
 
 def enable(model: nn.Module, layers: str = "attention") -> int:
     """Checkpoint the top-level layers of the kinds in LAYER_SETS[layers]; returns how many were switched on."""
-    if layers not in LAYER_SETS:
-        raise ValueError(f"layers={layers!r}: choose one of {sorted(LAYER_SETS)}")
-    kinds = LAYER_SETS[layers]
+    kinds = layer_types(layers)
     _install(kinds)
     n = 0
     for layer in top_level_layers(model):
@@ -118,3 +135,43 @@ def disable(model: nn.Module) -> None:
 def enabled_layers(model: nn.Module) -> list[int]:
     """Indices of the top-level layers that are checkpointed."""
     return [i for i, layer in enumerate(top_level_layers(model)) if getattr(layer, FLAG, False)]
+
+
+# ------------------------------------------------------------------ the trick as the plan and the trainer see it
+def row(plan: Any) -> Row:
+    """The 'checkpointing' row: the layers recomputed, or why nothing is."""
+    from pathlib import Path
+
+    from helpers.tricks.attention import area_attention_layers
+
+    if plan.checkpoint == "attention" and area_attention_layers(plan.model) == 0:
+        return ("checkpointing", "attention: nothing to recompute", f"{Path(plan.model).stem} has no A2C2f layers; "
+                                                                    "'all' also recomputes its top-level Conv layers")
+    if plan.checkpoint:
+        return "checkpointing", plan.checkpoint, "recompute activations in the backward pass"
+    return ("checkpointing", "off", "every activation kept for the backward pass (fastest; checkpoint='attention' or "
+                                    "'all' trades speed for memory)")
+
+
+def _install_for(plan: Any) -> None:
+    if plan.checkpoint:
+        install(plan.checkpoint)
+
+
+def _in_place(plan: Any) -> bool:
+    return not plan.checkpoint or all(installed(cls) for cls in layer_types(plan.checkpoint))
+
+
+def _enable_for(plan: Any, model: Any, trainer: Any) -> Any:
+    if plan.checkpoint:
+        enable(model, plan.checkpoint)
+    return model
+
+
+TRICK = Trick(
+    "checkpoint",
+    options=(Option("checkpoint", str, "", choices=("", *LAYERS),
+                    doc="activation checkpointing: '' (off) or the layers to recompute in the backward pass"),),
+    row=row, before="precision", install=_install_for, in_place=_in_place,
+    state=lambda: None, restore=lambda _: uninstall(),  # after a run no layer class stays wrapped
+    on_model=_enable_for, doc="activation checkpointing (recompute instead of keep)")

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from ultralytics.nn.modules import C3k2, Conv
 from ultralytics.nn.tasks import DetectionModel
 
 from helpers.tricks import checkpointing
@@ -92,3 +93,29 @@ def test_checkpointed_model_loads_without_helpers(tmp_path):
             "print(type(m).__module__, m.eval()(torch.rand(1, 3, 64, 64))[0].shape)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "ultralytics.nn.tasks torch.Size([1, 84, 84])" in out.stdout, out.stderr[-1500:]
+
+
+def test_the_checkpoint_trick_is_a_plan_field_with_its_choices_row_and_hooks():
+    from helpers.train.plan import PlanError, TrainPlan
+    from helpers.tricks import registry
+
+    assert registry.choices("checkpoint") == ("", "attention", "blocks", "all", "all+head")
+    with pytest.raises(PlanError, match=r"checkpoint='everything': choose '' or one of .*all\+head"):
+        TrainPlan(checkpoint="everything")
+    with pytest.raises(PlanError, match="did you mean 'blocks'"):
+        TrainPlan(checkpoint="block")
+    rows = {r[0]: r for r in TrainPlan(checkpoint="all").rows()}
+    assert rows["checkpointing"][1:] == ("all", "recompute activations in the backward pass")
+    assert {r[0]: r for r in TrainPlan(model="yolov8n.yaml", checkpoint="attention").rows()}["checkpointing"][1] == \
+        "attention: nothing to recompute"
+    settings = [r[0] for r in TrainPlan().rows()]
+    assert settings.index("kernels") + 1 == settings.index("checkpointing") == settings.index("precision") - 1
+
+    plan = TrainPlan(checkpoint="blocks")
+    with registry.installed(plan):
+        assert checkpointing.installed(C3k2) and not checkpointing.installed(Conv)
+        m = registry.on_model(plan, DetectionModel("yolo12n.yaml", verbose=False), None)
+        assert {type(m.model[i]).__name__ for i in checkpointing.enabled_layers(m)} == {"A2C2f", "C3k2"}
+    assert not checkpointing._ORIGINAL  # the run's end leaves no class wrapped
+    m = registry.on_model(TrainPlan(), DetectionModel("yolo12n.yaml", verbose=False), None)
+    assert checkpointing.enabled_layers(m) == []

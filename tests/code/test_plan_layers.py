@@ -24,6 +24,14 @@ def test_importing_the_plan_loads_no_dataset_probe_or_table_module():
     assert not bad, bad
 
 
+def test_the_tricks_the_plan_takes_its_fields_from_load_neither_torch_nor_ultralytics():
+    code = ("import sys, helpers.train.plan as p; from helpers.tricks import registry; "
+            "print(len(registry.tricks()), 'torch' in sys.modules, 'ultralytics' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=120,
+                         check=True).stdout.split()
+    assert int(out[0]) >= 3 and out[1:] == ["False", "False"], out
+
+
 def test_planner_and_view_import_without_a_circle_and_the_plan_delegates_to_them():
     for module in ("helpers.train.planner", "helpers.train.plan_view"):
         assert module in loaded_by(module)
