@@ -113,12 +113,10 @@ class TrainPlan:
     warmup_fixed: float | None = None  # explicit warm-up epochs; None: from the step count (lr.warmup_epochs)
     optimizer: str = "SGD"  # 'auto' would ignore lr0
     augment: str = "b256"  # a key of AUGMENT_PRESETS, or '' for Ultralytics' own defaults
-    attention: str = "auto"  # auto | sdpa | flash | stock (helpers.tricks.attention)
     amp: str = "fp16"  # fp16 | bf16 | fp32 (helpers.tricks.precision)
     augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
-    sdpa_kernel: str = ""  # pin PyTorch SDPA to one kernel: flash (FlashAttention-2) | efficient | cudnn | '' (PyTorch picks)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     val_every: int = 1  # validate every k epochs (the last epoch always; skipped epochs log NaN metrics)
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
@@ -138,7 +136,7 @@ class TrainPlan:
         def bad(name: str, msg: str) -> None:
             raise PlanError(f"{name}={getattr(self, name)!r}: {msg}")
 
-        from helpers.tricks import attention, precision
+        from helpers.tricks import precision
 
         for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes", "val_every"):
             v = getattr(self, name)
@@ -155,14 +153,10 @@ class TrainPlan:
             bad("optimizer", f"choose one of {OPTIMIZERS}{closest(str(self.optimizer), OPTIMIZERS)}")
         if self.augment and self.augment not in AUGMENT_PRESETS:
             bad("augment", f"choose '' or one of {sorted(AUGMENT_PRESETS)}{closest(self.augment, list(AUGMENT_PRESETS))}")
-        if self.attention not in attention.BACKENDS:
-            bad("attention", f"choose one of {attention.BACKENDS}{closest(str(self.attention), attention.BACKENDS)}")
         if self.amp not in precision.CHOICES:
             bad("amp", f"choose one of {precision.CHOICES}{closest(str(self.amp), precision.CHOICES)}")
         if self.augment_device not in AUGMENT_DEVICES:
             bad("augment_device", f"choose one of {AUGMENT_DEVICES}")
-        if self.sdpa_kernel not in attention.SDPA_KERNELS:
-            bad("sdpa_kernel", f"choose one of {attention.SDPA_KERNELS}")
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:

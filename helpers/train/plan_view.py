@@ -43,11 +43,7 @@ def place(core: list[Row], tricks: list[tuple[str, list[Row]]]) -> list[Row]:
 
 def core_rows(plan: TrainPlan) -> list[Row]:
     """The rows of the plan's own fields (not the tricks', not the extra arguments)."""
-    from helpers.tricks import attention
-
     _, why = plan.start()
-    area = attention.area_attention_layers(plan.model)
-    used, att_why = attention.resolve(plan.attention) if plan.attention != "flash" else ("flash", "as requested")
     amp_value, amp_why = plan.amp_arg()
     gpus = (f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}), {plan.per_gpu_batch} images each"
             if plan.nnodes > 1 else f"{plan.world} GPUs, {plan.per_gpu_batch} images each" if plan.world > 1 else "")
@@ -73,10 +69,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          ", ".join(f"{k}={v:g}" for k, v in plan.augmentation.items())),
         *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
           if plan.compile else []),
-        ("attention", f"{plan.attention} -> {used}" + (f", SDPA kernel {plan.sdpa_kernel}" if plan.sdpa_kernel else ""),
-         att_why) if area != 0 else
-        ("attention", "does not apply", f"{Path(plan.model).stem} has no area-attention (A2C2f) layers: its own "
-                                        "layers run unchanged"),
         ("precision", plan.precision, (f"asked {plan.amp}; " if plan.precision != plan.amp else "")
          + f"amp={amp_value!r}: {amp_why}"),
         ("stability recipe", "on" if plan.recipe else "off", recipe_text(plan.recipe)),

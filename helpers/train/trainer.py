@@ -24,7 +24,7 @@ from helpers.core import offline
 from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
-from helpers.tricks import attention, cpu_ddp, registry
+from helpers.tricks import cpu_ddp, registry
 from helpers.tricks.recipe import Recipe
 from helpers.tricks.upstream import check_version
 
@@ -71,22 +71,17 @@ def agreed(flag: bool, device) -> bool:
 
 
 def install_tricks(plan: TrainPlan) -> None:
-    """Patch this process for the plan, once: the attention backend and SDPA kernel (a no-op when this process has
-    them already), the checkpointing wrappers (class level), and every registered trick's `install` hook."""
-    attention.install(plan.attention, plan.sdpa_kernel)
+    """Patch this process for the plan, once: every trick's `install` hook (the attention backend and SDPA kernel,
+    the checkpointing wrappers ...), skipped where this process has it in place already (helpers.tricks.registry)."""
     registry.install(plan)
 
 
 @contextlib.contextmanager
 def tricks_installed(plan: TrainPlan) -> Iterator[None]:
-    """`install_tricks` inside the block; afterwards the classes (and what the tricks' `state` saw) are as they were."""
-    before = attention.state()
-    try:
-        with registry.installed(plan):
-            install_tricks(plan)
-            yield
-    finally:
-        attention.restore(before)
+    """`install_tricks` inside the block; afterwards the classes (and what else the tricks' `state` saw) are as they
+    were."""
+    with registry.installed(plan):
+        yield
 
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose trainer methods the overrides below copy or rely on

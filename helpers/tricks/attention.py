@@ -11,19 +11,44 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
-from ultralytics.nn.modules.block import AAttn
-
+from helpers.tricks.registry import Option, Row, Trick
 from helpers.tricks.upstream import check_version
+
+if TYPE_CHECKING:  # torch and Ultralytics load when a forward or a patch needs them (this module declares TRICK)
+    import torch
+    from ultralytics.nn.modules.block import AAttn
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose AAttn.forward the SDPA/flash forwards reproduce
 UPSTREAM = {  # sha256 of inspect.getsource of the stock forward that _split_qkv/_finish slice exactly as
     "ultralytics.nn.modules.block.AAttn.forward": "f16c0ffa0bb61d829a3d545ba105ab07745bd8441dcca7860d20eac6c7d07897",
 }
 BACKENDS = ("auto", "sdpa", "flash", "stock")
-STOCK_FORWARD = AAttn.forward
+_STOCK: dict[str, Any] = {}  # Ultralytics' own AAttn.forward, recorded when the class is first imported here
+
+
+def aattn() -> type[AAttn]:
+    """Ultralytics' AAttn class (imported on first use, when its own forward is recorded as the stock one)."""
+    from ultralytics.nn.modules.block import AAttn
+
+    _STOCK.setdefault("forward", AAttn.forward)
+    return AAttn
+
+
+def forwards() -> dict[str, Any]:
+    """Each backend's AAttn.forward: stock (Ultralytics' own), sdpa, flash."""
+    aattn()
+    return {"stock": _STOCK["forward"], "sdpa": sdpa_forward, "flash": flash_forward}
+
+
+def __getattr__(name: str) -> Any:
+    """STOCK_FORWARD and FORWARDS, read when first asked for (they import Ultralytics)."""
+    if name == "STOCK_FORWARD":
+        return forwards()["stock"]
+    if name == "FORWARDS":
+        return forwards()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FlashAttnUnavailable(RuntimeError):
@@ -38,6 +63,8 @@ def flash_attn_status() -> tuple[bool, str]:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         return False, (f"flash-attn is not importable ({type(e).__name__}: {first}); "
                        "install it with `pip install -e '.[flash]'` (compiles against your CUDA), or use 'sdpa'")
+    import torch
+
     if not torch.cuda.is_available():
         return False, "flash-attn needs a CUDA GPU; using 'sdpa'"
     major, minor = torch.cuda.get_device_capability()
@@ -83,6 +110,9 @@ def set_sdpa_kernel(name: str) -> None:
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     name = _sdpa_kernel["name"]
     if not name or not q.is_cuda or (name != "math" and q.dtype not in (torch.float16, torch.bfloat16)):
         return F.scaled_dot_product_attention(q, k, v)  # flash/cuDNN/efficient pins: half precision only
@@ -103,6 +133,8 @@ def sdpa_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
 
 def flash_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
     """Area attention through flash-attn 2 when the tensors allow it (CUDA, fp16/bf16), else SDPA."""
+    import torch
+
     q, k, v, B, H, W, _ = _split_qkv(self, x)
     if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
         from flash_attn import flash_attn_func
@@ -111,9 +143,6 @@ def flash_forward(self: AAttn, x: torch.Tensor) -> torch.Tensor:
     else:  # fp32 (e.g. an fp32 validation pass) or CPU: flash-attn has no kernel for it
         out = _sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
     return _finish(self, out, v, B, H, W)
-
-
-FORWARDS = {"stock": STOCK_FORWARD, "sdpa": sdpa_forward, "flash": flash_forward}
 
 
 def area_attention_layers(model: str) -> int | None:
@@ -149,7 +178,7 @@ def patch(backend: str = "auto") -> str:
     used, _ = resolve(backend)
     if used != "stock":
         check_version(WRITTEN_FOR, "helpers.tricks.attention")
-    AAttn.forward = FORWARDS[used]
+    aattn().forward = forwards()[used]
     return used
 
 
@@ -159,13 +188,18 @@ _installed: dict = {"plan": None, "forward": None, "applications": 0}  # what `i
 def install(backend: str, kernel: str = "") -> bool:
     """The plan's backend and SDPA kernel for this process, once: a second call for the same pair while both are
     still in place is a no-op (the launching process and its trainer both ask). True when it patched."""
-    if _installed["plan"] == (backend, kernel) and AAttn.forward is _installed["forward"] \
-            and sdpa_kernel_name() == kernel:
+    if in_place(backend, kernel):
         return False
     patch(backend)
     set_sdpa_kernel(kernel)
-    _installed.update(plan=(backend, kernel), forward=AAttn.forward, applications=_installed["applications"] + 1)
+    _installed.update(plan=(backend, kernel), forward=aattn().forward, applications=_installed["applications"] + 1)
     return True
+
+
+def in_place(backend: str, kernel: str = "") -> bool:
+    """True while what `install(backend, kernel)` put in place is still there (no one restored another forward)."""
+    return _installed["plan"] == (backend, kernel) and aattn().forward is _installed["forward"] \
+        and sdpa_kernel_name() == kernel
 
 
 def applications() -> int:
@@ -175,31 +209,56 @@ def applications() -> int:
 
 def state() -> tuple:
     """What `restore` puts back: the forward in place, the SDPA kernel and what `install` recorded."""
-    return AAttn.forward, sdpa_kernel_name(), (_installed["plan"], _installed["forward"])
+    return aattn().forward, sdpa_kernel_name(), (_installed["plan"], _installed["forward"])
 
 
 def restore(saved: tuple) -> None:
     """Back to a `state()`: the forward, the SDPA kernel and the install record as they were."""
-    AAttn.forward = saved[0]
+    aattn().forward = saved[0]
     set_sdpa_kernel(saved[1])
     _installed["plan"], _installed["forward"] = saved[2]
 
 
 def unpatch() -> None:
     """Back to Ultralytics' own forward."""
-    AAttn.forward = STOCK_FORWARD
+    aattn().forward = forwards()["stock"]
 
 
 def current() -> str:
     """The backend AAttn uses right now."""
-    return next(name for name, fn in FORWARDS.items() if AAttn.forward is fn)
+    return next(name for name, fn in forwards().items() if aattn().forward is fn)
 
 
 @contextlib.contextmanager
 def patched(backend: str) -> Iterator[str]:
     """Use `backend` inside the block, then restore what was there before."""
-    before = AAttn.forward
+    before = aattn().forward
     try:
         yield patch(backend)
     finally:
-        AAttn.forward = before
+        aattn().forward = before
+
+
+# ------------------------------------------------------------------ the trick as the plan and the trainer see it
+def row(plan: Any) -> Row:
+    """The 'attention' row: the backend asked and the one used (and the SDPA kernel), or why it does not apply."""
+    from pathlib import Path
+
+    if area_attention_layers(plan.model) == 0:
+        return ("attention", "does not apply", f"{Path(plan.model).stem} has no area-attention (A2C2f) layers: its "
+                                               "own layers run unchanged")
+    used, why = resolve(plan.attention) if plan.attention != "flash" else ("flash", "as requested")
+    kernel = f", SDPA kernel {plan.sdpa_kernel}" if plan.sdpa_kernel else ""
+    return "attention", f"{plan.attention} -> {used}{kernel}", why
+
+
+TRICK = Trick(
+    "attention",
+    options=(Option("attention", str, "auto", choices=BACKENDS, doc="area attention: auto | sdpa | flash | stock"),
+             Option("sdpa_kernel", str, "", choices=SDPA_KERNELS,
+                    doc="pin PyTorch SDPA to one kernel: flash (FlashAttention-2) | efficient | cudnn | math | '' "
+                        "(PyTorch picks)")),
+    row=row, before="kernels",
+    install=lambda plan: install(plan.attention, plan.sdpa_kernel),
+    in_place=lambda plan: in_place(plan.attention, plan.sdpa_kernel), state=state, restore=restore,
+    doc="YOLOv12's area attention through SDPA or flash-attn instead of an explicit attention matrix")

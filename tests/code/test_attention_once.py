@@ -71,3 +71,22 @@ def test_a_trainer_without_the_launch_applies_it_itself(tmp_path, runs, monkeypa
     WorkbookTrainer(overrides={"model": "yolo12n.yaml", "data": str(data), "device": "cpu",
                                "project": str(runs), "name": "alone"})
     assert attention.current() == "sdpa" and attention.applications() == n + 1
+
+
+def test_the_attention_trick_is_two_plan_fields_with_choices_a_row_and_a_restoring_install():
+    from helpers.train.plan import PlanError, TrainPlan
+    from helpers.tricks import registry
+
+    assert registry.choices("attention") == attention.BACKENDS and registry.choices("sdpa_kernel") == attention.SDPA_KERNELS
+    with pytest.raises(PlanError, match="attention='spda': choose one of .*did you mean 'sdpa'"):
+        TrainPlan(attention="spda")
+    rows = {r[0]: r for r in TrainPlan(attention="sdpa", sdpa_kernel="math").rows()}
+    assert rows["attention"][1:] == ("sdpa -> sdpa, SDPA kernel math", "as requested")
+    assert {r[0]: r for r in TrainPlan(model="yolov8n.yaml").rows()}["attention"][1] == "does not apply"
+    attention.unpatch()
+    n = attention.applications()
+    plan = TrainPlan(attention="sdpa", sdpa_kernel="math")
+    with registry.installed(plan):
+        assert attention.current() == "sdpa" and attention.sdpa_kernel_name() == "math"
+        assert registry.install(plan) == [] and attention.applications() == n + 1  # in place: not patched again
+    assert attention.current() == "stock" and attention.sdpa_kernel_name() == ""
