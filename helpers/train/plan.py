@@ -118,7 +118,6 @@ class TrainPlan:
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
     recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
-    val_every: int = 1  # validate every k epochs (the last epoch always; skipped epochs log NaN metrics)
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
     nnodes: int = 1  # hosts; > 1 runs through torchrun (python -m helpers train --nnodes ..., helpers.train.worker)
@@ -138,7 +137,7 @@ class TrainPlan:
 
         from helpers.tricks import precision
 
-        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes", "val_every"):
+        for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
@@ -165,11 +164,6 @@ class TrainPlan:
             bad("batch", f"does not split evenly over {where}; use a multiple of {self.world}")
         if self.recipe is not None and not isinstance(self.recipe, Recipe):
             raise PlanError(f"recipe must be a Recipe, not {type(self.recipe).__name__}")
-        if self.val_every > 1 and self.recipe is not None and self.recipe.early_stop:
-            bad("val_every", "the recipe's early stop reads every epoch's validation; use val_every=1 with it, or "
-                             "a recipe without early_stop")
-        if self.val_every > 1 and self.extra.get("val") is False:
-            bad("val_every", "val=False already validates the last epoch only")
         for o in registry.options():  # the tricks' own options: type, choices, then the trick's check
             v = getattr(self, o.name)
             if not _type_ok(v, o.type):

@@ -78,8 +78,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
         ("loader", f"{plan.workers} workers, cache={plan.cache}",
          "processes that decode and augment images; with the set on the GPU they serve validation only"
          if plan.augment_device == "gpu" else "processes that decode and augment images for training and validation"),
-        *([("validation", f"every {plan.val_every} epochs", "and the last; the epochs between log NaN metrics and "
-            "cannot become best.pt")] if plan.val_every > 1 else []),
         ("logging", "plots" + (" + TensorBoard" if plan.tensorboard else "") if plan.plots else
          ("TensorBoard" if plan.tensorboard else "results.csv only"),
          "tensorboard --logdir " + (plan.project or "runs/train") if plan.tensorboard else

@@ -205,8 +205,10 @@ class WorkbookTrainer(DetectionTrainer):
 
     def validate(self):
         """Ultralytics' validation, or, on an epoch plan.val_every skips, NaN metrics and no fitness (so the epoch
-        can neither become best.pt nor count for Ultralytics' early stop). The last epoch is always validated."""
-        k = self.plan.val_every if self.plan is not None else 1
+        can neither become best.pt nor count for Ultralytics' early stop). The last epoch is always validated. A method,
+        not a hook of the val_every trick (helpers.tricks.val_every): Ultralytics' loop calls it and no callback can
+        skip it."""
+        k = getattr(self.plan, "val_every", 1) if self.plan is not None else 1
         due = (self.epoch + 1) % k == 0 or self.epoch + 1 >= self.epochs or self.stop or self.stopper.possible_stop
         if k <= 1 or due:
             return super().validate()

@@ -36,3 +36,9 @@ def test_val_every_is_checked_with_what_it_cannot_go_with():
         TrainPlan(val_every=2, extra={"val": False})
     rows = {r[0]: r for r in TrainPlan(val_every=5).rows()}
     assert rows["validation"][1] == "every 5 epochs"
+    settings = [r[0] for r in TrainPlan(val_every=5).rows()]
+    assert settings.index("loader") + 1 == settings.index("validation") == settings.index("logging") - 1
+    assert "validation" not in [r[0] for r in TrainPlan().rows()]
+    from helpers.tricks import registry, val_every
+
+    assert registry.trick("val_every") is val_every.TRICK
