@@ -129,10 +129,20 @@ def _write_one(job: tuple[SynthSpec, Path, str, int]) -> None:
 def generate(root: str | Path, spec: SynthSpec | None = None, *, progress: bool = False) -> Path:
     """Write the dataset under `root` (images/, labels/, dataset.yaml) and return the yaml path.
 
-    Reuses an existing dataset made with the same spec; regenerates when the spec differs.
+    Reuses an existing dataset made with the same spec; regenerates when the spec differs. A lock file beside `root`
+    makes processes that ask for the same dataset at once (two notebooks, parallel tests) wait for one writer.
     """
+    from filelock import FileLock
+
     spec = spec or SynthSpec()
     root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        return _generate(root, spec, progress)
+
+
+def _generate(root: Path, spec: SynthSpec, progress: bool) -> Path:
+    """generate() under its lock."""
     stamp = root / STAMP
     wanted = json.dumps(asdict(spec), sort_keys=True)
     if stamp.exists() and stamp.read_text() == wanted and (root / "dataset.yaml").exists():

@@ -62,3 +62,23 @@ def test_generate_reuses_and_regenerates(tmp_path):
     assert len(list((tmp_path / "images/train").glob("*.jpg"))) == 2  # spec changed: regenerated
     with Image.open(tmp_path / "images/train/train_000000.jpg") as im:
         assert im.size == (64, 64)
+
+
+def _generate_in_child(root: str, n: int) -> None:
+    synthetic.generate(root, synthetic.SynthSpec(n_train=n, n_val=4, imgsz=64, seed=2))
+
+
+def test_processes_asking_for_the_same_dataset_at_once_get_it_whole(tmp_path):
+    import multiprocessing
+
+    root = tmp_path / "shared"
+    ctx = multiprocessing.get_context("spawn")
+    kids = [ctx.Process(target=_generate_in_child, args=(str(root), 40)) for _ in range(3)]
+    for k in kids:
+        k.start()
+    for k in kids:
+        k.join(120)
+    assert [k.exitcode for k in kids] == [0, 0, 0]
+    reference = tmp_path / "alone"
+    _generate_in_child(str(reference), 40)
+    assert digest(root) == digest(reference) and len(digest(root)) == 88
