@@ -9,6 +9,10 @@ from helpers.core import profiles
 
 
 def pytest_collection_modifyitems(config, items):
+    """nbval's notebook cells count as slow (they run the workbook: `make test-slow`); GPU tests skip without CUDA."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
     if profiles.cuda_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

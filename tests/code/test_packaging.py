@@ -69,11 +69,16 @@ def test_helpers_never_import_notebooks_or_benchmarks():
                 assert not any(a.name.startswith(("benchmarks", "notebooks")) for a in node.names), py
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_commands():
+    """CI runs `make check`, which is the README's `make test` and then `make test-slow`."""
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in readme and "make workbook" in readme
-    assert re.search(r"^make test$", ci, re.M)
+    assert all(f"make {c}" in readme for c in ("test", "test-slow", "check", "workbook"))
+    assert re.search(r"^make check$", ci, re.M)
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^check: test test-slow$", make, re.M)
+    fast, slow = (make.split(f"\n{t}: ", 1)[1].split("\n\n")[0] for t in ("test", "test-slow"))
+    assert '-m "not slow"' in fast and "-m slow" in slow and "tests notebooks -m slow $(NBVAL)" in slow
 
 
 # Which stage may import which: imports point one way (workbook on top, core at the ground).
@@ -142,4 +147,4 @@ def test_tests_live_in_their_kind_folder_with_unique_names():
     names = [p.name for p in found]
     assert len(names) == len(set(names)) and names.count("conftest.py") == 1
     make = (ROOT / "Makefile").read_text()
-    assert "tests/code tests/data -n" in make.split("test-fast: setup", 1)[1].split("\n\n")[0]
+    assert 'tests/code tests/data -m "not slow" -n' in make.split("test-fast: setup", 1)[1].split("\n\n")[0]

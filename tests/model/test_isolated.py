@@ -14,6 +14,7 @@ def data(tmp_path_factory):
     return synthetic.generate(tmp_path_factory.mktemp("shapes"), synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64))
 
 
+@pytest.mark.slow
 def test_a_plan_trains_in_its_own_process_and_comes_back_whole(data, tmp_path, runs):
     plan = TrainPlan.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=2, weights="",
                                   project=str(tmp_path / "p"), name="iso", exist_ok=True, seed=7)

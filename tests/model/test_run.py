@@ -68,6 +68,7 @@ def test_the_command_line_gives_one_message_and_exit_2(source, fault, tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_drop_bad_trains_without_the_bad_images_and_lists_them(source, tmp_path, runs, capsys):
     data = faults.with_fault(source, "bad-line", tmp_path / "data")
     n = sources.count_images(data, "train")
@@ -85,6 +86,7 @@ def test_drop_bad_cannot_fix_a_yaml_that_disagrees_with_its_files(source, tmp_pa
         train(tiny(data, tmp_path / "out"), drop_bad=True)
 
 
+@pytest.mark.slow
 def test_a_clean_dataset_is_checked_once_then_remembered(source, tmp_path, runs, capsys):
     plan = tiny(source, tmp_path / "out")
     train(plan, progress=False)

@@ -31,6 +31,7 @@ def test_a_taken_name_gets_the_next_free_one_and_exist_ok_keeps_it(tmp_path):
     assert first.ultralytics_args()["exist_ok"] is True and _plan(tmp_path).ultralytics_args()["exist_ok"] is False
 
 
+@pytest.mark.slow
 def test_runs_started_at_once_never_share_a_folder(tmp_path):
     with mp.get_context("spawn").Pool(6) as pool:
         names = pool.map(_claim, [str(tmp_path)] * 12)

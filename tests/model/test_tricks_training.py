@@ -103,6 +103,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_a_real_kill(data, tmp_path):
     run = plan(data, tmp_path, "killme", epochs=12, nbs=8, recipe=Recipe(clip_norm=5.0, restart_epoch=6),
                extra={"mosaic": 0.0})
@@ -141,3 +142,18 @@ def test_epoch_bar_counts_trained_epochs_only_after_an_early_stop(data, tmp_path
     stop = ("on_fit_epoch_end", lambda t: setattr(t, "stop", t.epoch >= 1))  # stop after epoch 2
     train(plan(data, tmp_path, "bar", epochs=5), callbacks=[bar, stop], progress=False)
     assert (bar.done, bar.bar.n, bar.bar.total) == (2, 2, 5)  # not 3: the call after validating best.pt
+
+
+def test_plug_in_tricks_hooks_act_in_a_real_run_and_the_run_puts_things_back(data, tmp_path, runs):
+    from helpers.tricks import checkpointing
+
+    torch.backends.cudnn.benchmark = False
+    seen = []
+    result = train(plan(data, tmp_path, "hooks", epochs=1, deterministic=False, cudnn_benchmark=True,
+                        checkpoint="blocks"),
+                   callbacks=[("on_train_batch_end", lambda t: seen.append(
+                       (torch.backends.cudnn.benchmark, len(checkpointing.enabled_layers(t.model)))))])
+    assert seen and all(bench for bench, _ in seen)  # the callback at the end of the set-up switched it on
+    assert all(n > 0 for _, n in seen)  # on_model flagged the C3k2/A2C2f layers of the model that trained
+    assert torch.backends.cudnn.benchmark is False and not checkpointing._ORIGINAL  # the run restored both
+    assert json.loads((result.save_dir / "plan.json").read_text())["cudnn_benchmark"] is True
