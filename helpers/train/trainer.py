@@ -3,8 +3,8 @@
 Ultralytics runs multi-GPU training in worker processes that rebuild the trainer from its class (pickled by
 reference), so anything done only in the launching process is lost there. The trainers therefore read the run's
 `TrainPlan` from its one environment variable ($WORKBOOK_PLAN, set by `helpers.train.run.train`), which the workers
-inherit, and apply it when they are built: the attention backend, activation checkpointing, and (RecipeTrainer) the
-stability recipe.
+inherit, and apply it when they are built: every trick's hooks from `helpers.tricks.registry` (its process-level
+patch, its change to the model, its callbacks), and (RecipeTrainer) the stability recipe.
 
 Processes started by torchrun for several hosts (`helpers.train.worker`, $WORKBOOK_WORKER=torchrun) are not
 Ultralytics' own workers: there the trainer takes the world size from torchrun's environment, not from the device
@@ -100,7 +100,8 @@ UPSTREAM = {  # sha256 of inspect.getsource of those methods when the overrides 
 
 
 class WorkbookTrainer(DetectionTrainer):
-    """DetectionTrainer that applies the run's plan (from $WORKBOOK_PLAN): attention backend and checkpointing."""
+    """DetectionTrainer that applies the run's plan (from $WORKBOOK_PLAN): the tricks' hooks, validation every k
+    epochs, augmentation on the GPU, torchrun's ranks."""
 
     optimizer_steps = 0  # optimizer steps taken by this process (RecipeTrainer: skipped ones not counted)
     saves = 0  # checkpoints this process wrote (global rank 0 only under DDP)
@@ -123,6 +124,7 @@ class WorkbookTrainer(DetectionTrainer):
             (self.save_dir / "plan.json").write_text(self.plan.to_json())
 
     def get_model(self, cfg=None, weights=None, verbose=True):
+        """Ultralytics' model, then each trick's `on_model` hook (checkpointing flags, SyncBatchNorm ...)."""
         model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
         if self.plan is not None:
             model = registry.on_model(self.plan, model, self)

@@ -1,1 +1,1 @@
-"""Each trick as a patch or hook that can be tested alone: attention, checkpointing, precision, schedule, loss stages, guard, early stop, atomic checkpoints, the Recipe, the translator."""
+"""Each trick as a patch or hook that can be tested alone: attention, checkpointing, precision, schedule, loss stages, guard, early stop, atomic checkpoints, the Recipe, the translator. A module that declares `TRICK` is a plug-in (helpers.tricks.registry): its options are plan fields and the trainer applies its hooks."""

@@ -58,7 +58,8 @@ class Trick:
     state: Callable[[], Any] | None = None  # what `installed` puts back afterwards ...
     restore: Callable[[Any], None] | None = None  # ... and how
     on_model: Callable[[Any, Any, Any], Any] | None = None  # (plan, model, trainer) -> model, in get_model
-    callbacks: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)  # Ultralytics event -> fn(trainer)
+    # Ultralytics event -> fn(trainer), added once Ultralytics' __init__ is done (on_pretrain_routine_start has fired)
+    callbacks: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)
     ultralytics_args: Callable[[Any], dict[str, Any]] | None = None  # plan -> further YOLO.train() arguments
     doc: str = ""
 
@@ -123,7 +124,8 @@ def unregister(name: str) -> None:
 
 
 def tricks() -> tuple[Trick, ...]:
-    """Every trick: the package's, discovered on the first call, then any registered by hand, in that order."""
+    """Every trick: the package's (by module name), discovered on the first call, then any registered by hand; hooks
+    run in this order."""
     if not _discovered["done"]:
         _discovered["done"] = True
         discover()
