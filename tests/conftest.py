@@ -8,6 +8,7 @@ import helpers  # noqa: F401  (sets YOLO_OFFLINE before anything imports ultraly
 from helpers.core import profiles
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects: the marks must be on the items by then
 def pytest_collection_modifyitems(config, items):
     """nbval's notebook cells count as slow (they run the workbook: `make test-slow`); GPU tests skip without CUDA."""
     for item in items:
