@@ -98,7 +98,7 @@ def environment(device: torch.device) -> dict:
     return describe(str(device))
 
 
-def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_backend: str, epochs: int = 3) -> dict:
+def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention: str, epochs: int = 3) -> dict:
     """The same model trained by Ultralytics from JPEGs on disk (mosaic on), timed per batch: loader wait vs compute.
 
     Ultralytics' loader starts its workers when it is built, so the first ~2 x workers batches are ready before the
@@ -110,13 +110,13 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention_
     from helpers.train.run import train
 
     prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)
-    plan = TrainPlan.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention_backend,
+    plan = TrainPlan.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention,
                                   workers=workers, cache=False, project="/tmp/wb-bench", name="loader",
                                   extra={"close_mosaic": 0, "val": False})
     timer = StepTimer(skip=3)
     t0 = time.time()
     train(plan, callbacks=[timer])
-    return {"attention": attention_backend, "imgsz": imgsz, "batch": batch, "images": n_images, "epochs": epochs,
+    return {"attention": attention, "imgsz": imgsz, "batch": batch, "images": n_images, "epochs": epochs,
             "mosaic": True, "workers": workers, "wall_s": round(time.time() - t0, 1), **timer.summary()}
 
 

@@ -11,6 +11,19 @@ OFFLINE = _offline.configure()
 
 from helpers.core import profiles  # noqa: E402
 
+
+def _plan_fields() -> dict:
+    """TrainPlan's fields and defaults, for the profiles: core imports no train module, so the package joins them."""
+    import dataclasses
+
+    from helpers.train.plan import TrainPlan
+
+    return {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(TrainPlan)}
+
+
+profiles.use_plan_fields(_plan_fields)
+
 __all__ = ["OFFLINE", "profiles", "record"]
 
 

@@ -40,12 +40,14 @@ def _cmd_profiles(a: argparse.Namespace) -> int:
     from helpers.train import lr
 
     names = list(profiles.PROFILES)
-    keys = [k for k in profiles.PROFILES[names[0]].as_dict() if k != "name"]
-    rows = [(k, *(profiles.PROFILES[n].as_dict()[k] for n in names)) for k in keys]
+    chosen = {k for n in names for k in profiles.PROFILES[n].overrides}  # the TrainPlan fields some profile sets
+    keys = [k for k in profiles.Profile.own() if k != "name"] + [k for k in profiles.plan_fields() if k in chosen]
+    rows = [(k, *(getattr(profiles.PROFILES[n], k) for n in names)) for k in keys]
     rows.append(("effective_batch", *(lr.effective_batch(profiles.PROFILES[n].batch, profiles.PROFILES[n].nbs)
                                       for n in names)))
     print(markdown(("field", *names), rows))
-    print(f"\nDefault here: {profiles.default_name()}")
+    print("\nThe TrainPlan fields no profile sets keep the plan's own defaults.")
+    print(f"Default here: {profiles.default_name()}")
     return 0
 
 

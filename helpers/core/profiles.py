@@ -1,109 +1,149 @@
-"""Profiles: the single source of the workbook's defaults (quick / gpu / full).
+"""Profiles: named sets of overrides of the spec, `helpers.train.plan.TrainPlan` (quick / gpu / full).
 
-A profile is one small frozen dataclass. Every notebook's ``parameters`` cell reads its defaults from the active
-profile, so the same notebooks run a two-minute CPU smoke test or the real batch-256 recipe.
+A profile holds its own workbook settings (how many synthetic images, the runner's time-out) and a mapping of
+TrainPlan fields it sets; reading any other TrainPlan field gives the plan's own default. Every notebook's
+``parameters`` cell reads its defaults from the active profile, so the same notebooks run a two-minute CPU smoke test
+or the real batch-256 recipe. Core imports no train module: the package root gives this module TrainPlan's fields
+(`use_plan_fields`), read when a profile is checked or a default is asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ENV_VAR = "WORKBOOK_PROFILE"
 
+_plan_fields: Callable[[], dict[str, Any]] | None = None
+
+
+def use_plan_fields(provider: Callable[[], dict[str, Any]]) -> None:
+    """Where TrainPlan's field names and defaults come from (the package root passes them: core imports no plan)."""
+    global _plan_fields
+    _plan_fields = provider
+
+
+def plan_fields() -> dict[str, Any]:
+    """TrainPlan's fields and their defaults: the names a profile may override."""
+    if _plan_fields is None:
+        raise RuntimeError("no TrainPlan fields given to helpers.core.profiles (import the `helpers` package)")
+    return _plan_fields()
+
+
+def _closest(name: str, known: list[str]) -> str:
+    """' (did you mean X?)' for the nearest known name, or ''."""
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
 
 @dataclass(frozen=True)
 class Profile:
-    """Defaults for one way of running the workbook. Values are real Ultralytics arguments where names match; what
-    follows from them (accumulation, effective batch, lr0, warm-up) is computed by `helpers.train.plan.TrainPlan`."""
+    """One way of running the workbook: its own settings plus TrainPlan field overrides. `P.batch`, `P.attention` ...
+    read the override, else TrainPlan's default; what follows from them (accumulation, effective batch, lr0,
+    warm-up) is computed by the plan."""
 
     name: str
     description: str
-    model: str = "yolo12n.yaml"  # built from yaml: no weights are downloaded
-    imgsz: int = 640
-    epochs: int = 100
-    batch: int = 256  # micro-batch per step (Ultralytics' `batch`)
-    nbs: int = 256  # nominal batch: accumulation = max(round(nbs / batch), 1)
     n_train: int = 2048  # synthetic images generated for training
     n_val: int = 256
-    workers: int = 8  # loader workers per training process; -1: sized from the cores (helpers.train.planner.auto_workers)
-    cache: str | bool = "ram"
-    device: str = ""  # "" lets Ultralytics choose; "cpu", "0", "0,1"
-    seed: int = 0
-    attention: str = "auto"  # YOLOv12 area attention: auto | sdpa | flash | stock (helpers.tricks.attention)
-    checkpoint: str = ""  # activation checkpointing: "" | attention | blocks | all | all+head
-    weights: str = ""  # "" trains from scratch; "starter" fine-tunes the shipped data/weights checkpoint; or a .pt path
-    amp: str = "fp16"  # fp16 | bf16 (refused without bf16 tensor cores) | fp32
-    augment_device: str = "cpu"  # cpu: Ultralytics' loader workers | gpu: the set resident on the GPU, augmented there
-    deterministic: bool = True  # Ultralytics' deterministic kernels (reproducible, slower steps)
-    cudnn_benchmark: bool = False  # cuDNN times its kernels per shape (needs deterministic=False)
-    plots: bool = True  # Ultralytics' own plots of a run: results.png, confusion matrix, PR curve, val predictions
-    tensorboard: bool = False  # Ultralytics' TensorBoard logging (offline, into the run folder); needs `tensorboard`
     notebook_timeout_s: int = 3600  # the runner's wall-clock limit per notebook
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False)  # TrainPlan field -> value
+
+    def __post_init__(self) -> None:
+        own = [f.name for f in fields(self) if f.name != "overrides"]
+        clash = sorted(set(self.overrides) & set(own))
+        if clash:
+            raise KeyError(f"profile {self.name!r}: {clash} are the profile's own settings, not plan overrides")
+        if _plan_fields is not None:  # the module's own profiles are checked once the package root gives the fields
+            self.check()
+
+    def check(self) -> None:
+        """An override naming no TrainPlan field is an error naming the closest field."""
+        known = list(plan_fields())
+        bad = [f"{k!r}{_closest(k, known)}" for k in self.overrides if k not in known]
+        if bad:
+            raise KeyError(f"profile {self.name!r} overrides no TrainPlan field {', '.join(bad)}")
+
+    def __getattr__(self, name: str) -> Any:
+        """A TrainPlan field: the profile's override, else the plan's default."""
+        if name.startswith("__") or "overrides" not in self.__dict__:
+            raise AttributeError(name)
+        if name in self.__dict__["overrides"]:
+            return self.__dict__["overrides"][name]
+        defaults = plan_fields()
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(f"{type(self).__name__} has no setting {name!r}{_closest(name, [*self.own(), *defaults])}")
+
+    @classmethod
+    def own(cls) -> list[str]:
+        """The profile's own settings (not TrainPlan fields)."""
+        return [f.name for f in fields(cls) if f.name != "overrides"]
 
     def replace(self, **changes: Any) -> "Profile":
-        """A copy with some values changed; unknown names raise a clear error."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
+        """A copy with some values changed: own settings or TrainPlan fields (an override); an unknown name is an
+        error naming the closest. Command-line strings take the type of the current value."""
+        own, plan = self.own(), plan_fields()
+        unknown = [k for k in changes if k not in own and k not in plan]
         if unknown:
-            raise KeyError(f"Unknown profile field(s) {unknown}; known: {sorted(known)}")
-        return dataclasses.replace(self, **{k: _coerce(getattr(self, k), v) for k, v in changes.items()})
+            known = [*own, *plan]
+            raise KeyError(f"Unknown profile field(s) {', '.join(f'{k!r}{_closest(k, known)}' for k in unknown)}")
+        coerced = {k: _coerce(getattr(self, k), v) for k, v in changes.items()}
+        overrides = {**self.overrides, **{k: v for k, v in coerced.items() if k not in own}}
+        return dataclasses.replace(self, **{k: v for k, v in coerced.items() if k in own}, overrides=overrides)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The profile's own settings, then its overrides."""
+        return {**{k: getattr(self, k) for k in self.own()}, **self.overrides}
 
 
-PROFILES: dict[str, Profile] = {
-    "quick": Profile(
-        name="quick",
-        description="CPU smoke run: tiny images, a few dozen images, 3 epochs; every notebook in a minute or two.",
+_QUICK = Profile(
+    name="quick",
+    description="CPU smoke run: tiny images, a few dozen images, 3 epochs; every notebook in a minute or two.",
+    n_train=32,
+    n_val=8,
+    notebook_timeout_s=900,
+    overrides=dict(
         imgsz=128,
         epochs=3,
         batch=8,
         nbs=16,
-        n_train=32,
-        n_val=8,
         workers=0,
         cache=False,
         device="cpu",
         checkpoint="attention",  # exercise the checkpointing path in the smoke run
         weights="starter",  # from scratch, 3 CPU epochs learn nothing visible; fine-tuning shows real learning
-        notebook_timeout_s=900,
     ),
-    "gpu": Profile(
-        name="gpu",
-        description="The real recipe on one GPU: yolo12n, 640 px, effective batch 256, a few dozen epochs.",
+)
+_GPU = Profile(
+    name="gpu",
+    description="The real recipe on one GPU: yolo12n, 640 px, effective batch 256, a few dozen epochs.",
+    n_train=2048,
+    n_val=256,
+    notebook_timeout_s=3600,
+    overrides=dict(
+        model="yolo12n.yaml",  # built from yaml: no weights are downloaded
         imgsz=640,
         epochs=30,
         batch=256,
         nbs=256,
-        n_train=2048,
-        n_val=256,
-        workers=-1,
+        workers=-1,  # sized from the cores (helpers.train.planner.auto_workers)
+        cache="ram",
         augment_device="gpu",  # the fastest plan measured: benchmarks/results/realtrain-h200.md
         deterministic=False,
         cudnn_benchmark=True,
-        cache="ram",
-        notebook_timeout_s=3600,
     ),
-    "full": Profile(
-        name="full",
-        description="Long run: the 600-epoch recipe at effective batch 256 (hours to days).",
-        imgsz=640,
-        epochs=600,
-        batch=256,
-        nbs=256,
-        n_train=8192,
-        n_val=1024,
-        workers=-1,
-        augment_device="gpu",  # the fastest plan measured: benchmarks/results/realtrain-h200.md
-        deterministic=False,
-        cudnn_benchmark=True,
-        cache="ram",
-        notebook_timeout_s=7 * 24 * 3600,
-    ),
+)
+PROFILES: dict[str, Profile] = {
+    "quick": _QUICK,
+    "gpu": _GPU,
+    "full": dataclasses.replace(  # the gpu recipe, longer and on more images
+        _GPU, name="full", description="Long run: the 600-epoch recipe at effective batch 256 (hours to days).",
+        n_train=8192, n_val=1024, notebook_timeout_s=7 * 24 * 3600, overrides={**_GPU.overrides, "epochs": 600}),
 }
 
 

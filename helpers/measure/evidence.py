@@ -62,7 +62,8 @@ RECORDS: dict[str, Record] = {
         "python -m helpers sweep --only 02 --profile gpu --grid effective_batch=64,128,256 --seeds 0,1",
         ("sweep-02-h200/sweep.json", "sweep-02-h200/sweep.png", "sweep-02-h200/README.md"),
         "Six fresh kernels, one per point; the memory planner put each effective batch in one micro-batch. How the "
-        "record was made: `benchmarks/results/sweep-02-h200/README.md`."),
+        "record was made: `benchmarks/results/sweep-02-h200/README.md`. The parameter is now called `nbs` "
+        "(`--grid nbs=64,128,256`); the record keeps the name it ran under."),
     "02.ddp": Record(
         "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
         "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",
@@ -110,7 +111,8 @@ RECORDS: dict[str, Record] = {
         "--set \"models=['yolov9s.yaml', 'yolo12n.yaml']\"",
         ("workbook-gpu-h100-2/08_yolov9_b64-summary.json", "workbook-gpu-h100-2/08-gpu-yolov9s-results.csv",
          "workbook-gpu-h100-2/08-gpu-yolo12n-results.csv"),
-        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`."
+        "The whole executed notebook: `benchmarks/results/workbook-gpu-h100-2/08_yolov9_b64.html`. The parameter "
+        "`effective_batch` is now called `nbs` (`--set nbs=64`)."
         " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
         "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
         "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("yolov9s_img_s", "yolo12n_img_s")),

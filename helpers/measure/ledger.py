@@ -154,7 +154,7 @@ def c7() -> Claim:
     by: dict[int, list[dict]] = {}
     for p in doc["points"]:
         if p["status"] == "ok":
-            by.setdefault(int(p["params"]["effective_batch"]), []).append(p["records"])
+            by.setdefault(int(p["params"]["effective_batch"]), []).append(p["records"])  # the record's name for nbs
     best = {b: [r["best_val_mAP50-95"] for r in rs] for b, rs in by.items()}
     settle = {b: statistics.median(r["settle_epoch"] for r in rs) for b, rs in by.items()}
     secs = {b: statistics.median(r["train_seconds"] for r in rs) for b, rs in by.items()}
@@ -170,8 +170,7 @@ def c7() -> Claim:
                  f"(min-max)): {row}. In the same epochs batch 64, with 4x the optimizer steps, reached "
                  f"{'higher' if statistics.median(best[64]) > statistics.median(best[256]) else 'no higher'} mAP; "
                  f"batch 256 finished {'sooner' if secs[256] < secs[64] else 'no sooner'} by the clock",
-                 doc["device"], "python -m helpers sweep --only 02 --profile gpu --grid effective_batch=64,128,256 "
-                 "--seeds 0,1")
+                 doc["device"], "python -m helpers sweep --only 02 --profile gpu --grid nbs=64,128,256 --seeds 0,1")
 
 
 def c8() -> Claim:

@@ -23,25 +23,22 @@ if TYPE_CHECKING:
 
 AUTO_WORKERS = -1  # a profile's `workers` that the plan sizes from the cores
 
-PROFILE_FIELDS = ("model", "imgsz", "epochs", "batch", "nbs", "attention", "checkpoint", "amp", "weights", "device",
-                  "workers", "cache", "seed", "plots", "tensorboard", "augment_device", "deterministic",
-                  "cudnn_benchmark")
-
 
 def from_profile(cls: type[TrainPlan], profile: Profile, *, dataset: str | Path = "synthetic",
                  **overrides: Any) -> TrainPlan:
-    """The plan for a profile's defaults, the dataset resolved to a yaml and its training images counted, plus
-    overrides (any field; a misspelt one is an error naming the closest)."""
+    """The plan for a profile (TrainPlan's defaults with the profile's overrides), the dataset resolved to a yaml
+    and its training images counted, plus overrides (any field; a misspelt one is an error naming the closest)."""
     from helpers.data import sources
 
+    profile.check()
     _check_names(overrides)
     sized = profile.replace(imgsz=overrides["imgsz"]) if "imgsz" in overrides else profile
     data = sources.choose(str(dataset), sized)  # the synthetic set is drawn at the run's image size
     base = profile_values(profile)
     base.update(data=str(data), train_images=sources.count_images(data, "train"))
     base.update(overrides)
-    if base["workers"] == AUTO_WORKERS:  # sized from this machine's cores
-        base["workers"] = auto_workers(base["device"], base.get("nnodes", 1))
+    if base.get("workers") == AUTO_WORKERS:  # sized from this machine's cores
+        base["workers"] = auto_workers(base.get("device", ""), base.get("nnodes", 1))
     return cls(**base)
 
 
@@ -108,4 +105,4 @@ def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> 
 
 def profile_values(profile: Profile) -> dict[str, Any]:
     """The plan fields a profile sets (the rest keep the plan's defaults)."""
-    return {k: getattr(profile, k) for k in PROFILE_FIELDS}
+    return dict(profile.overrides)

@@ -9,6 +9,7 @@ same functions. `panel.plan(base)` is the base plan with the panel's values.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -19,24 +20,21 @@ from helpers.train.plan import TrainPlan
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
-CHOICES: dict[str, tuple] = {  # name -> allowed values (the widget is a dropdown / toggle over them)
+CHOICES: dict[str, tuple] = {  # a TrainPlan field -> allowed values (the widget is a dropdown / toggle over them)
     "model": ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolov9s.yaml"),
     "imgsz": (64, 96, 128, 160, 256, 320, 416, 512, 640, 800, 960, 1280),
-    "effective_batch": (8, 16, 32, 64, 128, 256, 512, 1024),
-    "micro_batch": (0, 4, 8, 16, 32, 64, 128, 256),  # 0: the memory planner chooses
+    "nbs": (8, 16, 32, 64, 128, 256, 512, 1024),  # images per optimizer step: batch x max(round(nbs / batch), 1)
+    "batch": (0, 4, 8, 16, 32, 64, 128, 256),  # the micro-batch; 0: the memory planner chooses
     "lr_rule": ("linear", "sqrt", "none"),
-    "attention_backend": ("auto", "sdpa", "flash", "stock"),
+    "attention": ("auto", "sdpa", "flash", "stock"),
     "checkpoint": ("", "attention", "blocks", "all", "all+head"),
     "amp": ("fp16", "bf16", "fp32"),
     "weights": ("", "starter"),
 }
 NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
-FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 04's Recipe)
-TO_PLAN = {"model": "model", "imgsz": "imgsz", "epochs": "epochs", "effective_batch": "nbs", "micro_batch": "batch",
-           "lr_rule": "lr_rule", "attention_backend": "attention", "checkpoint": "checkpoint", "amp": "amp",
-           "weights": "weights"}
-LABELS = {"effective_batch": "effective batch", "micro_batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
-          "attention_backend": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
+FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 04's Recipe), not plan fields
+LABELS = {"nbs": "effective batch (nbs)", "batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
+          "attention": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
 
 
 def headless() -> bool:
@@ -51,9 +49,10 @@ def headless() -> bool:
 
 
 def as_plan(v: dict[str, Any], base: TrainPlan | None = None) -> TrainPlan:
-    """`base` (default: a plain TrainPlan) with the panel's values for the fields a plan has; a micro-batch of 0
-    (the planner chooses) keeps the base's batch."""
-    changes = {TO_PLAN[k]: val for k, val in v.items() if k in TO_PLAN and not (k == "micro_batch" and not val)}
+    """`base` (default: a plain TrainPlan) with each panel value set on the plan field of the same name; a batch of
+    0 (the planner chooses) keeps the base's batch."""
+    plan_fields = {f.name for f in dataclasses.fields(TrainPlan)}
+    changes = {k: val for k, val in v.items() if k in plan_fields and not (k == "batch" and not val)}
     return (base or TrainPlan()).replace(**changes)
 
 
@@ -61,8 +60,8 @@ def derive(v: dict[str, Any], base: TrainPlan | None = None) -> str:
     """One line of what the values mean for Ultralytics: batch/nbs/accumulation and lr0, computed by the plan."""
     plan = as_plan(v, base)
     parts = []
-    if "effective_batch" in v:
-        if v.get("micro_batch"):
+    if "nbs" in v:
+        if v.get("batch"):
             parts.append(f"batch={plan.batch}, nbs={plan.nbs} -> {plan.batch} x {plan.accumulate} = "
                          f"{plan.effective_batch} images per step")
         else:
@@ -70,7 +69,7 @@ def derive(v: dict[str, Any], base: TrainPlan | None = None) -> str:
         if "lr_rule" in v:
             ref = "" if plan.lr_rule == "none" else f" rule from {plan.lr_ref:g} at {plan.batch_ref}"
             parts.append(f"lr0={plan.lr0:.4g} ({plan.lr_rule}{ref})")
-    for k in ("model", "imgsz", "epochs", "attention_backend", "checkpoint", "amp", "weights"):
+    for k in ("model", "imgsz", "epochs", "attention", "checkpoint", "amp", "weights"):
         if k in v:
             parts.append(f"{LABELS.get(k, k)}={v[k] if v[k] != '' else 'off' if k == 'checkpoint' else 'scratch'}")
     on = [f for f in FLAGS if v.get(f)]

@@ -16,6 +16,9 @@ from typing import Any
 
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+# Parameters renamed to the TrainPlan field they set: old name -> new. Only for the error message and for reading
+# records made under the old name (benchmarks/results/sweep-02-h200); no notebook declares an old name.
+RENAMED = {"effective_batch": "nbs", "micro_batch": "batch", "attention_backend": "attention"}
 
 
 class ParameterError(ValueError):
@@ -85,6 +88,8 @@ def _bound_names(notebook: str | Path) -> set[str]:
 
 def _problem(name: str, value: Any, where: dict[str, Parameter], known: set[str]) -> str | None:
     if not where:
+        if RENAMED.get(name) in known:
+            return f"unknown parameter {name!r}: it is now called {RENAMED[name]!r}, the TrainPlan field it sets"
         near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
         hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(known))}"
         return f"unknown parameter {name!r}{hint}"

@@ -1,6 +1,6 @@
 """Papermill batch runs: one notebook over a grid of parameters, one fresh kernel per point, and one report.
 
-`python -m helpers sweep --only 02 --grid effective_batch=64,128,256 --seeds 0,1` runs notebook 02 once per grid
+`python -m helpers sweep --only 02 --grid nbs=64,128,256 --seeds 0,1` runs notebook 02 once per grid
 point and seed. Each point gets its own runs folder (its run, caches and validation stamps), all points share one
 datasets folder (the data are generated once), and a point that finished is skipped when the sweep is started again,
 so an interrupted sweep resumes. With several GPUs the points run side by side, one per GPU. After every point the
@@ -60,7 +60,7 @@ class Point:
 
 
 def parse_grid(items: list[str], seeds: str | None = None) -> dict[str, list[Any]]:
-    """['effective_batch=64,128,256'] (+ seeds '0,1') -> {'effective_batch': [64, 128, 256], 'seed': [0, 1]}."""
+    """['nbs=64,128,256'] (+ seeds '0,1') -> {'nbs': [64, 128, 256], 'seed': [0, 1]}."""
     import yaml
 
     grid: dict[str, list[Any]] = {}
@@ -257,7 +257,8 @@ def sweep(only: str, grid: dict[str, list[Any]], profile: str | None = None, fix
     declared = params.declared(nb)
     missing = [n for n in grid if n not in declared]
     if missing:
-        raise SweepError(f"{nb.stem} has no parameter {missing}: its parameters are {sorted(declared)}")
+        renamed = "".join(f"; {n!r} is now called {params.RENAMED[n]!r}" for n in missing if n in params.RENAMED)
+        raise SweepError(f"{nb.stem} has no parameter {missing}{renamed}: its parameters are {sorted(declared)}")
     for p in points(grid):  # every value's type checked before anything runs
         params.check({**fixed, **p.params}, [nb])
     out = Path(out) if out else paths.runs_dir() / f"sweep-{nb.stem.split('_')[0]}-{prof.name}"
@@ -346,7 +347,14 @@ def read(path: str | Path) -> dict[str, Any]:
 
 def spread(path: str | Path, figure: str, **params: Any) -> tuple[float, float] | None:
     """(min, max) of one recorded figure over a sweep's finished points that match `params` (e.g. the seeds of one
-    effective batch): the run-to-run range a single run's figure should be read against."""
+    nbs): the run-to-run range a single run's figure should be read against. A point recorded under a parameter's
+    old name (sweep-02-h200 ran with `effective_batch`, now `nbs`) matches under the new one."""
+    from helpers.workbook.params import RENAMED
+
+    def value(recorded: dict[str, Any], name: str) -> Any:
+        old = [k for k, new in RENAMED.items() if new == name and k in recorded]
+        return recorded[name] if name in recorded or not old else recorded[old[0]]
+
     values = [p["records"][figure] for p in read(path)["points"]
-              if p["status"] == "ok" and figure in p["records"] and all(p["params"].get(k) == v for k, v in params.items())]
+              if p["status"] == "ok" and figure in p["records"] and all(value(p["params"], k) == v for k, v in params.items())]
     return (min(values), max(values)) if values else None

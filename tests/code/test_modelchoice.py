@@ -45,10 +45,10 @@ def test_the_sweep_spread_is_the_range_of_the_matching_points():
 
     folder = evidence.RESULTS / "sweep-02-h200"
     doc = sweep.read(folder)
-    at256 = [p["records"]["last_epoch_mAP50-95"] for p in doc["points"] if p["params"]["effective_batch"] == 256]
+    at256 = [p["records"]["last_epoch_mAP50-95"] for p in doc["points"] if p["params"]["effective_batch"] == 256]  # the record's own column
     assert len(at256) == 2
-    assert sweep.spread(folder, "last_epoch_mAP50-95", effective_batch=256) == (min(at256), max(at256))
-    assert sweep.spread(folder, "last_epoch_mAP50-95", effective_batch=99) is None
+    assert sweep.spread(folder, "last_epoch_mAP50-95", nbs=256) == (min(at256), max(at256))  # recorded as effective_batch
+    assert sweep.spread(folder, "last_epoch_mAP50-95", nbs=99) is None
 
 
 def test_recorded_curves_are_matched_by_model_name_not_file_order():

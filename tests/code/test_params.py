@@ -74,3 +74,49 @@ def test_the_command_line_refuses_within_seconds(bad, named):
                          timeout=120, cwd=paths.ROOT)
     assert out.returncode == 2 and named in out.stderr and "Traceback" not in out.stderr
     assert time.time() - t0 < 30  # nothing ran
+
+
+@pytest.mark.parametrize("old,new,notebook", [("micro_batch", "batch", "02_train_b256"),
+                                              ("effective_batch", "nbs", "08_model_choice"),
+                                              ("attention_backend", "attention", "03_memory_speed")])
+def test_an_old_parameter_name_points_to_the_plan_field_it_became(old, new, notebook):
+    nb = paths.NOTEBOOKS / f"{notebook}.ipynb"
+    with pytest.raises(params.ParameterError, match=f"'{old}': it is now called '{new}'"):
+        params.check({old: 4}, [nb])
+    with pytest.raises(params.ParameterError, match=f"'{old}': it is now called '{new}'"):
+        params.check_injected({"profile": "quick", old: 4}, notebook)
+
+
+def _plan_keywords(nb) -> list[tuple[str, str]]:
+    """(plan field or panel key, notebook name) for every `field=name` keyword and `"field": name` dict entry."""
+    import ast
+
+    found = []
+    for cell in nbformat.read(nb, as_version=4).cells:
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.keyword) and node.arg and isinstance(node.value, ast.Name):
+                found.append((node.arg, node.value.id))
+            elif isinstance(node, ast.Dict):
+                found += [(k.value, v.id) for k, v in zip(node.keys, node.values)
+                          if isinstance(k, ast.Constant) and isinstance(k.value, str) and isinstance(v, ast.Name)]
+    return found
+
+
+def test_every_notebook_parameter_named_like_a_plan_field_reaches_the_plan_under_that_name():
+    import dataclasses
+
+    from helpers.train.plan import OWNED, TrainPlan
+
+    fields = {f.name for f in dataclasses.fields(TrainPlan)}
+    for nb in runner.discover():
+        if "TrainPlan.from_profile(" not in nb.read_text():
+            continue  # builds no plan (06 exports given weights)
+        declared = set(params.declared(nb))
+        passed = _plan_keywords(nb)
+        for name in sorted(declared & fields):
+            assert (name, name) in passed, f"{nb.stem}: parameter {name!r} is never given as {name}={name}"
+        for field, name in passed:  # a parameter handed to a plan field of another name is a hand mapping
+            if field in fields and name in declared:  # lr0 -> lr_fixed: Ultralytics' own name, the plan's OWNED
+                assert field == name or OWNED.get(name) == field, f"{nb.stem}: {field}={name}"

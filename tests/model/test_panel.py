@@ -7,8 +7,8 @@ import pytest
 
 from helpers.workbook import panel as P
 
-VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "effective_batch": 256, "micro_batch": 64,
-          "lr_rule": "sqrt", "attention_backend": "auto", "checkpoint": "", "amp": "fp16", "weights": "",
+VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "nbs": 256, "batch": 64,
+          "lr_rule": "sqrt", "attention": "auto", "checkpoint": "", "amp": "fp16", "weights": "",
           "clip": True, "nan_guard": False}
 
 
@@ -16,7 +16,7 @@ def test_derive_maps_values_to_ultralytics_arguments():
     line = P.derive(VALUES)
     assert "batch=64, nbs=256 -> 64 x 4 = 256 images per step" in line
     assert "lr0=0.02 (sqrt rule" in line and "checkpoint=off" in line and "tricks: clip" in line
-    assert "batch chosen by the memory planner" in P.derive({**VALUES, "micro_batch": 0})
+    assert "batch chosen by the memory planner" in P.derive({**VALUES, "batch": 0})
     assert "lr0=0.04 (linear" in P.derive({**VALUES, "lr_rule": "linear"})
 
 
@@ -29,8 +29,22 @@ def test_panel_values_become_a_plan():
     assert (plan.model, plan.imgsz, plan.epochs, plan.batch, plan.nbs, plan.attention, plan.amp, plan.weights) == \
         ("yolo12n.yaml", 640, 30, 64, 256, "auto", "fp16", "")
     assert plan.device == "cpu"  # fields the panel does not hold stay as they were
-    assert P.Panel({**VALUES, "micro_batch": 0}, base=base).plan().batch == 8  # 0: the planner decides, later
+    assert P.Panel({**VALUES, "batch": 0}, base=base).plan().batch == 8  # 0: the planner decides, later
     assert "lr0=0.04 (sqrt rule from 0.02 at 64)" in p.summary()  # the plan's reference lr, not a constant
+
+
+def test_every_panel_value_reaches_the_plan_field_of_the_same_name():
+    import dataclasses
+
+    from helpers.train.plan import TrainPlan
+
+    base = TrainPlan(device="cpu")
+    fields = {f.name for f in dataclasses.fields(TrainPlan)}
+    assert set(P.CHOICES) | set(P.NUMBERS) <= fields  # every control but the recipe's flags is a plan field
+    for name, choices in {**P.CHOICES, **{k: (lo + 1,) for k, (lo, _) in P.NUMBERS.items()}}.items():
+        value = next(c for c in choices if c != getattr(base, name) and c != 0)
+        assert getattr(P.Panel({name: value}, base=base).plan(), name) == value, name
+    assert P.LABELS["nbs"] == "effective batch (nbs)"
 
 
 def test_headless_panel_holds_the_parameters(monkeypatch, capsys):
@@ -50,8 +64,8 @@ def test_widgets_follow_and_drive_the_values(monkeypatch):
     p = P.Panel(VALUES, on_plan=lambda v: None, on_train=lambda v, panel: None)
     box = p.widget()
     assert box.children and set(p.controls) == set(VALUES)
-    p.controls["effective_batch"].value = 512  # as a click would
-    assert p.values()["effective_batch"] == 512
+    p.controls["nbs"].value = 512  # as a click would
+    assert p.values()["nbs"] == 512
     assert "nbs=512 -> 64 x 8 = 512" in p._summary.value  # the derived line followed
     p.set(lr_rule="linear")
     assert p.controls["lr_rule"].value == "linear" and "lr0=0.08" in p._summary.value
@@ -123,9 +137,9 @@ def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys
     monkeypatch.setenv(P.HEADLESS_VAR, "1")
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
     plan = TrainPlan.from_profile(prof, epochs=1, batch=4, nbs=4, weights="", name="panel", plots=False)
-    p = P.Panel({"epochs": 1, "effective_batch": 4}, base=plan,
+    p = P.Panel({"epochs": 1, "nbs": 4}, base=plan,
                 on_train=lambda v, panel: (train(panel.plan(), callbacks=panel.hooks(), progress=False), "timer"))
-    p.set(effective_batch=8)  # a changed panel: the run and its report follow it
+    p.set(nbs=8)  # a changed panel: the run and its report follow it
     p.start_training(background=True)
     p.thread.join(300)
     out = capsys.readouterr().out

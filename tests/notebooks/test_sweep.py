@@ -17,17 +17,17 @@ from helpers.workbook.sweep import Point, SweepError
 
 
 def test_the_grid_is_every_combination_with_the_seeds_last():
-    grid = sweep.parse_grid(["effective_batch=64,128,256", "lr_rule=sqrt,linear"], seeds="0,1")
-    assert grid == {"effective_batch": [64, 128, 256], "lr_rule": ["sqrt", "linear"], "seed": [0, 1]}
+    grid = sweep.parse_grid(["nbs=64,128,256", "lr_rule=sqrt,linear"], seeds="0,1")
+    assert grid == {"nbs": [64, 128, 256], "lr_rule": ["sqrt", "linear"], "seed": [0, 1]}
     pts = sweep.points(grid)
-    assert len(pts) == 12 and pts[0].params == {"effective_batch": 64, "lr_rule": "sqrt", "seed": 0}
+    assert len(pts) == 12 and pts[0].params == {"nbs": 64, "lr_rule": "sqrt", "seed": 0}
     assert pts[1].params["seed"] == 1 and len({p.slug for p in pts}) == 12
 
 
 @pytest.mark.parametrize("args, message", [
-    (dict(items=["effective_batch"]), "NAME=V1,V2"),
-    (dict(items=["effective_batch=64", "effective_batch=128"]), "given twice"),
-    (dict(items=["effective_batch="]), "no values"),
+    (dict(items=["nbs"]), "NAME=V1,V2"),
+    (dict(items=["nbs=64", "nbs=128"]), "given twice"),
+    (dict(items=["nbs="]), "no values"),
     (dict(items=["seed=0,1"], seeds="2"), "seeds once"),
     (dict(items=[]), "nothing to sweep"),
 ])
@@ -37,10 +37,12 @@ def test_a_bad_grid_is_refused_with_what_to_change(args, message):
 
 
 def test_a_parameter_the_notebook_lacks_or_a_wrong_type_stops_before_anything_runs(tmp_path):
-    with pytest.raises(SweepError, match="no parameter.*effective_btach"):
-        sweep.sweep("02", {"effective_btach": [64]}, "quick", out=tmp_path / "s", progress=False)
-    with pytest.raises(ValueError, match="effective_batch"):
-        sweep.sweep("02", {"effective_batch": ["big"]}, "quick", out=tmp_path / "s", progress=False)
+    with pytest.raises(SweepError, match="no parameter.*nbz"):
+        sweep.sweep("02", {"nbz": [64]}, "quick", out=tmp_path / "s", progress=False)
+    with pytest.raises(SweepError, match="'effective_batch' is now called 'nbs'"):  # the recorded sweep's old name
+        sweep.sweep("02", {"effective_batch": [64]}, "quick", out=tmp_path / "s", progress=False)
+    with pytest.raises(ValueError, match="nbs"):
+        sweep.sweep("02", {"nbs": ["big"]}, "quick", out=tmp_path / "s", progress=False)
     with pytest.raises(SweepError, match="both swept"):
         sweep.sweep("02", {"epochs": [1]}, "quick", fixed={"epochs": 2}, out=tmp_path / "s", progress=False)
     assert not list((tmp_path).glob("s/*/point.json"))
@@ -55,10 +57,10 @@ def test_the_settle_epoch_is_where_the_loss_has_made_ninety_percent_of_its_fall_
 
 
 def test_the_tables_give_each_point_and_the_median_over_seeds():
-    grid = {"effective_batch": [64, 256], "seed": [0, 1]}
-    done = [Point({"effective_batch": b, "seed": s}, "ok", 10.0, {"best_val_mAP50-95": m, "train_seconds": t})
+    grid = {"nbs": [64, 256], "seed": [0, 1]}
+    done = [Point({"nbs": b, "seed": s}, "ok", 10.0, {"best_val_mAP50-95": m, "train_seconds": t})
             for b, s, m, t in ((64, 0, 0.5, 100), (64, 1, 0.7, 120), (256, 0, 0.4, 60), (256, 1, 0.2, 70))]
-    done.append(Point({"effective_batch": 256, "seed": 2}, "failed", 3.0, {"best_val_mAP50-95": 0.99}))
+    done.append(Point({"nbs": 256, "seed": 2}, "failed", 3.0, {"best_val_mAP50-95": 0.99}))
     heads, rows, g_heads, g_rows = sweep.tables(done, grid)
     assert len(heads) == len(rows[0]) and len(g_heads) == len(g_rows[0])  # a header per value
     assert rows[0][:5] == (64, 0, "ok", "10", "0.500")
@@ -84,9 +86,9 @@ def _alive(marker: str) -> list[int]:
 def test_a_two_point_sweep_resumes_after_kill_9_and_reports_both(tmp_path, runs):
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "helpers", "sweep", "--only", "02", "--profile", "quick",
-           "--grid", "effective_batch=16,32", "--set", "epochs=1", "--out", str(out)]
+           "--grid", "nbs=16,32", "--set", "epochs=1", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    first = out / "effective_batch-16" / "point.json"
+    first = out / "nbs-16" / "point.json"
     deadline = time.time() + 600
     while not first.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(1)
@@ -96,16 +98,16 @@ def test_a_two_point_sweep_resumes_after_kill_9_and_reports_both(tmp_path, runs)
     proc.wait()
     time.sleep(3)
     assert _alive(str(out)) == []  # its notebook and kernel went with it
-    assert not (out / "effective_batch-32" / "point.json").exists()
+    assert not (out / "nbs-32" / "point.json").exists()
     stamp = first.stat().st_mtime_ns
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "effective_batch=16 (finished earlier, skipped)" in again.stdout
+    assert "nbs=16 (finished earlier, skipped)" in again.stdout
     assert first.stat().st_mtime_ns == stamp  # not run again
     doc = sweep.read(out)
-    assert [p["params"]["effective_batch"] for p in doc["points"]] == [16, 32]
+    assert [p["params"]["nbs"] for p in doc["points"]] == [16, 32]
     assert all(p["status"] == "ok" and p["records"]["best_val_mAP50-95"] >= 0 for p in doc["points"])
     assert all(p["curves"]["epoch"] == [1.0] for p in doc["points"])
     md = (out / "sweep.md").read_text()
     assert "| 16 | ok |" in md and "| 32 | ok |" in md and (out / "sweep.png").stat().st_size > 10_000
-    assert json.loads((out / "effective_batch-32" / "point.json").read_text())["params"] == {"effective_batch": 32}
+    assert json.loads((out / "nbs-32" / "point.json").read_text())["params"] == {"nbs": 32}
