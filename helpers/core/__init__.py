@@ -1,1 +1,1 @@
-"""Leaf utilities every stage uses: paths, profiles (the one source of defaults), offline mode, tables, versions."""
+"""Leaf utilities every stage uses: paths, profiles (named plan overrides), offline mode, tables, versions."""
