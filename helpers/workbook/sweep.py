@@ -355,6 +355,6 @@ def spread(path: str | Path, figure: str, **params: Any) -> tuple[float, float] 
         old = [k for k, new in RENAMED.items() if new == name and k in recorded]
         return recorded[name] if name in recorded or not old else recorded[old[0]]
 
-    values = [p["records"][figure] for p in read(path)["points"]
-              if p["status"] == "ok" and figure in p["records"] and all(value(p["params"], k) == v for k, v in params.items())]
+    values = [p["records"][figure] for p in read(path)["points"] if p["status"] == "ok" and figure in p["records"]
+              and all(value(p["params"], k) == v for k, v in params.items())]
     return (min(values), max(values)) if values else None
