@@ -120,7 +120,19 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
     backend = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
                "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]
-    with sdpa_kernel([backend]):
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))  # the fused kernels need it
+    try:
+        with sdpa_kernel([backend]):
+            return F.scaled_dot_product_attention(q, k, v)
+    except RuntimeError as e:  # inputs this kernel refuses (a shape or layout): PyTorch's choice runs them instead
+        if "No available kernel" not in str(e):
+            raise
+        if not _sdpa_kernel.get("warned"):
+            from ultralytics.utils import LOGGER
+
+            LOGGER.warning(f"sdpa_kernel={name!r} cannot run attention inputs of shape {tuple(q.shape)} "
+                           f"({q.dtype}, strides {q.stride()}); PyTorch picks the kernel for those")
+            _sdpa_kernel["warned"] = True
         return F.scaled_dot_product_attention(q, k, v)
 
 

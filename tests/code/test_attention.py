@@ -108,3 +108,25 @@ def test_the_plan_reaches_a_fresh_process_like_a_ddp_worker(tmp_path):
     env = dict(os.environ, **{ENV_VAR: TrainPlan(data=str(data), attention="sdpa").to_json()})
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "before stock" in out.stdout and "after sdpa" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", ["flash", "efficient", "cudnn", "math"])
+def test_a_pinned_kernel_runs_the_validators_model(kernel):
+    """The validator's model (fused, fp16 weights, eval, rectangular batches) under each pinned SDPA kernel: it runs
+    and gives the stock outputs within fp16 tolerance."""
+    torch.manual_seed(0)
+    m = DetectionModel("yolo12n.yaml", verbose=False).fuse(verbose=False).half().eval().cuda()
+    for h, w in ((640, 640), (480, 640)):
+        x = torch.rand(2, 3, h, w, device="cuda", dtype=torch.half)
+        with torch.no_grad():
+            with attention.patched("stock"):
+                ref = m(x)[0].float()
+            attention.set_sdpa_kernel(kernel)
+            try:
+                with attention.patched("sdpa"):
+                    out = m(x)[0].float()
+            finally:
+                attention.set_sdpa_kernel("")
+        assert torch.isfinite(out).all()
+        assert (out - ref).abs().max().item() <= 2e-2 * ref.abs().max().item(), (kernel, h, w)
