@@ -20,17 +20,26 @@ from helpers.train.plan import TrainPlan
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
-CHOICES: dict[str, tuple] = {  # a TrainPlan field -> allowed values (the widget is a dropdown / toggle over them)
-    "model": ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolov9s.yaml"),
-    "imgsz": (64, 96, 128, 160, 256, 320, 416, 512, 640, 800, 960, 1280),
-    "nbs": (8, 16, 32, 64, 128, 256, 512, 1024),  # images per optimizer step: batch x max(round(nbs / batch), 1)
-    "batch": (0, 4, 8, 16, 32, 64, 128, 256),  # the micro-batch; 0: the memory planner chooses
-    "lr_rule": ("linear", "sqrt", "none"),
-    "attention": ("auto", "sdpa", "flash", "stock"),
-    "checkpoint": ("", "attention", "blocks", "all", "all+head"),
-    "amp": ("fp16", "bf16", "fp32"),
-    "weights": ("", "starter"),
-}
+def _choices() -> dict[str, tuple]:
+    """A TrainPlan field -> the values its dropdown offers: the panel's own lists for the sizes, the plan's tables for
+    its core fields, and each trick option's declared choices (helpers.tricks.registry), so a new trick needs no
+    entry here."""
+    from helpers.train.plan import LR_RULES
+    from helpers.tricks import precision, registry
+
+    return {
+        "model": ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolov9s.yaml"),
+        "imgsz": (64, 96, 128, 160, 256, 320, 416, 512, 640, 800, 960, 1280),
+        "nbs": (8, 16, 32, 64, 128, 256, 512, 1024),  # images per optimizer step: batch x max(round(nbs / batch), 1)
+        "batch": (0, 4, 8, 16, 32, 64, 128, 256),  # the micro-batch; 0: the memory planner chooses
+        "lr_rule": LR_RULES,
+        "amp": precision.CHOICES,
+        "weights": ("", "starter"),
+        **{o.name: o.choices for o in registry.options() if o.choices},
+    }
+
+
+CHOICES: dict[str, tuple] = _choices()  # the widget of each is a dropdown / toggle over its values
 NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
 FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 04's Recipe), not plan fields
 LABELS = {"nbs": "effective batch (nbs)", "batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",

@@ -146,3 +146,11 @@ def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys
     assert p.latest is not None and p.latest.plan.nbs == 8
     assert "batch=4, nbs=8 -> 4 x 2 = 8 per step" in out and "last epoch: train loss box_loss" in out
     assert f"run {p.latest.save_dir}" in out and "val mAP50-95" in out
+
+
+def test_every_trick_option_with_choices_is_a_dropdown_of_those_choices():
+    from helpers.tricks import registry
+
+    declared = {o.name: o.choices for o in registry.options() if o.choices}
+    assert {"attention", "checkpoint", "sdpa_kernel"} <= set(declared)
+    assert all(P.CHOICES[name] == values for name, values in declared.items())
