@@ -102,12 +102,12 @@ def scaling_table(plan: TrainPlan, batches: tuple[int, ...] = (64, 128, 256, 102
 
 
 def summary(plan: TrainPlan) -> str:
-    """One line: the step, lr0 and the tricks."""
-    ckpt = f", checkpoint {plan.checkpoint}" if plan.checkpoint else ""
+    """One line: the step, lr0 and the tricks (each trick's own words, from the registry)."""
+    tricks = ", ".join(registry.summaries(plan))
     return (f"{Path(plan.model).stem} {plan.imgsz}px · batch={plan.batch}, nbs={plan.nbs} -> {plan.batch} x "
             f"{plan.accumulate} = {plan.effective_batch} per step · lr0 {plan.lr0:g} · warm-up "
-            f"{plan.warmup_epochs:g} ep · {plan.epochs} epochs · attention {plan.attention}{ckpt} · "
-            f"{plan.precision}")
+            f"{plan.warmup_epochs:g} ep · {plan.epochs} epochs · " + (f"{tricks} · " if tricks else "")
+            + plan.precision)
 
 
 def recipe_text(r: Recipe | None) -> str:

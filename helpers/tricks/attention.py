@@ -273,4 +273,5 @@ TRICK = Trick(
     row=row, before="kernels",
     install=lambda plan: install(plan.attention, plan.sdpa_kernel),
     in_place=lambda plan: in_place(plan.attention, plan.sdpa_kernel), state=state, restore=restore,
+    summary=lambda plan: f"attention {plan.attention}" + (f" ({plan.sdpa_kernel} kernel)" if plan.sdpa_kernel else ""),
     doc="YOLOv12's area attention through SDPA or flash-attn instead of an explicit attention matrix")

@@ -174,4 +174,5 @@ TRICK = Trick(
                     doc="activation checkpointing: '' (off) or the layers to recompute in the backward pass"),),
     row=row, before="precision", install=_install_for, in_place=_in_place,
     state=lambda: None, restore=lambda _: uninstall(),  # after a run no layer class stays wrapped
-    on_model=_enable_for, doc="activation checkpointing (recompute instead of keep)")
+    on_model=_enable_for, summary=lambda plan: f"checkpoint {plan.checkpoint}" if plan.checkpoint else "",
+    doc="activation checkpointing (recompute instead of keep)")

@@ -61,6 +61,7 @@ class Trick:
     # Ultralytics event -> fn(trainer), added once Ultralytics' __init__ is done (on_pretrain_routine_start has fired)
     callbacks: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)
     ultralytics_args: Callable[[Any], dict[str, Any]] | None = None  # plan -> further YOLO.train() arguments
+    summary: Callable[[Any], str] | None = None  # plan -> its words in the plan's one-line summary ('' for none)
     doc: str = ""
 
     def values(self, plan: Any) -> tuple[Any, ...]:
@@ -217,6 +218,11 @@ def on_model(plan: Any, model: Any, trainer: Any) -> Any:
         if t.on_model is not None:
             model = t.on_model(plan, model, trainer)
     return model
+
+
+def summaries(plan: Any) -> list[str]:
+    """Each trick's words for the plan's one-line summary (TrainPlan.summary), empty ones left out."""
+    return [w for t in tricks() if t.summary is not None for w in [t.summary(plan)] if w]
 
 
 def callbacks() -> list[tuple[str, Callable[[Any], None]]]:

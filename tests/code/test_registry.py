@@ -43,7 +43,8 @@ TRICK = Trick(
     "foo", options=(Option("foo_level", int, 0, check=_check, choices=(0, 1, 2), doc="how much foo"),),
     row=lambda plan: ("foo", str(plan.foo_level), "the test's trick") if plan.foo_level else None, before="loader",
     install=_install, on_model=_on_model, callbacks={"on_train_epoch_start": _epoch_start},
-    ultralytics_args=lambda plan: {"close_mosaic": 3} if plan.foo_level else {})
+    ultralytics_args=lambda plan: {"close_mosaic": 3} if plan.foo_level else {},
+    summary=lambda plan: f"foo {plan.foo_level}" if plan.foo_level else "")
 '''
 
 CHILD = '''
@@ -62,6 +63,7 @@ out["rows_off"] = [r[0] for r in TrainPlan().rows()]
 out["json"] = TrainPlan.from_json(p.to_json()) == p and json.loads(p.to_json())["foo_level"] == 2
 out["replace"] = p.replace(foo_level=1).foo_level
 out["args"] = p.ultralytics_args().get("close_mosaic")
+out["summary"], out["summary_off"] = p.summary(), TrainPlan().summary()
 errors = {}
 for kw in ({"foo_level": 5}, {"foo_level": "2"}, {"foo_level": 1, "epochs": 1}, {"foo_levl": 1}):
     try:
@@ -126,6 +128,7 @@ def test_the_new_trick_explains_itself_in_its_place_and_survives_json(child):
     assert "foo" not in child["rows_off"]  # off: no row
     assert child["json"] is True
     assert child["args"] == 3
+    assert "foo 2" in child["summary"] and "foo" not in child["summary_off"]
 
 
 def test_the_trainer_calls_the_new_tricks_hooks(child):
