@@ -43,8 +43,11 @@ def place(core: list[Row], tricks: list[tuple[str, list[Row]]]) -> list[Row]:
 
 def core_rows(plan: TrainPlan) -> list[Row]:
     """The rows of the plan's own fields (not the tricks', not the extra arguments)."""
+    from helpers.tricks import precision  # imports torch: only when a plan is read as rows
+
     _, why = plan.start()
-    amp_value, amp_why = plan.amp_arg()
+    amp_value, amp_why = plan.amp_arg()  # asked once: the row's precision is named from the same answer
+    runs_in = precision.named(amp_value)
     gpus = (f"{plan.world} processes ({plan.nnodes} hosts x {plan.per_host}), {plan.per_gpu_batch} images each"
             if plan.nnodes > 1 else f"{plan.world} GPUs, {plan.per_gpu_batch} images each" if plan.world > 1 else "")
     rule = ("set explicitly" if plan.lr_fixed is not None else
@@ -69,7 +72,7 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          ", ".join(f"{k}={v:g}" for k, v in plan.augmentation.items())),
         *([("compile", "torch.compile", "the model's forward; the first steps include compilation")]
           if plan.compile else []),
-        ("precision", plan.precision, (f"asked {plan.amp}; " if plan.precision != plan.amp else "")
+        ("precision", runs_in, (f"asked {plan.amp}; " if runs_in != plan.amp else "")
          + f"amp={amp_value!r}: {amp_why}"),
         ("stability recipe", "on" if plan.recipe else "off", recipe_text(plan.recipe)),
         ("device", plan.device or "auto", "as set" if plan.device else

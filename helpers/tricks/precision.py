@@ -37,5 +37,9 @@ def choose_amp(requested: str = "fp16", device: int | str | torch.device = 0,
 
 def runs_in(requested: str = "fp16") -> str:
     """The precision a run asking for `requested` trains in here: fp16 | bf16 | fp32 (fp32 on a CPU)."""
-    value = choose_amp(requested)[0]
-    return {False: "fp32", True: "fp16"}.get(value, str(value))
+    return named(choose_amp(requested)[0])
+
+
+def named(amp_value: str | bool) -> str:
+    """Ultralytics' `amp` value as the precision it trains in: fp16 | bf16 | fp32."""
+    return {False: "fp32", True: "fp16"}.get(amp_value, str(amp_value))
