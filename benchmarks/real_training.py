@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from helpers.train import planner
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -73,10 +74,10 @@ def child_plan(a: argparse.Namespace) -> dict:
     clock = EpochClock()
     fields = dict(PLANS[a.config])
     prof = profiles.get("gpu")
-    plan = TrainPlan.from_profile(prof, dataset=a.data, imgsz=a.imgsz, epochs=a.epochs, batch=a.batch, nbs=a.batch,
-                                  cache=a.cache, name=a.config, plots=False, weights="", lr_fixed=0.01,
-                                  warmup_fixed=3.0, project=a.project, device=a.device,
-                                  extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
+    plan = planner.from_profile(prof, dataset=a.data, imgsz=a.imgsz, epochs=a.epochs, batch=a.batch, nbs=a.batch,
+                                cache=a.cache, name=a.config, plots=False, weights="", lr_fixed=0.01,
+                                warmup_fixed=3.0, project=a.project, device=a.device,
+                                extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
     result = train(plan, callbacks=[clock.callbacks()], progress=False)
     t = result.trainer
     return {**clock.record(), "peak_allocated_gib": _peak_gib(), "plan_workers": plan.workers,
@@ -214,10 +215,10 @@ def child_profile(a: argparse.Namespace) -> dict:
             state["prof"].__exit__(None, None, None)
             trainer.stop = True
 
-    plan = TrainPlan.from_profile(profiles.get("gpu"), dataset=a.data, imgsz=a.imgsz, epochs=1, batch=a.batch,
-                                  nbs=a.batch, cache=a.cache, name="profile", plots=False, weights="", lr_fixed=0.01,
-                                  warmup_fixed=0.0, project=a.project,
-                                  extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **PLANS[a.config])
+    plan = planner.from_profile(profiles.get("gpu"), dataset=a.data, imgsz=a.imgsz, epochs=1, batch=a.batch,
+                                nbs=a.batch, cache=a.cache, name="profile", plots=False, weights="", lr_fixed=0.01,
+                                warmup_fixed=0.0, project=a.project,
+                                extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **PLANS[a.config])
     train(plan, callbacks=[{"on_train_batch_start": batch_start, "on_train_batch_end": batch_end}], progress=False)
     prof = state["prof"]
     if prof is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import helpers  # noqa: F401  (offline before ultralytics is imported)
-from helpers.train import probe
+from helpers.train import planner, probe
 from helpers.measure.results import rows_table
 from helpers.core.tables import markdown
 
@@ -106,13 +106,12 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention:
     """
     from helpers.core import profiles
     from helpers.train.callbacks import StepTimer
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)
-    plan = TrainPlan.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention,
-                                  workers=workers, cache=False, project="/tmp/wb-bench", name="loader",
-                                  extra={"close_mosaic": 0, "val": False})
+    plan = planner.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention,
+                                workers=workers, cache=False, project="/tmp/wb-bench", name="loader",
+                                extra={"close_mosaic": 0, "val": False})
     timer = StepTimer(skip=3)
     t0 = time.time()
     train(plan, callbacks=[timer])

@@ -63,7 +63,7 @@ def _oom(t: str) -> Finding:
     return Finding("out-of-memory", "the GPU ran out of memory during a training step",
                    "activations grow with the micro-batch; at 640 px stock yolo12n needs ~48 GiB at batch 256",
                    [f"keep the effective batch, halve the micro-batch: `{half}` with the same nbs (accumulation doubles)",
-                    "or let the planner choose: `plan, memory = plan.fit_memory()`",
+                    "or let the planner choose: `plan, memory = planner.fit_memory(plan)`",
                     "`plan.replace(attention='sdpa', checkpoint='all')` (SDPA area attention + activation "
                     "checkpointing)",
                     "`doctor.train(plan, retry_oom=True)` retries with the micro-batch halved and nbs kept"],

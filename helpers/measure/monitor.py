@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers.train.callbacks import Hooks, StepTimer
+from helpers.train import plan_view
+from helpers.train import planner
 
 FILE = "gpu_samples.csv"
 
@@ -235,8 +237,8 @@ def watched_train(plan: Any, interval: float = 0.5, *, plan_memory: bool = False
     from helpers.train.run import train
 
     if plan_memory:
-        plan, _ = plan.fit_memory()
-    print(plan.summary())
+        plan, _ = planner.fit_memory(plan)
+    print(plan_view.summary(plan))
     timer, sampler = StepTimer(skip=1), Sampler(interval)
     live = LiveView(sampler, f"{plan.model} · {plan.imgsz} px")
     if torch.cuda.is_available():

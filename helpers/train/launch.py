@@ -28,6 +28,8 @@ from helpers.core import profiles
 from helpers.train.plan import ENV_VAR, TrainPlan
 from helpers.train.planner import profile_values
 from helpers.tricks.recipe import Recipe
+from helpers.train import plan_view
+from helpers.train import planner
 
 SKIP = ("data", "train_images", "recipe", "extra")  # set through --data, derived, --recipe, --set
 FLAGS = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainPlan) if f.name not in SKIP}
@@ -181,8 +183,8 @@ def plan_from_args(a: argparse.Namespace) -> TrainPlan:
         extra[k.strip()] = _value(v)
     if extra:
         overrides["extra"] = extra
-    return TrainPlan.from_profile(profiles.get(a.profile), dataset="synthetic" if a.data is None else a.data,
-                                  **overrides)
+    return planner.from_profile(profiles.get(a.profile), dataset="synthetic" if a.data is None else a.data,
+                                **overrides)
 
 
 def command(plan: TrainPlan, profile: str | None = None) -> list[str]:
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if plan.nnodes > 1:
         return _several_hosts(plan, a)
     print(world_line(plan), flush=True)
-    print(plan.summary(), flush=True)
+    print(plan_view.summary(plan), flush=True)
     if a.resume is not None:
         from helpers.train.run import resume
 
@@ -246,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("saved to", result.save_dir, flush=True)
         return 0
     if a.dry_run:
-        print(plan.explain().to_markdown())
+        print(plan_view.explain(plan).to_markdown())
         print("\n" + shell(command(plan, a.profile)))
         return 0
     result = train(plan, drop_bad=a.drop_bad)
@@ -257,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _several_hosts(plan: TrainPlan, a: argparse.Namespace) -> int:
     """Print each host's torchrun line, plan included; with --run start this host's and return its exit code."""
     print(world_line(plan), flush=True)
-    print(plan.summary(), flush=True)
+    print(plan_view.summary(plan), flush=True)
     resume = [] if a.resume is None else ["--resume", a.resume] if a.resume else ["--resume"]
     mine = torchrun_command(plan, a.master_addr, a.master_port, a.node_rank, a.rdzv, a.max_restarts, resume)
     if a.rdzv == "c10d":

@@ -8,10 +8,11 @@ Ultralytics starts for multi-GPU training, where the workbook's trainer rebuilds
 `nnodes > 1` the processes come from torchrun instead (`helpers.train.worker`) and read the same variable, which the
 launch line puts in front of torchrun on every host.
 
-This module is the value object only (fields, checks, arithmetic, the JSON channel): building a plan from a profile,
-a dataset or this GPU is `helpers.train.planner`, reading it as rows, tables and a summary is
-`helpers.train.plan_view`; the methods of the same names delegate there, imported when called, so that importing a
-plan never loads the datasets, the probe or the tables.
+This module is the value object only (fields, checks, arithmetic, the JSON channel) and imports neither of its
+neighbours: building a plan from a profile, a dataset or this GPU is `helpers.train.planner`
+(`planner.from_profile(profile, ...)`, `planner.fit_memory(plan)`, `planner.translated(plan, tutorial)`), reading it
+as rows, tables and a summary is `helpers.train.plan_view` (`plan_view.explain(plan)`, `rows`, `summary`,
+`scaling_table`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,12 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from helpers.core import paths
-from helpers.core.profiles import Profile
 from helpers.train import lr
 from helpers.tricks import registry
 from helpers.tricks.recipe import AUGMENT_PRESETS, Recipe
-
-if TYPE_CHECKING:  # the planner's and the view's types, for hints only (importing them would load their modules)
-    from helpers.core.tables import Table
-    from helpers.train.memory import Plan as MemoryPlan
-    from helpers.train.probe import ProbeConfig
-    from helpers.tricks.translate import Translation
 
 ENV_VAR = "WORKBOOK_PLAN"
 LR_RULES = ("linear", "sqrt", "none")
@@ -249,43 +243,10 @@ class TrainPlan:
 
         return precision.choose_amp(self.amp)
 
-    # ------------------------------------------------------------------ building
-    @classmethod
-    def from_profile(cls, profile: Profile, *, dataset: str | Path = "synthetic", **overrides: Any) -> "TrainPlan":
-        """The plan for a profile's defaults, the dataset resolved to a yaml and its training images counted, plus
-        overrides (helpers.train.planner.from_profile)."""
-        from helpers.train import planner
-
-        return planner.from_profile(cls, profile, dataset=dataset, **overrides)
-
     def replace(self, **changes: Any) -> "TrainPlan":
         """A copy with some fields changed (a misspelt name is an error naming the closest)."""
         _check_names(changes)
         return dataclasses.replace(self, **changes)
-
-    def with_memory(self, memory_plan: MemoryPlan) -> "TrainPlan":
-        """The micro-batch and nbs of a `helpers.train.memory.Plan` (helpers.train.planner.with_memory)."""
-        from helpers.train import planner
-
-        return planner.with_memory(self, memory_plan)
-
-    def probe_config(self) -> ProbeConfig:
-        """The planner's probe for this plan (helpers.train.planner.probe_config)."""
-        from helpers.train import planner
-
-        return planner.probe_config(self)
-
-    def fit_memory(self, **kwargs: Any) -> tuple["TrainPlan", MemoryPlan]:
-        """Probe this GPU: (the plan at the planned micro-batch, the memory plan); helpers.train.planner.fit_memory."""
-        from helpers.train import planner
-
-        return planner.fit_memory(self, **kwargs)
-
-    def translated(self, tutorial: dict[str, Any]) -> tuple["TrainPlan", Translation]:
-        """(this plan with a tutorial's arguments applied, the translation) (helpers.train.planner.translated)."""
-        from helpers.train import planner
-
-        return planner.translated(self, tutorial)
 
     # ------------------------------------------------------------------ what Ultralytics gets
     def ultralytics_args(self) -> dict[str, Any]:
@@ -304,35 +265,10 @@ class TrainPlan:
         args.update(self.extra)
         return args
 
-    # ------------------------------------------------------------------ reading it
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(setting, value, where it comes from) for every choice of the run (helpers.train.plan_view.rows)."""
-        from helpers.train import plan_view
-
-        return plan_view.rows(self)
-
     @property
     def run_dir(self) -> Path:
         """The run's folder as the plan names it (a new run whose folder is taken gets the next free name)."""
         return Path(self.project or paths.runs_dir() / "train") / self.name
-
-    def explain(self, title: str = "") -> Table:
-        """The plan as a table: each setting, its value and why (helpers.train.plan_view.explain)."""
-        from helpers.train import plan_view
-
-        return plan_view.explain(self, title)
-
-    def scaling_table(self, batches: tuple[int, ...] = (64, 128, 256, 1024)) -> Table:
-        """lr0 by each rule and the decay applied, for other batches (helpers.train.plan_view.scaling_table)."""
-        from helpers.train import plan_view
-
-        return plan_view.scaling_table(self, batches)
-
-    def summary(self) -> str:
-        """One line: the step, lr0 and the tricks (helpers.train.plan_view.summary)."""
-        from helpers.train import plan_view
-
-        return plan_view.summary(self)
 
     # ------------------------------------------------------------------ the one channel to worker processes
     def to_json(self) -> str:
@@ -374,6 +310,6 @@ def _check_extra(extra: dict[str, Any]) -> None:
         if k not in DEFAULT_CFG_DICT:
             from helpers.tricks.translate import TUTORIAL_KEYS, did_you_mean
 
-            hint = ("a tutorial argument: TrainPlan.translated() maps it" if k in TUTORIAL_KEYS else
+            hint = ("a tutorial argument: helpers.train.planner.translated() maps it" if k in TUTORIAL_KEYS else
                     did_you_mean(k, set(DEFAULT_CFG_DICT)))
             raise PlanError(f"extra argument {k!r} is not an Ultralytics argument ({hint})")

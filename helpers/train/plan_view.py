@@ -1,7 +1,7 @@
 """Reading a TrainPlan: every setting with its value and reason, the table of it, one summary line, a scaling table.
 
 Presentation only: each number shown comes from the plan's own properties (`helpers.train.plan`), so what is shown
-cannot drift from what a run uses. TrainPlan's methods of the same names delegate here.
+cannot drift from what a run uses.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def core_rows(plan: TrainPlan) -> list[Row]:
 
 def explain(plan: TrainPlan, title: str = "") -> Table:
     """The plan as a table: each setting, its value and why."""
-    return Table(("setting", "value", "why"), plan.rows(), title or f"TrainPlan '{plan.name}'")
+    return Table(("setting", "value", "why"), rows(plan), title or f"TrainPlan '{plan.name}'")
 
 
 def scaling_table(plan: TrainPlan, batches: tuple[int, ...] = (64, 128, 256, 1024)) -> Table:

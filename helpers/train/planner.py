@@ -1,8 +1,8 @@
 """Planning a TrainPlan: from a profile and a dataset, from this GPU's memory, from a tutorial's arguments.
 
 The jobs that read the outside world (the dataset's files, the machine's cores, the GPU) or another vocabulary
-(a tutorial's arguments), kept out of `helpers.train.plan` so that the value object stays pure arithmetic. TrainPlan's
-methods of the same names delegate here.
+(a tutorial's arguments), kept out of `helpers.train.plan` so that the value object stays pure arithmetic. Callers ask here:
+`planner.from_profile(profile, dataset=..., **overrides)`, `planner.fit_memory(plan)`, `planner.translated(plan, t)`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 AUTO_WORKERS = -1  # a profile's `workers` that the plan sizes from the cores
 
 
-def from_profile(cls: type[TrainPlan], profile: Profile, *, dataset: str | Path = "synthetic",
-                 **overrides: Any) -> TrainPlan:
+def from_profile(profile: Profile, *, dataset: str | Path = "synthetic", **overrides: Any) -> TrainPlan:
     """The plan for a profile (TrainPlan's defaults with the profile's overrides), the dataset resolved to a yaml
     and its training images counted, plus overrides (any field; a misspelt one is an error naming the closest)."""
     from helpers.data import sources
@@ -39,7 +38,7 @@ def from_profile(cls: type[TrainPlan], profile: Profile, *, dataset: str | Path 
     base.update(overrides)
     if base.get("workers") == AUTO_WORKERS:  # sized from this machine's cores
         base["workers"] = auto_workers(base.get("device", ""), base.get("nnodes", 1))
-    return cls(**base)
+    return TrainPlan(**base)
 
 
 def with_memory(plan: TrainPlan, memory_plan: MemoryPlan) -> TrainPlan:
@@ -62,8 +61,8 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
     memory plan says so and the micro-batch stays."""
     from helpers.train import memory
 
-    mem = memory.plan(plan.probe_config(), target=plan.nbs, fallback_batch=plan.batch, **kwargs)
-    return plan.with_memory(mem), mem
+    mem = memory.plan(probe_config(plan), target=plan.nbs, fallback_batch=plan.batch, **kwargs)
+    return with_memory(plan, mem), mem
 
 
 def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Translation]:

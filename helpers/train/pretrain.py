@@ -18,8 +18,7 @@ from typing import Any, Sequence
 from helpers.core import paths, profiles, versions
 from helpers.core.logs import quiet
 from helpers.data import synthetic
-from helpers.train import weights
-from helpers.train.plan import TrainPlan
+from helpers.train import plan_view, planner, weights
 from helpers.train.run import train
 
 DATA_SEED = 1  # the notebooks' synthetic data uses seed 0
@@ -56,10 +55,10 @@ def pretrain(model: str = "yolo12n.yaml", profile: str = "gpu", *, epochs: int |
                               spec, progress=True)
     name = weights.name_for(p.model, tag)
     start_from = str(weights.get(init).path) if init and not Path(init).exists() else init
-    plan = TrainPlan.from_profile(p, dataset=data, weights=start_from, name=f"pretrain-{name}", exist_ok=True,
-                                  amp=p.amp if torch.cuda.is_available() else "fp32")
-    plan, _ = plan.fit_memory()
-    print(plan.summary())
+    plan = planner.from_profile(p, dataset=data, weights=start_from, name=f"pretrain-{name}", exist_ok=True,
+                                amp=p.amp if torch.cuda.is_available() else "fp32")
+    plan, _ = planner.fit_memory(plan)
+    print(plan_view.summary(plan))
     result = train(plan)
     seconds = result.seconds
     env = versions.describe()

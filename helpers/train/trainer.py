@@ -44,6 +44,11 @@ def global_rank() -> int:
 WORKER_ENV = "WORKBOOK_WORKER"  # 'torchrun' in the processes helpers.train.worker runs
 
 
+def restart_count() -> int:
+    """How often torchrun has restarted this host's processes (0 on the first attempt)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+
 def torchrun_worker() -> bool:
     """True in a process of a torchrun launch of several processes (helpers.train.worker)."""
     return os.environ.get(WORKER_ENV) == "torchrun" and int(os.environ.get("WORLD_SIZE", 1)) > 1

@@ -26,7 +26,7 @@ from typing import Any
 from helpers.train import launch
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 from helpers.train.run import last_checkpoint, resume, train
-from helpers.train.trainer import WORKER_ENV, global_rank
+from helpers.train.trainer import WORKER_ENV, global_rank, restart_count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,11 +77,6 @@ def check_restartable(env: dict[str, str] | None = None) -> None:
                         + " ".join(f"{k}={v}" for k, v in launch.FRESH_STORE.items())
                         + " in torchrun's environment on every host (with --rdzv-backend c10d; `python -m helpers "
                         "train --nnodes N ...` prints that line), or use --max-restarts 0")
-
-
-def restart_count() -> int:
-    """How often torchrun has restarted this host's processes (0 on the first attempt)."""
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
 
 
 def digest(tensors: Any) -> str:

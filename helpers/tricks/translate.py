@@ -109,7 +109,7 @@ def translate(tutorial: dict[str, Any]) -> Translation:
                 raise TranslateError(
                     f"accumulate={n} with batch={tutorial.get('batch')!r}: AutoBatch chooses the micro-batch when the "
                     "run starts, so batch x accumulate is unknown here. Give the images per optimizer step instead: "
-                    f"nbs (e.g. nbs={64 * n}); the workbook's memory planner (plan.fit_memory) then picks the "
+                    f"nbs (e.g. nbs={64 * n}); the workbook's memory planner (planner.fit_memory) then picks the "
                     "micro-batch and Ultralytics accumulates round(nbs / batch)")
             batch = int(batch)
             put("nbs", batch * n, key, f"nbs={batch * n}: Ultralytics accumulates max(round(nbs / batch), 1) = {n} "

@@ -17,6 +17,7 @@ from typing import Any
 
 from helpers.train.callbacks import Hooks, StopSwitch
 from helpers.train.plan import TrainPlan
+from helpers.train import plan_view
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
@@ -301,7 +302,7 @@ def run_lines(result: Any) -> list[str]:
     """A finished run in words: where it is, how long it took, the last epoch's losses and mAP."""
     from helpers.train import curves
 
-    lines = [f"run {result.save_dir}: {result.seconds:.0f} s by the wall clock", result.plan.summary()]
+    lines = [f"run {result.save_dir}: {result.seconds:.0f} s by the wall clock", plan_view.summary(result.plan)]
     try:
         cols = result.curves()
     except FileNotFoundError:

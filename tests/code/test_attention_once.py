@@ -6,6 +6,7 @@ from ultralytics.nn.modules.block import AAttn
 
 from helpers.data import synthetic
 from helpers.tricks import attention
+from helpers.train import plan_view
 
 
 @pytest.fixture(autouse=True)
@@ -80,9 +81,9 @@ def test_the_attention_trick_is_two_plan_fields_with_choices_a_row_and_a_restori
     assert registry.choices("attention") == attention.BACKENDS and registry.choices("sdpa_kernel") == attention.SDPA_KERNELS
     with pytest.raises(PlanError, match="attention='spda': choose one of .*did you mean 'sdpa'"):
         TrainPlan(attention="spda")
-    rows = {r[0]: r for r in TrainPlan(attention="sdpa", sdpa_kernel="math").rows()}
+    rows = {r[0]: r for r in plan_view.rows(TrainPlan(attention="sdpa", sdpa_kernel="math"))}
     assert rows["attention"][1:] == ("sdpa -> sdpa, SDPA kernel math", "as requested")
-    assert {r[0]: r for r in TrainPlan(model="yolov8n.yaml").rows()}["attention"][1] == "does not apply"
+    assert {r[0]: r for r in plan_view.rows(TrainPlan(model="yolov8n.yaml"))}["attention"][1] == "does not apply"
     attention.unpatch()
     n = attention.applications()
     plan = TrainPlan(attention="sdpa", sdpa_kernel="math")

@@ -10,6 +10,7 @@ from ultralytics.nn.modules import C3k2, Conv
 from ultralytics.nn.tasks import DetectionModel
 
 from helpers.tricks import checkpointing
+from helpers.train import plan_view
 
 
 @pytest.fixture(autouse=True)
@@ -104,11 +105,11 @@ def test_the_checkpoint_trick_is_a_plan_field_with_its_choices_row_and_hooks():
         TrainPlan(checkpoint="everything")
     with pytest.raises(PlanError, match="did you mean 'blocks'"):
         TrainPlan(checkpoint="block")
-    rows = {r[0]: r for r in TrainPlan(checkpoint="all").rows()}
+    rows = {r[0]: r for r in plan_view.rows(TrainPlan(checkpoint="all"))}
     assert rows["checkpointing"][1:] == ("all", "recompute activations in the backward pass")
-    assert {r[0]: r for r in TrainPlan(model="yolov8n.yaml", checkpoint="attention").rows()}["checkpointing"][1] == \
+    assert {r[0]: r for r in plan_view.rows(TrainPlan(model="yolov8n.yaml", checkpoint="attention"))}["checkpointing"][1] == \
         "attention: nothing to recompute"
-    settings = [r[0] for r in TrainPlan().rows()]
+    settings = [r[0] for r in plan_view.rows(TrainPlan())]
     assert settings.index("kernels") + 1 == settings.index("checkpointing") == settings.index("precision") - 1
 
     plan = TrainPlan(checkpoint="blocks")

@@ -6,6 +6,7 @@ import torch
 
 from helpers.train.plan import PlanError, TrainPlan
 from helpers.tricks import cudnn_benchmark, registry
+from helpers.train import plan_view
 
 
 class FakeTrainer:
@@ -28,7 +29,7 @@ def test_benchmark_needs_deterministic_off():
 
 def test_the_kernels_row_sits_between_attention_and_checkpointing():
     def kernels(**kw):
-        rows = TrainPlan(**kw).rows()
+        rows = plan_view.rows(TrainPlan(**kw))
         settings = [r[0] for r in rows]
         assert settings.index("kernels") == settings.index("checkpointing") - 1
         assert settings.index("kernels") > settings.index("attention")

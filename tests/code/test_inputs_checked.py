@@ -6,6 +6,7 @@ import pytest
 from helpers.train.plan import TrainPlan
 from helpers.tricks.recipe import Recipe, RecipeError
 from helpers.tricks.translate import TranslateError, translate
+from helpers.train import planner
 
 
 @pytest.mark.parametrize("field,value", [("clip_norm", "x"), ("clip_norm", 0), ("restart_epoch", 1.5),
@@ -37,7 +38,7 @@ def test_amp_dtype_bfloat16_is_kept_when_amp_is_on():
     t = translate({"amp": True, "amp_dtype": "bfloat16"})
     assert t.args["amp"] == "bf16"
     assert translate({"amp": False, "amp_dtype": "bfloat16"}).args["amp"] is False  # AMP off stays off, said so
-    plan, _ = TrainPlan().translated({"amp": True, "amp_dtype": "torch.bfloat16"})
+    plan, _ = planner.translated(TrainPlan(), {"amp": True, "amp_dtype": "torch.bfloat16"})
     assert plan.amp == "bf16"
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from helpers.core import paths
 from helpers.workbook import params, runner
+from helpers.train import planner
 
 
 def write_nb(path, params_src):
@@ -111,7 +112,7 @@ def test_every_notebook_parameter_named_like_a_plan_field_reaches_the_plan_under
 
     fields = {f.name for f in dataclasses.fields(TrainPlan)}
     for nb in runner.discover():
-        if "TrainPlan.from_profile(" not in nb.read_text():
+        if "planner.from_profile(" not in nb.read_text():
             continue  # builds no plan (06 exports given weights)
         declared = set(params.declared(nb))
         passed = _plan_keywords(nb)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from helpers.core import profiles
-from helpers.train import curves, lr
+from helpers.train import curves, lr, plan_view, planner
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 from helpers.tricks import convergence
 from helpers.tricks.recipe import Recipe
@@ -101,25 +101,25 @@ def test_the_plan_round_trips_through_its_one_environment_variable(monkeypatch):
 
 def test_from_profile_counts_the_training_images_and_takes_overrides(runs):
     prof = profiles.get("quick").replace(n_train=12, n_val=4, imgsz=64)
-    p = TrainPlan.from_profile(prof, dataset="synthetic", epochs=7, lr_rule="linear")
+    p = planner.from_profile(prof, dataset="synthetic", epochs=7, lr_rule="linear")
     assert p.train_images == 12 and p.epochs == 7 and p.batch == prof.batch and p.data.endswith("dataset.yaml")
     with pytest.raises(PlanError, match="did you mean 'epochs'"):
-        TrainPlan.from_profile(prof, epoch=7)
+        planner.from_profile(prof, epoch=7)
 
 
 def test_explain_names_each_setting_and_its_reason():
     p = TrainPlan(batch=64, nbs=256, train_images=2048, epochs=30)
-    rows = {r[0]: r for r in p.rows()}
+    rows = {r[0]: r for r in plan_view.rows(p)}
     assert rows["accumulate"][1:] == ("4", "max(round(nbs 256 / batch 64), 1)")
     assert rows["lr0"][1] == "0.02" and "sqrt rule from 0.01 at batch 64" in rows["lr0"][2]
     assert rows["warm-up epochs"][1:] == ("6", "capped at 20% of 30 epochs (it would want 6.25 epochs: 8.0 optimizer "
                                                "steps per epoch)")  # the rule that bound, not all of them
-    assert "64 x 4 = 256 per step" in p.summary()
-    assert "| accumulate | 4 |" in p.explain().to_markdown()
+    assert "64 x 4 = 256 per step" in plan_view.summary(p)
+    assert "| accumulate | 4 |" in plan_view.explain(p).to_markdown()
 
 
 def test_translated_tutorial_arguments_land_on_the_plan():
-    p, tr = TrainPlan(data="d.yaml").translated(
+    p, tr = planner.translated(TrainPlan(data="d.yaml"), 
         {"batch": 64, "accumulate": 4, "grad_clip_norm": 2.0, "mosaic_prob": 0.5, "amp_dtype": "bfloat16",
          "gradient_checkpointing": True, "restart_epoch": 300, "lr0": 0.02, "epochs": 600, "close_mosaic": 15})
     assert (p.batch, p.nbs, p.effective_batch, p.lr0, p.epochs, p.amp, p.checkpoint) == \
@@ -127,7 +127,7 @@ def test_translated_tutorial_arguments_land_on_the_plan():
     assert p.recipe.clip_norm == 2.0 and p.recipe.restart_epoch == 300
     assert p.extra == {"close_mosaic": 15, "mosaic": 0.5}
     with pytest.raises(PlanError, match="batch-size.*train_dual.py"):
-        TrainPlan().translated({"batch-size": 64})
+        planner.translated(TrainPlan(), {"batch-size": 64})
 
 
 def test_curves_load_and_plot(tmp_path):
@@ -148,9 +148,9 @@ def test_curves_load_and_plot(tmp_path):
 def test_the_kernel_choices_reach_ultralytics_and_the_table():
     fast = TrainPlan(deterministic=False, cudnn_benchmark=True, sdpa_kernel="flash")
     assert fast.ultralytics_args()["deterministic"] is False and TrainPlan().ultralytics_args()["deterministic"] is True
-    rows = {r[0]: r for r in fast.rows()}
+    rows = {r[0]: r for r in plan_view.rows(fast)}
     assert rows["kernels"][1] == "cuDNN benchmark" and "SDPA kernel flash" in rows["attention"][1]
-    assert {r[0]: r for r in TrainPlan().rows()}["kernels"][1] == "deterministic"
+    assert {r[0]: r for r in plan_view.rows(TrainPlan())}["kernels"][1] == "deterministic"
 
 
 def test_loader_workers_are_sized_from_the_cores(runs):
@@ -161,9 +161,9 @@ def test_loader_workers_are_sized_from_the_cores(runs):
     assert auto_workers("cpu", cpus=2) == 0 and auto_workers("", cpus=1) == 1
     gpu = profiles.get("gpu").replace(n_train=8, n_val=4, imgsz=64)
     assert gpu.workers == -1
-    p = TrainPlan.from_profile(gpu, dataset="synthetic")
+    p = planner.from_profile(gpu, dataset="synthetic")
     assert p.workers == auto_workers(p.device) and p.workers >= 1
-    assert TrainPlan.from_profile(gpu, dataset="synthetic", workers=3).workers == 3  # a value the user set stays
+    assert planner.from_profile(gpu, dataset="synthetic", workers=3).workers == 3  # a value the user set stays
     assert (p.augment_device, p.deterministic, p.cudnn_benchmark) == ("gpu", False, True)
 
 
@@ -171,5 +171,5 @@ def test_loader_workers_are_sized_from_the_cores(runs):
 @pytest.mark.parametrize("checkpoint", ["", "attention", "all"])
 def test_every_row_of_the_plan_gives_its_reason(model, checkpoint):
     plan = TrainPlan(data="d.yaml", model=model, checkpoint=checkpoint, train_images=512)
-    for setting, value, why in plan.rows():
+    for setting, value, why in plan_view.rows(plan):
         assert str(value).strip() and str(why).strip(), f"row {setting!r} has no value or no reason: {value!r}, {why!r}"

@@ -93,7 +93,7 @@ def test_the_plan_is_the_plans_defaults_with_the_profiles_overrides(tmp_path, mo
     monkeypatch.setattr("helpers.data.sources.choose", lambda source, profile: tmp_path / "data.yaml")
     monkeypatch.setattr("helpers.data.sources.count_images", lambda data, split: 10)
     gpu = profiles.get("gpu").replace(sync_bn=True)  # a trick's option overridden like any field
-    plan = TrainPlan.from_profile(gpu)
+    plan = planner.from_profile(gpu)
     for f in dataclasses.fields(TrainPlan):
         if f.name in ("data", "train_images", "workers"):
             continue

@@ -52,18 +52,19 @@ import dataclasses, json, os, sys
 import helpers.tricks
 helpers.tricks.__path__.append(sys.argv[1])  # the folder with foo.py: part of the package, no other file changed
 from helpers.tricks import registry
+from helpers.train import plan_view
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 
 out = {"fields": [f.name for f in dataclasses.fields(TrainPlan)], "choices": registry.choices("foo_level"),
        "torch_loaded_by_the_plan": "torch" in sys.modules}
 p = TrainPlan(foo_level=2, epochs=3, device="cpu")
 out["value"], out["default"] = p.foo_level, TrainPlan().foo_level
-out["rows"] = [list(r) for r in p.rows()]
-out["rows_off"] = [r[0] for r in TrainPlan().rows()]
+out["rows"] = [list(r) for r in plan_view.rows(p)]
+out["rows_off"] = [r[0] for r in plan_view.rows(TrainPlan())]
 out["json"] = TrainPlan.from_json(p.to_json()) == p and json.loads(p.to_json())["foo_level"] == 2
 out["replace"] = p.replace(foo_level=1).foo_level
 out["args"] = p.ultralytics_args().get("close_mosaic")
-out["summary"], out["summary_off"] = p.summary(), TrainPlan().summary()
+out["summary"], out["summary_off"] = plan_view.summary(p), plan_view.summary(TrainPlan())
 errors = {}
 for kw in ({"foo_level": 5}, {"foo_level": "2"}, {"foo_level": 1, "epochs": 1}, {"foo_levl": 1}):
     try:

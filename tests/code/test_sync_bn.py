@@ -8,6 +8,7 @@ import torch
 
 from helpers.train.plan import PlanError, TrainPlan
 from helpers.tricks import registry, sync_bn
+from helpers.train import plan_view
 
 
 class FakeTrainer:
@@ -36,12 +37,12 @@ def test_sync_bn_is_refused_on_the_cpu_and_must_be_a_bool():
 
 
 def test_the_batchnorm_row_appears_for_several_processes_only_before_the_loader():
-    assert "BatchNorm" not in [r[0] for r in TrainPlan(device="0").rows()]
-    rows = TrainPlan(device="0,1", batch=64, sync_bn=True).rows()
+    assert "BatchNorm" not in [r[0] for r in plan_view.rows(TrainPlan(device="0"))]
+    rows = plan_view.rows(TrainPlan(device="0,1", batch=64, sync_bn=True))
     settings = [r[0] for r in rows]
     assert settings.index("BatchNorm") == settings.index("loader") - 1
     assert rows[settings.index("BatchNorm")][1] == "SyncBatchNorm"
-    per_gpu = {r[0]: r for r in TrainPlan(device="0,1", batch=64).rows()}["BatchNorm"]
+    per_gpu = {r[0]: r for r in plan_view.rows(TrainPlan(device="0,1", batch=64))}["BatchNorm"]
     assert per_gpu[1] == "per GPU" and "its own 32 images" in per_gpu[2]
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from helpers.core import profiles
 from helpers.data import label_cache, synthetic
-from helpers.train.plan import TrainPlan
 from helpers.train.run import train
+from helpers.train import planner
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -24,8 +24,8 @@ def test_training_leaves_the_dataset_folder_as_it_was(runs, tmp_path):
     synthetic.generate(user, synthetic.SynthSpec(n_train=16, n_val=4, imgsz=64))
     before = digest(user)
     prof = profiles.get("quick").replace(imgsz=64)
-    plan = TrainPlan.from_profile(prof, dataset=str(user / "dataset.yaml"), epochs=1, batch=8, nbs=8, weights="",
-                                  checkpoint="", plots=False, name="untouched")
+    plan = planner.from_profile(prof, dataset=str(user / "dataset.yaml"), epochs=1, batch=8, nbs=8, weights="",
+                                checkpoint="", plots=False, name="untouched")
     result = train(plan, progress=False)
     assert digest(user) == before, set(digest(user)) ^ set(before)
     caches = sorted(label_cache.cache_dir().rglob("*.cache"))

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from helpers.core import profiles
-from helpers.train import launch
+from helpers.train import launch, planner
 from helpers.train.callbacks import WorkerReport
-from helpers.train.plan import ENV_VAR, TrainPlan
+from helpers.train.plan import ENV_VAR
 from helpers.train.run import applied
 from helpers.tricks import attention, checkpointing
 from helpers.tricks.recipe import Recipe
@@ -29,8 +29,8 @@ def _worker(tmp_path, runs, env_carries_plan: bool) -> dict:
     from helpers.train.trainer import RecipeTrainer
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
-    plan = TrainPlan.from_profile(prof, attention="sdpa", checkpoint="attention", recipe=Recipe(clip_norm=3.0),
-                                  batch=4, epochs=1, project=str(runs), name="ddp", extra={"val": False})
+    plan = planner.from_profile(prof, attention="sdpa", checkpoint="attention", recipe=Recipe(clip_norm=3.0),
+                                batch=4, epochs=1, project=str(runs), name="ddp", extra={"val": False})
     report = tmp_path / "worker.json"
     with applied(plan):
         t = RecipeTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
@@ -97,8 +97,8 @@ def _dead(pid: int) -> bool:
 def test_the_printed_command_trains_exactly_the_plan(runs):
     """What notebook 02 prints for several GPUs: the user's dataset, weights, tricks, recipe and extra arguments."""
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
-    plan = TrainPlan.from_profile(prof, weights="", attention="sdpa", checkpoint="all", lr_rule="linear",
-                                  recipe=Recipe(clip_norm=3.0), extra={"close_mosaic": 2}, workers=2, cache="ram")
+    plan = planner.from_profile(prof, weights="", attention="sdpa", checkpoint="all", lr_rule="linear",
+                                recipe=Recipe(clip_norm=3.0), extra={"close_mosaic": 2}, workers=2, cache="ram")
     multi = plan.replace(device="0,1", batch=16, nbs=32)
     cmd = launch.command(multi, "gpu")  # another profile's defaults: every difference must be spelled out
     assert cmd[1:4] == ["-m", "helpers", "train"] and cmd[cmd.index("--data") + 1] == plan.data

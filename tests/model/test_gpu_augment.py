@@ -12,6 +12,7 @@ import torch
 from helpers.core import profiles
 from helpers.data import sources, synthetic
 from helpers.tricks.gpu_augment import GpuAugment, adopt, unsupported
+from helpers.train import planner
 
 
 def loaders(data, imgsz, batch=16, **hyp):
@@ -106,10 +107,9 @@ def test_what_it_cannot_do_is_said():
 @pytest.mark.slow
 def test_a_short_training_ends_where_ultralytics_pipeline_ends(runs):
     """Fine-tuning the starter weights three CPU epochs with each pipeline: the same mAP within run-to-run noise."""
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
-    plan = TrainPlan.from_profile(profiles.get("quick"), lr_fixed=0.001, name="aug")
+    plan = planner.from_profile(profiles.get("quick"), lr_fixed=0.001, name="aug")
     maps = {dev: train(plan.replace(augment_device=dev, name=f"aug-{dev}"), progress=False).metrics[
         "metrics/mAP50-95(B)"] for dev in ("cpu", "gpu")}
     assert maps["gpu"] == pytest.approx(maps["cpu"], abs=0.05), maps
@@ -117,11 +117,10 @@ def test_a_short_training_ends_where_ultralytics_pipeline_ends(runs):
 
 
 def test_training_falls_back_with_one_line_where_it_cannot_run(runs, caplog):
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
-    plan = TrainPlan.from_profile(prof, epochs=1, weights="", augment_device="gpu", extra={"mixup": 0.1})
+    plan = planner.from_profile(prof, epochs=1, weights="", augment_device="gpu", extra={"mixup": 0.1})
     result = train(plan, progress=False)
     assert result.trainer.gpu_augment is None
     said = [r.getMessage() for r in caplog.records if "falls back" in r.getMessage()]

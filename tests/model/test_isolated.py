@@ -6,7 +6,7 @@ import pytest
 from helpers.core import profiles
 from helpers.data import synthetic
 from helpers.measure import isolated
-from helpers.train.plan import TrainPlan
+from helpers.train import planner
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,8 @@ def data(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_plan_trains_in_its_own_process_and_comes_back_whole(data, tmp_path, runs):
-    plan = TrainPlan.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=2, weights="",
-                                  project=str(tmp_path / "p"), name="iso", exist_ok=True, seed=7)
+    plan = planner.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=2, weights="",
+                                project=str(tmp_path / "p"), name="iso", exist_ok=True, seed=7)
     r = isolated.train(plan, timeout_s=600)
     assert r.plan == plan  # nothing of the plan was re-resolved in the child
     assert r.save_dir == tmp_path / "p" / "iso"
@@ -35,8 +35,8 @@ def test_a_failing_child_says_why(data, tmp_path, runs):
     shutil.copytree(Path(data).parent, copy)
     yaml = copy / Path(data).name
     yaml.write_text(yaml.read_text().replace(str(Path(data).parent), str(copy)))
-    plan = TrainPlan.from_profile(profiles.get("quick"), dataset=str(yaml), imgsz=64, epochs=1,
-                                  weights="", project=str(tmp_path / "p"), name="bad", exist_ok=True)
+    plan = planner.from_profile(profiles.get("quick"), dataset=str(yaml), imgsz=64, epochs=1,
+                                weights="", project=str(tmp_path / "p"), name="bad", exist_ok=True)
     shutil.rmtree(copy / "images" / "val")  # the dataset loses its val split after the plan was made
     with pytest.raises(isolated.IsolatedRunError, match="val"):
         isolated.train(plan, timeout_s=300)

@@ -18,7 +18,7 @@ import pytest
 
 from helpers.core import profiles
 from helpers.data import synthetic
-from helpers.train import launch, worker
+from helpers.train import launch, planner, worker
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 
 ROOT = Path(__file__).resolve().parents[2]  # tests/model/ -> the repo
@@ -141,7 +141,7 @@ def test_a_busy_rendezvous_port_is_one_clear_error(data, tmp_path):
 
 
 def _plan(**kw) -> TrainPlan:
-    return TrainPlan.from_profile(profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4), **kw)
+    return planner.from_profile(profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4), **kw)
 
 
 def _pasted(line: str) -> tuple[dict[str, str], list[str]]:

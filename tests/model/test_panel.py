@@ -6,6 +6,7 @@ import types
 import pytest
 
 from helpers.workbook import panel as P
+from helpers.train import planner
 
 VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "nbs": 256, "batch": 64,
           "lr_rule": "sqrt", "attention": "auto", "checkpoint": "", "amp": "fp16", "weights": "",
@@ -95,7 +96,7 @@ def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
     from helpers.train.run import train
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=16, n_val=4)
-    plan = TrainPlan.from_profile(prof, epochs=5, batch=8, nbs=8, weights="", name="stop", extra={"val": False})
+    plan = planner.from_profile(prof, epochs=5, batch=8, nbs=8, weights="", name="stop", extra={"val": False})
     p = P.Panel({"epochs": 5}, base=plan)
     press = ("on_train_batch_end", lambda tr: p.request_stop())
     result = train(p.plan(), callbacks=[*p.hooks(), press], progress=False)
@@ -136,7 +137,7 @@ def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys
 
     monkeypatch.setenv(P.HEADLESS_VAR, "1")
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
-    plan = TrainPlan.from_profile(prof, epochs=1, batch=4, nbs=4, weights="", name="panel", plots=False)
+    plan = planner.from_profile(prof, epochs=1, batch=4, nbs=4, weights="", name="panel", plots=False)
     p = P.Panel({"epochs": 1, "nbs": 4}, base=plan,
                 on_train=lambda v, panel: (train(panel.plan(), callbacks=panel.hooks(), progress=False), "timer"))
     p.set(nbs=8)  # a changed panel: the run and its report follow it

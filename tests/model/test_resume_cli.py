@@ -14,8 +14,7 @@ KILLED_RUN = """
 import os, signal, sys
 import helpers
 from helpers.core import profiles
-from helpers.train import trainer as T
-from helpers.train.plan import TrainPlan
+from helpers.train import planner, trainer as T
 from helpers.train.run import train
 from helpers.tricks.recipe import Recipe
 
@@ -26,8 +25,8 @@ def save_model(self):
     return real(self)
 T.WorkbookTrainer.save_model = save_model
 prof = profiles.get("quick").replace(n_train=16, n_val=4, imgsz=64)
-plan = TrainPlan.from_profile(prof, epochs=3, batch=8, nbs=8, weights="", checkpoint="", plots=False,
-                              name=sys.argv[1], recipe=Recipe() if sys.argv[2] == "recipe" else None)
+plan = planner.from_profile(prof, epochs=3, batch=8, nbs=8, weights="", checkpoint="", plots=False,
+                            name=sys.argv[1], recipe=Recipe() if sys.argv[2] == "recipe" else None)
 train(plan, progress=False)
 """
 

@@ -13,6 +13,7 @@ from helpers.data import faults, sources
 from helpers.data.sources import DatasetError
 from helpers.train.plan import TrainPlan
 from helpers.train.run import train
+from helpers.train import planner
 
 WHERE = {  # what the message must name for each fault: a file and line, a file, or the yaml key
     "bad-line": (".txt:", "bad-line"), "zero-size-box": (".txt:", "zero-size-box"),
@@ -34,8 +35,8 @@ def source(tmp_path_factory):
 
 
 def tiny(data, project, **kw) -> TrainPlan:
-    return TrainPlan.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, weights="",
-                                  project=str(project), name="run", **kw)
+    return planner.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, weights="",
+                                project=str(project), name="run", **kw)
 
 
 @pytest.mark.parametrize("fault", faults.ONE_FAULT)

@@ -9,7 +9,7 @@ import pytest
 
 from helpers.core import profiles
 from helpers.data import synthetic
-from helpers.train import launch
+from helpers.train import launch, planner
 from helpers.train.plan import PlanError, TrainPlan
 from helpers.train.run import newest_checkpoint, own_folder, train
 
@@ -73,8 +73,8 @@ def test_a_second_training_with_the_same_name_leaves_the_first_untouched(tmp_pat
     (earlier / "weights" / "last.pt").write_bytes(b"an earlier run's weights")
     (earlier / "results.csv").write_text("epoch,metrics/mAP50-95(B)\n1,0.5\n")
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in earlier.rglob("*") if p.is_file()}
-    plan = TrainPlan.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, batch=4, nbs=4, weights="",
-                                  project=str(tmp_path / "out"), name="exp", plots=False, extra={"val": False})
+    plan = planner.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, batch=4, nbs=4, weights="",
+                                project=str(tmp_path / "out"), name="exp", plots=False, extra={"val": False})
     result = train(plan, progress=False)
     assert result.save_dir == tmp_path / "out" / "exp2" and (result.save_dir / "weights" / "last.pt").exists()
     assert "exp is taken" in capsys.readouterr().out

@@ -11,13 +11,14 @@ from helpers.train.plan import PlanError, TrainPlan
 from helpers.train.run import train
 from helpers.tricks import convergence
 from helpers.tricks.recipe import Recipe
+from helpers.train import plan_view, planner
 
 
 @pytest.mark.slow
 def test_validation_every_second_epoch_and_the_last(runs):
     prof = profiles.get("quick").replace(n_train=16, n_val=4, imgsz=64)
-    plan = TrainPlan.from_profile(prof, epochs=3, batch=8, nbs=8, weights="", checkpoint="", plots=False,
-                                  val_every=2, name="val-every")
+    plan = planner.from_profile(prof, epochs=3, batch=8, nbs=8, weights="", checkpoint="", plots=False,
+                                val_every=2, name="val-every")
     result = train(plan, progress=False)
     with open(result.save_dir / "results.csv") as f:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
@@ -34,11 +35,11 @@ def test_val_every_is_checked_with_what_it_cannot_go_with():
         TrainPlan(val_every=2, recipe=Recipe(early_stop=convergence.EarlyStop(patience=5)))
     with pytest.raises(PlanError, match="val=False"):
         TrainPlan(val_every=2, extra={"val": False})
-    rows = {r[0]: r for r in TrainPlan(val_every=5).rows()}
+    rows = {r[0]: r for r in plan_view.rows(TrainPlan(val_every=5))}
     assert rows["validation"][1] == "every 5 epochs"
-    settings = [r[0] for r in TrainPlan(val_every=5).rows()]
+    settings = [r[0] for r in plan_view.rows(TrainPlan(val_every=5))]
     assert settings.index("loader") + 1 == settings.index("validation") == settings.index("logging") - 1
-    assert "validation" not in [r[0] for r in TrainPlan().rows()]
+    assert "validation" not in [r[0] for r in plan_view.rows(TrainPlan())]
     from helpers.tricks import registry, val_every
 
     assert registry.trick("val_every") is val_every.TRICK
