@@ -116,6 +116,7 @@ def test_a_short_training_ends_where_ultralytics_pipeline_ends(runs):
     assert (runs / "train" / "aug-gpu" / "train_batch0.jpg").exists()  # Ultralytics drew the batched pipeline's batch
 
 
+@pytest.mark.slow
 def test_training_falls_back_with_one_line_where_it_cannot_run(runs, caplog):
     from helpers.train.run import train
 

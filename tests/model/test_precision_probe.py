@@ -54,6 +54,7 @@ def test_probe_reports_out_of_memory(monkeypatch):
     assert not r.ok and r.error.startswith("CUDA out of memory") and r.img_s is None
 
 
+@pytest.mark.slow
 def test_training_with_tricks_validates_and_saves_a_portable_checkpoint(tmp_path, runs):
     from helpers.train.callbacks import Hooks, StepTimer
     from helpers.train.plan import TrainPlan

@@ -40,6 +40,7 @@ def rows(path):
         return [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path, runs):
     r = Recipe(clip_norm=1.0, restart_epoch=2, restart_fraction=0.5, restart_decay=0.5,
                loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)))
@@ -59,6 +60,7 @@ def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path, runs):
     assert all(float(x["grad_norm_max"]) > 1.0 for x in log) and sum(int(x["clipped_steps"]) for x in log) > 0
 
 
+@pytest.mark.slow
 def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path, runs):
     Poisoned = failures.nan_trainer({2, 3})  # two bad steps in a row: skip, then restore
     result = train(plan(data, tmp_path, "nan", epochs=3, recipe=Recipe(guard_max_bad=2, guard_lr_drop=0.5)),
