@@ -35,8 +35,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
 fi
-# --no-compile: Python byte-compiles a module when it is first imported, so set-up skips the thousands torch ships
-pip=("$VENV/bin/python" -m pip install --progress-bar off -q --no-compile)
+pip=("$VENV/bin/python" -m pip install --progress-bar off -q)
 if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
     echo "setup: installing $TORCH_SPEC (a few GB the first time)"
     "${pip[@]}" $TORCH_SPEC
