@@ -8,7 +8,8 @@ PROFILE ?=
 ONLY ?=
 # parallel pytest workers (pytest-xdist); JOBS=0 runs the tests in this process
 JOBS ?= auto
-PYTEST := $(PY) -m pytest
+# every test run starts from a fresh, empty HOME and Ultralytics config dir of its own, as on a new machine
+PYTEST := scripts/fresh_home.sh $(PY) -m pytest
 NBVAL := --nbval-lax --nbval-kernel-name yolo-b256 --nbval-cell-timeout 900
 
 .PHONY: setup workbook test test-fast test-slow check lab env clean

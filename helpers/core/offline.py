@@ -38,19 +38,24 @@ def install_fonts() -> list[Path]:
     """Give Ultralytics a local font so its plotting never tries to download Arial.
 
     Ultralytics' `check_font` looks in its config dir, then matplotlib's font list, then downloads. We copy
-    matplotlib's bundled DejaVu Sans (a real, freely licensed TTF) into the config dir under the names it asks for.
+    matplotlib's bundled DejaVu Sans (a real, freely licensed TTF) into the config dir under the names it asks for,
+    then forget `check_font`'s cached answers: it is an lru_cache, and a lookup made before the fonts were placed
+    (None on a fresh machine, offline) would otherwise be served for the rest of the process.
     """
     import matplotlib
-    from ultralytics.utils import USER_CONFIG_DIR
+    from ultralytics.utils import checks
 
     src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     placed = []
     for name in FONT_NAMES:
-        dst = Path(USER_CONFIG_DIR) / name
+        dst = Path(checks.USER_CONFIG_DIR) / name  # the folder check_font itself reads
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
         placed.append(dst)
+    cached = getattr(checks.check_font, "__wrapped__", checks.check_font)  # under Ultralytics' ThreadingLocked
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
     return placed
 
 

@@ -30,19 +30,34 @@ def test_missing_weights_is_a_clear_error(tmp_path):
     assert offline.require_local(f) == f
 
 
-def test_fonts_are_local_so_nothing_is_fetched(monkeypatch):
+def test_fonts_are_local_so_nothing_is_fetched(monkeypatch, tmp_path):
+    """On a fresh machine (an empty Ultralytics config dir) a font asked for before install_fonts() ran (another
+    test, another module) must not stay missing: check_font caches its answers, install_fonts forgets them."""
     import requests
+    from matplotlib import font_manager
+    from ultralytics.utils import checks
     from ultralytics.utils.checks import check_font
 
-    offline.install_fonts()
+    monkeypatch.setattr(checks, "USER_CONFIG_DIR", tmp_path / "Ultralytics")  # as on a fresh machine
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])  # no system Arial to fall back on
+    unwrapped = getattr(check_font, "__wrapped__", check_font)
+    unwrapped.cache_clear()
+    reached = []
 
     def no_network(*a, **k):
-        raise AssertionError("tried to reach the network")
+        reached.append(a)
+        raise ConnectionError("offline")
 
     monkeypatch.setattr(requests, "head", no_network)
     monkeypatch.setattr(requests, "get", no_network)
-    assert check_font("Arial.ttf").exists()
+    assert check_font("Arial.ttf") is None  # asked too early: nothing local, nothing fetched, and cached
+    reached.clear()
+    placed = offline.install_fonts()
+    assert [p.parent for p in placed] == [tmp_path / "Ultralytics"] * 2
+    assert check_font("Arial.ttf") == tmp_path / "Ultralytics" / "Arial.ttf"
     assert check_font("Arial.Unicode.ttf").exists()
+    assert reached == []
+    unwrapped.cache_clear()  # later tests see the real config dir again
 
 
 def test_downloads_are_refused_before_any_network_call(monkeypatch):
