@@ -21,13 +21,14 @@ from helpers.train.plan import TrainPlan
 @dataclass(frozen=True)
 class IsolatedRun:
     """What a run in its own process left: its plan and folder, wall time of `train()`, the training loop's img/s
-    (None for a single epoch) and the peak memory allocated (GiB; None without CUDA)."""
+    (None for a single epoch), the peak memory allocated (GiB; None without CUDA) and the child's epoch clock."""
 
     plan: TrainPlan
     save_dir: Path
     seconds: float
     img_s: float | None
     peak_gib: float | None
+    clock: dict[str, Any]  # the child's EpochClock.record(): per-epoch loops, overheads, epoch_end_s since its start
 
     def curves(self) -> dict[str, list[float]]:
         """results.csv as columns (see helpers.train.curves)."""
@@ -56,7 +57,7 @@ def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
         r = json.loads(out.read_text())
     save_dir = Path(r["save_dir"])
     (save_dir / "child.log").write_text(text)
-    return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"])
+    return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"], r["clock"])
 
 
 def _child(spec: str, out: str) -> int:
@@ -72,7 +73,8 @@ def _child(spec: str, out: str) -> int:
     result = train_here(plan, callbacks=[clock.callbacks()], progress=False)
     doc: dict[str, Any] = dict(plan=result.plan.to_json(), save_dir=str(result.save_dir), seconds=result.seconds,
                                img_s=clock.loop_img_s(),
-                               peak_gib=torch.cuda.max_memory_allocated() / 2**30 if cuda else None)
+                               peak_gib=torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+                               clock=clock.record())
     Path(out).write_text(json.dumps(doc))
     return 0
 

@@ -19,6 +19,7 @@ class EpochClock:
 
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
+        self.since_start = _process_age()  # seconds this process had run when the clock was made
         self.train_start: float | None = None
         self.loops: list[tuple[float, float]] = []  # (loop start, loop end) per epoch
         self.fit_ends: list[float] = []  # end of each epoch's validation + checkpoint
@@ -124,7 +125,13 @@ class EpochClock:
                        overhead_s=[round(x, 3) for x in over], overhead_share=round(sum(over[1:]) / wall, 3))
         if self.end and self.train_start:
             out["train_wall_s"] = round(self.end - self.train_start, 2)
+        out["epoch_end_s"] = self.epoch_end_s()
         return out
+
+    def epoch_end_s(self) -> list[float]:
+        """Seconds from this process's start to the end of each epoch (validation and checkpoint included): the
+        wall clock a user waits for each epoch's result, interpreter start-up and set-up included."""
+        return [round(self.since_start + f - self.t0, 2) for f in self.fit_ends]
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(measure, value, what it includes) for a notebook's table."""
@@ -172,3 +179,10 @@ class EpochClock:
         from helpers.core.tables import Table
 
         return Table(("measure", "value", "what it includes"), self.rows(), title)
+
+
+def _process_age() -> float:
+    """Seconds since this process started (its start time as the OS records it)."""
+    import psutil
+
+    return max(time.time() - psutil.Process().create_time(), 0.0)

@@ -91,7 +91,7 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose trainer methods the overrides below copy or rely on
 UPSTREAM = {  # sha256 of inspect.getsource of those methods when the overrides were written (tests check them)
-    "ultralytics.engine.trainer.BaseTrainer.optimizer_step":  # copied into RecipeTrainer.optimizer_step
+    "ultralytics.engine.trainer.BaseTrainer.optimizer_step":  # copied into WorkbookTrainer/RecipeTrainer.optimizer_step
         "bec16cbc552a8f2dcbc5535dde4957f6e56c6d7bbf34abdaf35ba6bf648ea576",
     "ultralytics.engine.trainer.BaseTrainer.final_eval":  # copied into WorkbookTrainer.final_eval (torchrun)
         "398e74e935f3478962a7c7258e2be9ec6ce0dea676d5b1540ab971e5fb7f7d7c",
@@ -121,6 +121,7 @@ class WorkbookTrainer(DetectionTrainer):
         super().__init__(*args, **kwargs)
         if torchrun_worker():  # torchrun's world, not the length of this host's device list
             self.world_size = int(os.environ["WORLD_SIZE"])
+        self.step_norms: list = []  # this epoch's pre-clip gradient norms, tensors (helpers.tricks.clip logs them)
         if self.plan is not None:  # the tricks' Ultralytics callbacks, in every process (the DDP workers build their own)
             for event, fn in registry.callbacks():
                 self.add_callback(event, fn)
@@ -168,7 +169,23 @@ class WorkbookTrainer(DetectionTrainer):
         return super()._setup_train()
 
     def optimizer_step(self):
-        super().optimizer_step()
+        """BaseTrainer.optimizer_step with the plan's clip (upstream's is fixed at 10) and each step's pre-clip norm
+        kept, as a tensor, for the clip trick's per-epoch log (helpers.tricks.clip): a copy, since upstream hides the
+        norm (guarded by UPSTREAM's hash)."""
+        import torch
+
+        from helpers.tricks import clip
+
+        self.scaler.unscale_(self.optimizer)
+        limit = clip.max_norm(self.plan) if self.plan is not None else clip.ULTRALYTICS_NORM
+        foreach = False if self.device.type == "npu" else None
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=limit, foreach=foreach)
+        self.step_norms.append(norm.detach())
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        if self.ema:
+            self.ema.update(self.model)
         self.optimizer_steps += 1
 
     def final_eval(self):
@@ -232,7 +249,8 @@ class WorkbookTrainer(DetectionTrainer):
         between writing results.csv and last.pt would otherwise log that epoch twice)."""
         super().resume_training(ckpt)
         if ckpt is not None and self.resume and global_rank() in (-1, 0):
-            _keep_epochs(self.save_dir / "results.csv", self.start_epoch)
+            for log in ("results.csv", "grad_norms.csv"):
+                _keep_epochs(self.save_dir / log, self.start_epoch)
 
     # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
     gpu_augment = None  # the GpuAugment of this run, or None (Ultralytics' own CPU pipeline)
