@@ -112,6 +112,8 @@ class WorkbookTrainer(DetectionTrainer):
     saves = 0  # checkpoints this process wrote (global rank 0 only under DDP)
 
     def __init__(self, *args, **kwargs):
+        """Each callback is added once per event: in a DDP worker Ultralytics hands this trainer the launching
+        trainer's callbacks (pickled into its script, ours included), so one already registered is not added again."""
         check_version(WRITTEN_FOR, "helpers.train.trainer")
         offline.prepare_ultralytics()
         label_cache.install()  # Ultralytics' label caches go to the workbook's cache folder, not the user's dataset
@@ -124,7 +126,8 @@ class WorkbookTrainer(DetectionTrainer):
         self.step_norms: list = []  # this epoch's pre-clip gradient norms, tensors (helpers.tricks.clip logs them)
         if self.plan is not None:  # the tricks' Ultralytics callbacks, in every process (the DDP workers build their own)
             for event, fn in registry.callbacks():
-                self.add_callback(event, fn)
+                if fn not in self.callbacks.get(event, ()):  # a DDP worker has them from the pickle already
+                    self.add_callback(event, fn)
         if self.plan is not None and global_rank() in (-1, 0):  # what `--resume RUN_DIR` rebuilds the run from
             self.save_dir.mkdir(parents=True, exist_ok=True)
             (self.save_dir / "plan.json").write_text(self.plan.to_json())
@@ -395,10 +398,12 @@ class RecipeTrainer(WorkbookTrainer):
         if self.recipe.atomic_save:
             self.wdir = checkpoint_io.AtomicPath(self.wdir)
             self.last, self.best = self.wdir / "last.pt", self.wdir / "best.pt"
-        self.add_callback("on_train_epoch_start", RecipeTrainer._epoch_start)
-        self.add_callback("on_train_batch_end", RecipeTrainer._batch_end)
-        self.add_callback("on_train_epoch_end", RecipeTrainer._epoch_end)
-        self.add_callback("on_fit_epoch_end", RecipeTrainer._fit_epoch_end)
+        for event, fn in (("on_train_epoch_start", RecipeTrainer._epoch_start),
+                          ("on_train_batch_end", RecipeTrainer._batch_end),
+                          ("on_train_epoch_end", RecipeTrainer._epoch_end),
+                          ("on_fit_epoch_end", RecipeTrainer._fit_epoch_end)):
+            if fn not in self.callbacks.get(event, ()):  # once, as in WorkbookTrainer.__init__
+                self.add_callback(event, fn)
 
     # --- schedule -------------------------------------------------------------------------------------------------
     def _setup_scheduler(self):
