@@ -64,6 +64,11 @@ POINTS: dict[str, tuple[dict[str, Any], tuple[int, ...], int]] = {
     "b256-linear-60ep": (dict(batch=256, nbs=256, lr_rule="linear"), (0, 1, 2), 60),
     "b256-sqrt-cliplinear": (dict(batch=256, nbs=256, lr_rule="sqrt", clip_rule="linear"), (0, 1), 30),
     "b64x4-linear": (dict(batch=64, nbs=256, lr_rule="linear"), (0, 1), 30),
+    "b256-linear-bn": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1), 30),
+    "b256-linear-bn-60ep": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1, 2), 60),
+    "recipe-guards-bn": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear",
+                              recipe=lambda e: recipe_04(e, restart_epoch=None, loss_stages=None)), (0, 1, 2), 60),
+    "b64x4-linear-bn": (dict(batch=64, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1), 30),
     "b16-sqrt": (dict(batch=16, nbs=16, lr_rule="sqrt"), (0,), 30),
     "recipe-no-restart": (dict(batch=256, nbs=256, recipe=lambda e: recipe_04(e, restart_epoch=None), **RECIPE_PLAN),
                           (0, 1), 60),
@@ -109,14 +114,17 @@ def summarise(plan: TrainPlan, save_dir: Path, clock: dict, jobs: int, status: s
 
     cols = curves.load(save_dir) if (save_dir / "results.csv").exists() else {}
     fields = ("batch", "nbs", "accumulate", "effective_batch", "lr0", "lr_rule", "warmup_epochs", "clip_norm",
-              "clip_rule", "epochs", "imgsz", "train_images", "seed")
+              "clip_rule", "bn_rule", "epochs", "imgsz", "train_images", "seed")
     return {
         "plan": {k: getattr(plan, k) for k in fields}, "recipe": json.loads(plan.recipe.to_json()) if plan.recipe
         else None, "status": status, "error": error, "jobs": jobs, "seconds": seconds, "peak_gib": peak,
         "epoch": [int(e) for e in cols.get("epoch", [])],
         "mAP50-95": [float(m) for m in cols.get(curves.MAP50_95, [])],
         "epoch_end_s": clock.get("epoch_end_s", []),
+        "train_time_s": [float(t) for t in cols.get("time", [])],  # results.csv: from Ultralytics' training start
         "clock": {k: clock.get(k) for k in ("setup_s", "img_s", "img_s_wall", "loop_s", "overhead_s")},
+        "loss": {k: [float(x) for x in cols[k]] for k in ("train/box_loss", "train/cls_loss", "train/dfl_loss",
+                                                         "val/box_loss", "val/cls_loss", "val/dfl_loss") if k in cols},
         "grad_norms": clip.per_epoch(clip.read(save_dir)),
         "tricks_log": _csv(save_dir / "tricks_log.csv"),
     }
