@@ -147,6 +147,18 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def changed(profile: Profile) -> set[str]:
+    """The TrainPlan fields a profile sets differently from the registered profile of its name (what a user changed
+    through `resolve` or `replace`); every override of a profile of another name."""
+    base = PROFILES.get(profile.name)
+    if base is None:
+        return set(profile.overrides)
+    return {k for k, v in profile.overrides.items() if base.overrides.get(k, _MISSING) != v}
+
+
+_MISSING = object()
+
+
 def cuda_available() -> bool:
     """True when torch sees a CUDA device (False when torch is missing)."""
     try:

@@ -65,6 +65,61 @@ def steps_per_epoch(images: int, effective: int) -> float:
     return images / effective
 
 
+# The step floor, chosen from the time-to-accuracy record (benchmarks/results/tta-h200/): the fewest steps per epoch
+# of a recorded run that reached 95% of the reference accuracy, and more steps in all than any recorded run needed
+# before its mAP50-95 passed 0.05 (helpers.records.timetoacc; tests/code/test_timetoacc.py checks both).
+# Below them a run may learn nothing: 205 images at batch 256 for 20 epochs (20 steps) ended at mAP50-95 0.000.
+MIN_STEPS_PER_EPOCH = 8
+MIN_STEPS = 200
+SMALLEST_NBS = 16  # Ultralytics' default batch: below it BatchNorm statistics of a batch get noisy
+
+
+def total_steps(epochs: int, images: int, effective: int) -> float:
+    """Optimizer steps over the whole run."""
+    return steps_per_epoch(images, effective) * epochs
+
+
+def below_floor(epochs: int, images: int, effective: int) -> str:
+    """What of the step floor this run misses, in words ('' when it has enough steps, or no images were counted)."""
+    if images <= 0:
+        return ""
+    per, total = steps_per_epoch(images, effective), total_steps(epochs, images, effective)
+    short = [f"{per:.1f} optimizer steps per epoch (floor {MIN_STEPS_PER_EPOCH})"] if per < MIN_STEPS_PER_EPOCH else []
+    short += [f"{total:.0f} in all (floor {MIN_STEPS})"] if total < MIN_STEPS else []
+    return " and ".join(short)
+
+
+def fitting_nbs(epochs: int, images: int, nbs: int) -> int:
+    """`nbs` when it meets the step floor, else the largest power of two below it that does, never below
+    SMALLEST_NBS (nor above `nbs`: a smaller batch a user chose stays)."""
+    if not below_floor(epochs, images, nbs):
+        return nbs
+    b = 1 << (nbs.bit_length() - 1)  # the largest power of two <= nbs
+    while b > SMALLEST_NBS and below_floor(epochs, images, b):
+        b //= 2
+    return max(min(b, nbs), min(nbs, SMALLEST_NBS))
+
+
+def epochs_for_floor(images: int, effective: int) -> int:
+    """The fewest epochs that give the floor's steps in all at this effective batch."""
+    return max(1, math.ceil(MIN_STEPS / steps_per_epoch(images, effective))) if images > 0 else 1
+
+
+def proposal(epochs: int, images: int, nbs: int, effective: int) -> str:
+    """What gives a run short of the floor its steps, in words: a smaller nbs where one does, else more images
+    and/or more epochs ('' for a run that meets the floor)."""
+    if not below_floor(epochs, images, effective):
+        return ""
+    smaller = fitting_nbs(epochs, images, nbs)
+    if smaller < nbs and not below_floor(epochs, images, smaller):
+        return f"nbs={smaller}"
+    ways = [f"at least {MIN_STEPS_PER_EPOCH * effective} training images"] \
+        if steps_per_epoch(images, effective) < MIN_STEPS_PER_EPOCH else []
+    if total_steps(epochs, images, effective) < MIN_STEPS:
+        ways.append(f"epochs={epochs_for_floor(images, effective)}")
+    return " and ".join(ways)
+
+
 def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, min_steps: int = 50,
                   max_fraction: float = 0.2) -> float:
     """Warm-up length in epochs for a large batch: at least `base` epochs (Ultralytics' default) and at least

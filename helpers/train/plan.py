@@ -100,7 +100,8 @@ class TrainPlan:
     epochs: int = 30
     batch: int = 256  # Ultralytics' `batch`: the micro-batch, global over all training processes
     nbs: int = 256  # Ultralytics' nominal batch: accumulate = max(round(nbs / batch), 1)
-    lr_rule: str = "sqrt"  # linear | sqrt | none: lr0 from lr_ref at batch_ref
+    fitted_from: int = 0  # the nbs asked for, where the planner lowered it to meet the step floor (0: not lowered)
+    lr_rule: str = "linear"  # linear | sqrt | none: lr0 from lr_ref at batch_ref (linear: the record's choice)
     lr_ref: float = 0.01  # Ultralytics' SGD default lr0 ...
     batch_ref: int = 64  # ... tuned at its default nbs
     lr_fixed: float | None = None  # an explicit lr0 (fine-tuning, a comparison); None: from the rule
@@ -131,6 +132,8 @@ class TrainPlan:
 
         from helpers.tricks import precision
 
+        if self.fitted_from < 0:
+            bad("fitted_from", "must be >= 0")
         for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -207,6 +210,16 @@ class TrainPlan:
     @property
     def steps_per_epoch(self) -> float:
         return lr.steps_per_epoch(self.train_images, self.effective_batch)
+
+    @property
+    def total_steps(self) -> float:
+        """Optimizer steps over the whole run."""
+        return lr.total_steps(self.epochs, self.train_images, self.effective_batch)
+
+    @property
+    def below_floor(self) -> str:
+        """What of the step floor (lr.MIN_STEPS_PER_EPOCH, lr.MIN_STEPS) this run misses, in words ('' if none)."""
+        return lr.below_floor(self.epochs, self.train_images, self.effective_batch)
 
     @property
     def warmup_epochs(self) -> float:

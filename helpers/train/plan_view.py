@@ -59,11 +59,11 @@ def core_rows(plan: TrainPlan) -> list[Row]:
         ("model", plan.model, why),
         ("data", plan.data, f"{plan.train_images} training images"),
         ("image size", str(plan.imgsz), "pixels of the longer side: Ultralytics resizes and pads every image to it"),
-        ("epochs", str(plan.epochs), f"{lr.steps_per_epoch(plan.train_images, plan.effective_batch) * plan.epochs:.0f} "
-         f"optimizer steps in all at this effective batch" if plan.train_images else "passes over the training images"),
+        ("epochs", str(plan.epochs), "passes over the training images"),
         ("micro-batch (batch)", str(plan.batch), gpus or "images per forward/backward pass"),
         ("accumulate", str(plan.accumulate), f"max(round(nbs {plan.nbs} / batch {plan.batch}), 1)"),
         ("effective batch", str(plan.effective_batch), "images per optimizer step"),
+        *([steps_row(plan)] if plan.train_images else []),
         ("lr0", f"{plan.lr0:g}", rule),
         ("warm-up epochs", f"{plan.warmup_epochs:g}", warm),
         ("weight decay applied", f"{plan.weight_decay:.2e}", "weight_decay x batch x accumulate / nbs"),
@@ -86,6 +86,21 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          "tensorboard --logdir " + (plan.project or "runs/train") if plan.tensorboard else
          "Ultralytics' figures and results.csv in the run folder" if plan.plots else "results.csv in the run folder"),
     ]
+
+
+def steps_row(plan: TrainPlan) -> Row:
+    """The 'optimizer steps' row: per epoch and in all, against the step floor (helpers.train.lr)."""
+    value = f"{plan.steps_per_epoch:.1f} per epoch, {plan.total_steps:.0f} in all"
+    floor = f"floor {lr.MIN_STEPS_PER_EPOCH} per epoch and {lr.MIN_STEPS} in all (benchmarks/results/tta-h200)"
+    short = plan.below_floor
+    if short:
+        why = f"too few to learn from: {short}; {lr.proposal(plan.epochs, plan.train_images, plan.nbs, plan.effective_batch)} would meet the floor"
+    elif plan.fitted_from:
+        why = (f"nbs lowered from {plan.fitted_from} to {plan.nbs}: {plan.train_images} images at {plan.fitted_from} "
+               f"give {lr.steps_per_epoch(plan.train_images, plan.fitted_from):.1f} per epoch; {floor}")
+    else:
+        why = f"at least the {floor}"
+    return "optimizer steps", value, why
 
 
 def explain(plan: TrainPlan, title: str = "") -> Table:

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from helpers.core import profiles
 from helpers.core.profiles import Profile
+from helpers.train import lr
 from helpers.train.plan import OWNED, PlanError, TrainPlan, _check_names
 from helpers.tricks.recipe import Recipe
 
@@ -38,7 +40,21 @@ def from_profile(profile: Profile, *, dataset: str | Path = "synthetic", **overr
     base.update(overrides)
     if base.get("workers") == AUTO_WORKERS:  # sized from this machine's cores
         base["workers"] = auto_workers(base.get("device", ""), base.get("nnodes", 1))
-    return TrainPlan(**base)
+    plan = TrainPlan(**base)
+    chosen = {"batch", "nbs"} & (set(overrides) | profiles.changed(profile))
+    return plan if chosen else fit_steps(plan)
+
+
+def fit_steps(plan: TrainPlan) -> TrainPlan:
+    """The plan with nbs (and the micro-batch, where larger) lowered to the largest power of two that gives the
+    step floor's optimizer steps on this dataset (helpers.train.lr): the profile's batch meets data too small for it.
+    A plan that meets the floor, or cannot meet it at the smallest nbs, is returned as it is (its rows and train()
+    say what is short)."""
+    nbs = lr.fitting_nbs(plan.epochs, plan.train_images, plan.nbs)
+    if nbs == plan.nbs:
+        return plan
+    return plan.replace(nbs=nbs, batch=min(plan.batch, nbs), fitted_from=plan.nbs)
+
 
 
 def with_memory(plan: TrainPlan, memory_plan: MemoryPlan) -> TrainPlan:

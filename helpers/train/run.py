@@ -148,7 +148,22 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
     plan = own_folder(plan)
     start, why = plan.start()
     print(f"start: {why}")
+    warn_steps(plan)
     return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
+
+
+def warn_steps(plan: TrainPlan) -> None:
+    """One line when the run is short of the step floor (helpers.train.lr): it trains, as asked, but may learn
+    nothing."""
+    short = plan.below_floor
+    if short:
+        from ultralytics.utils import LOGGER
+
+        from helpers.train import lr
+
+        LOGGER.warning(f"{plan.train_images} images at effective batch {plan.effective_batch} for {plan.epochs} epochs: "
+                       f"{short}; a run this short may learn nothing; "
+                       f"{lr.proposal(plan.epochs, plan.train_images, plan.nbs, plan.effective_batch)} would meet the floor")
 
 
 def holds_run(folder: Path) -> bool:

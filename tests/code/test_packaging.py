@@ -87,10 +87,11 @@ MAY_IMPORT = {
     "data": {"core", "data"},
     "tricks": {"core", "tricks"},
     "deploy": {"core", "deploy"},
+    "records": {"core", "records"},
     "train": {"core", "data", "tricks", "train"},
-    "measure": {"core", "data", "tricks", "train", "measure"},
+    "measure": {"core", "data", "tricks", "train", "records", "measure"},
     "diagnose": {"core", "data", "tricks", "train", "diagnose"},
-    "workbook": {"core", "data", "tricks", "train", "measure", "deploy", "diagnose", "workbook"},
+    "workbook": {"core", "data", "tricks", "train", "measure", "records", "deploy", "diagnose", "workbook"},
 }
 
 

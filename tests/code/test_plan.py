@@ -111,7 +111,9 @@ def test_explain_names_each_setting_and_its_reason():
     p = TrainPlan(batch=64, nbs=256, train_images=2048, epochs=30)
     rows = {r[0]: r for r in plan_view.rows(p)}
     assert rows["accumulate"][1:] == ("4", "max(round(nbs 256 / batch 64), 1)")
-    assert rows["lr0"][1] == "0.02" and "sqrt rule from 0.01 at batch 64" in rows["lr0"][2]
+    assert rows["lr0"][1] == "0.04" and "linear rule from 0.01 at batch 64" in rows["lr0"][2]  # the default rule
+    assert rows["optimizer steps"][1:] == ("8.0 per epoch, 240 in all", "at least the floor 8 per epoch and 200 in all "
+                                           "(benchmarks/results/tta-h200)")
     assert rows["warm-up epochs"][1:] == ("6", "capped at 20% of 30 epochs (it would want 6.25 epochs: 8.0 optimizer "
                                                "steps per epoch)")  # the rule that bound, not all of them
     assert "64 x 4 = 256 per step" in plan_view.summary(p)
@@ -173,3 +175,36 @@ def test_every_row_of_the_plan_gives_its_reason(model, checkpoint):
     plan = TrainPlan(data="d.yaml", model=model, checkpoint=checkpoint, train_images=512)
     for setting, value, why in plan_view.rows(plan):
         assert str(value).strip() and str(why).strip(), f"row {setting!r} has no value or no reason: {value!r}, {why!r}"
+
+
+def test_the_planner_fits_the_batch_to_the_data_and_an_explicit_batch_trains_with_one_warning(tmp_path, monkeypatch,
+                                                                                                capsys):
+    """205 images at the gpu profile's 256 would be 0.8 optimizer steps per epoch: the planner lowers nbs to the
+    largest power of two that gives the floor's steps and says why; asked for explicitly, 256 stays, the row says it
+    is too few and what would do, and train() warns once in one line."""
+    from helpers.train import run
+
+    monkeypatch.setattr("helpers.data.sources.choose", lambda source, profile: tmp_path / "data.yaml")
+    monkeypatch.setattr("helpers.data.sources.count_images", lambda data, split: 205)
+    gpu = profiles.get("gpu")
+    fitted = planner.from_profile(gpu, epochs=20)
+    assert (fitted.nbs, fitted.batch, fitted.fitted_from) == (16, 16, 256)
+    assert fitted.steps_per_epoch >= lr.MIN_STEPS_PER_EPOCH and fitted.total_steps >= lr.MIN_STEPS
+    row = {r[0]: r for r in plan_view.rows(fitted)}["optimizer steps"]
+    assert row[1] == "12.8 per epoch, 256 in all" and "nbs lowered from 256 to 16" in row[2]
+    for explicit in (planner.from_profile(gpu, epochs=20, nbs=256),  # an override: the user's choice
+                     planner.from_profile(profiles.resolve("gpu", base=gpu, nbs=128), epochs=20)):  # a parameter
+        assert explicit.fitted_from == 0 and explicit.below_floor
+    kept = planner.from_profile(gpu, epochs=20, nbs=256)
+    row = {r[0]: r for r in plan_view.rows(kept)}["optimizer steps"]
+    assert row[1] == "0.8 per epoch, 16 in all" and "too few to learn from" in row[2] and "nbs=16 would" in row[2]
+    from ultralytics.utils import LOGGER
+
+    seen = []
+    monkeypatch.setattr(LOGGER, "warning", lambda msg, *a, **k: seen.append(msg))
+    run.warn_steps(kept)
+    run.warn_steps(fitted)
+    assert len(seen) == 1 and "\n" not in seen[0] and "may learn nothing" in seen[0] and "nbs=16" in seen[0]
+    # a smaller batch a user chose is never raised, and more epochs are proposed where no batch would do
+    assert lr.fitting_nbs(3, 32, 8) == 8
+    assert lr.proposal(3, 32, 16, 16) == "at least 128 training images and epochs=100"

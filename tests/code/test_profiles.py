@@ -91,7 +91,7 @@ def test_the_plan_is_the_plans_defaults_with_the_profiles_overrides(tmp_path, mo
     from helpers.train.plan import TrainPlan
 
     monkeypatch.setattr("helpers.data.sources.choose", lambda source, profile: tmp_path / "data.yaml")
-    monkeypatch.setattr("helpers.data.sources.count_images", lambda data, split: 10)
+    monkeypatch.setattr("helpers.data.sources.count_images", lambda data, split: 2048)  # enough for the step floor
     gpu = profiles.get("gpu").replace(sync_bn=True)  # a trick's option overridden like any field
     plan = planner.from_profile(gpu)
     for f in dataclasses.fields(TrainPlan):
