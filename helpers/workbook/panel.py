@@ -2,9 +2,10 @@
 
 Interactive (JupyterLab): `panel.show()` draws the controls, a line of derived settings that follows every change
 (computed by the run's `TrainPlan`: effective batch, lr0 by the chosen rule), and optional Plan / Train / Stop
-buttons; training runs in a thread so Stop stays clickable. Headless (Papermill, $WORKBOOK_HEADLESS=1, or no
-ipywidgets): the same object holds the parameters-cell values, `show()` prints them, and the notebook calls the
-same functions. `panel.plan(base)` is the base plan with the panel's values.
+buttons; training runs in a thread so Stop stays clickable. A client without widgets (Papermill, nbconvert) keeps
+the values as text in the same output, and waits on nothing. Headless ($WORKBOOK_HEADLESS=1, set by the workbook's
+runner, or no ipywidgets): the same object holds the parameters-cell values, `show()` prints them, and the notebook
+calls the same functions. `panel.plan(base)` is the base plan with the panel's values.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from helpers.train.callbacks import Hooks, StopSwitch
 from helpers.train.plan import TrainPlan
 from helpers.train import plan_view
+from helpers.workbook import redraw
+from helpers.workbook.redraw import slider  # noqa: F401  (its old home: notebooks' callers may import it from here)
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
@@ -209,13 +212,12 @@ class Panel:
             return fn(*args)
 
     def show(self) -> None:
-        """Draw the widgets, or print the values when headless."""
-        from IPython.display import display
-
+        """Draw the widgets (with the values as text for a client without widgets), or print the values when
+        headless."""
         if headless():
             print(f"{self.title} (headless: values from the parameters cell)\n  " + self.summary())
         else:
-            display(self.widget())
+            redraw.show(self.widget(), {"text/plain": f"{self.title}: {self.summary()}"})
 
     # ------------------------------------------------------------------ training with a stop button
     @property
@@ -317,13 +319,3 @@ def run_lines(result: Any) -> list[str]:
                  f"{fin.get('mAP50', float('nan')):.3f}")
     return lines
 
-
-def slider(fn: Callable[[float], Any], name: str, value: float, lo: float = 0.0, hi: float = 1.0,
-           step: float = 0.05) -> None:
-    """`fn(value)` now; in JupyterLab a slider over `name` redraws it (headless: the parameter's value only)."""
-    if headless():
-        fn(value)
-        return
-    import ipywidgets as w
-
-    w.interact(fn, **{name: w.FloatSlider(value=value, min=lo, max=hi, step=step, description=name)})

@@ -21,13 +21,13 @@ def after_training(before: evaluate.Evaluation, best: str | Path, plan: Any) -> 
 
 def predictions(best: str | Path, plan: Any, conf: float, what: str = "validation images", n: int = 8) -> list[Path]:
     """`n` validation images with best.pt's boxes; in JupyterLab a slider redraws them at another confidence
-    threshold (headless: at `conf`). Returns the images."""
-    from helpers.workbook.panel import slider
+    threshold when released (headless: at `conf`). Returns the images."""
+    from helpers.workbook.redraw import slider
 
     images = evaluate.val_images(plan.data, n)
 
-    def draw(conf: float = conf) -> None:
-        evaluate.predict_grid(best, images, plan.imgsz, conf=conf, title=f"best.pt on {what}, conf >= {conf:g}")
+    def draw(conf: float) -> Any:
+        return evaluate.predict_grid(best, images, plan.imgsz, conf=conf, title=f"best.pt on {what}, conf >= {conf:g}")
 
     slider(draw, "conf", conf)
     return images
