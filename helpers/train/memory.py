@@ -9,12 +9,15 @@ measurement too: it caps the choice below that batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from helpers.train import lr
 from helpers.train.probe import ProbeConfig, ProbeResult
 from helpers.core.tables import Table
+
+MARGIN = 0.1  # the share of the card the planner leaves free (choose, plan)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def fit(points: Sequence[Point]) -> tuple[float, float]:
     return slope, mp - slope * mb
 
 
-def choose(points: Sequence[Point], card_gib: float, target: int = 256, margin: float = 0.1) -> Plan:
+def choose(points: Sequence[Point], card_gib: float, target: int = 256, margin: float = MARGIN) -> Plan:
     """The largest divisor of `target` whose predicted peak fits in (1 - margin) of the card, below any OOM batch."""
     plan = Plan(card_gib, margin, target, list(points))
     plan.slope, plan.intercept = fit(points)
@@ -152,7 +155,7 @@ def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[Probe
     return points
 
 
-def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = 0.1,
+def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = MARGIN,
          card_gib: float | None = None, run: Callable[[ProbeConfig], ProbeResult] | None = None,
          fallback_batch: int = 8, verify: bool = True) -> Plan:
     """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch).
@@ -183,3 +186,102 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
         chosen.notes.insert(0, f"checked: micro-batch {checked.batch} " +
                             ("ran out of memory" if checked.oom else f"measured {checked.peak_gib:.1f} GiB"))
     return chosen
+
+
+def card_gib(gb: float) -> float:
+    """A card's memory as sold (GB: 10^9 bytes) in GiB (2^30 bytes), the unit of every measurement here: 16 GB is
+    14.9 GiB."""
+    return gb * 1e9 / 2**30
+
+
+def largest_batch(slope: float, intercept: float, usable_gib: float) -> int:
+    """The largest micro-batch whose predicted peak (intercept + slope x batch) fits in `usable_gib` (0: none)."""
+    if not slope > 0:
+        raise ValueError(f"slope {slope!r}: peak memory must grow with the batch")
+    return max(0, math.floor((usable_gib - intercept) / slope + 1e-9))
+
+
+@dataclass(frozen=True)
+class CardFit:
+    """What one card holds by the fitted line: the largest micro-batch, and the planner's (a divisor of the target)."""
+
+    card_gb: float  # as sold
+    card_gib: float
+    margin: float
+    store_gib: float  # the training set stored on this card (0: none asked for, or it stays on the host)
+    store_where: str  # '' (none asked for) | 'device' | 'host' (more than the store's share of the card)
+    usable_gib: float  # card x (1 - margin), less the store
+    largest: int  # the largest micro-batch predicted to fit (0: not even one image)
+    micro_batch: int  # the largest divisor of `target` that fits: what the planner chooses (0: none fits)
+    target: int  # the effective batch
+
+    @property
+    def accumulate(self) -> int:
+        return lr.accumulate(self.micro_batch, self.target) if self.micro_batch else 0
+
+
+def fit_cards(slope: float, intercept: float, cards_gb: Sequence[float], target: int = 256, margin: float = MARGIN,
+              store_bytes: int = 0, store_share: float | None = None) -> list[CardFit]:
+    """Per card size (GB as sold): the largest micro-batch whose predicted peak fits in (1 - margin) of the card, and
+    the largest divisor of `target` that does (the planner's choice, as `choose` makes it), beside a training set of
+    `store_bytes` kept on the card where it would go there. `helpers.tricks.gpu_data.where_it_fits` stores the set on
+    the GPU when it takes at most `GPU_SHARE` (or `store_share`) of the memory free before training, here the whole
+    card (an idle one, the CUDA context left out); otherwise it stays in host memory and takes nothing of the card."""
+    if store_share is None and store_bytes:
+        from helpers.tricks import gpu_data
+
+        store_share = gpu_data.GPU_SHARE
+    out = []
+    for gb in cards_gb:
+        gib = card_gib(gb)
+        store = store_bytes / 2**30
+        where = "" if not store_bytes else "device" if store <= (store_share or 0.0) * gib else "host"
+        on_card = store if where == "device" else 0.0
+        usable = gib * (1 - margin) - on_card
+        largest = largest_batch(slope, intercept, usable)
+        micro = max((b for b in range(1, min(largest, target) + 1) if target % b == 0), default=0)
+        out.append(CardFit(gb, gib, margin, on_card, where, usable, largest, micro, target))
+    return out
+
+
+def cards_table(fits: dict[str, list[CardFit]], title: str = "") -> Table:
+    """One row per card, one column per fitted configuration (e.g. with and without the stored training set): the
+    largest micro-batch, and the planner's micro-batch x accumulation for the effective batch."""
+    first = next(iter(fits.values()))
+    rows = []
+    for i, c in enumerate(first):
+        row = [f"{c.card_gb:g} GB", f"{c.card_gib:.1f}", f"{c.card_gib * (1 - c.margin):.1f}"]
+        for cards in fits.values():
+            f = cards[i]
+            row.append("none fits" if not f.largest else f"{f.largest} ({f.micro_batch} x {f.accumulate})")
+        rows.append(row)
+    headers = ["card (as sold)", "GiB", f"usable GiB (margin {first[0].margin:.0%})"]
+    headers += [f"{k}: largest (planner: micro-batch x accumulate)" for k in fits]
+    return Table(headers, rows, title)
+
+
+def plot_cards(fits: dict[str, list[CardFit]], measured: int | None = None, title: str = ""):
+    """The largest micro-batch per card for each fitted configuration (bars, log axis), the effective batch drawn
+    across and, where given, the largest batch measured (above it the line is extrapolated)."""
+    import matplotlib.pyplot as plt
+
+    first = next(iter(fits.values()))
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / len(fits)
+    for k, (name, cards) in enumerate(fits.items()):
+        xs = [i + (k - (len(fits) - 1) / 2) * width for i in range(len(cards))]
+        bars = ax.bar(xs, [max(c.largest, 0.5) for c in cards], width, color=f"C{k}", label=name)
+        for b, c in zip(bars, cards):
+            ax.text(b.get_x() + b.get_width() / 2, max(c.largest, 0.5), str(c.largest), ha="center", va="bottom",
+                    fontsize=7)
+    same = measured == first[0].target
+    ax.axhline(first[0].target, color="k", ls="--", lw=0.9, label=f"effective batch {first[0].target}" +
+               (" = the largest measured (above: extrapolated)" if same else ""))
+    if measured and not same:
+        ax.axhline(measured, color="k", ls=":", lw=0.9, label=f"largest measured: {measured} (above: extrapolated)")
+    ax.set(yscale="log", xticks=range(len(first)),
+           xticklabels=[f"{c.card_gb:g} GB\n{c.card_gib:.1f} GiB" for c in first], ylabel="largest micro-batch",
+           title=title or "the largest micro-batch each card holds")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -23,6 +23,7 @@ from helpers.core import paths, profiles
 from helpers.workbook.record import read_records
 from helpers.core.tables import html_table, markdown
 
+GLOB = "[0-9][0-9]*_*.ipynb"  # 02_train_b256, then 02b_when_b256_pays, then 03_...
 KERNEL = "yolo-b256"  # registered by `make setup`; falls back to the current Python's own kernel
 
 
@@ -38,9 +39,10 @@ class NotebookResult:
 
 
 def discover(only: list[str] | None = None, folder: Path | None = None) -> list[Path]:
-    """The workbook's notebooks (NN_name.ipynb) in order; `only` keeps those whose number or name is listed."""
+    """The workbook's notebooks (NN_name.ipynb, NNb_name.ipynb for a chapter placed after NN) in order; `only` keeps
+    those whose number ('2', '02', '02b') or name is listed."""
     folder = folder or paths.NOTEBOOKS
-    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(p for p in folder.glob(GLOB))
     if not only:
         return found
     keep = [p for p in found if any(p.stem == o or p.stem.split("_", 1)[0] == o.zfill(2) for o in only)]

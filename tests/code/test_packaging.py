@@ -31,7 +31,7 @@ def test_environment_yml_lists_the_same_packages():
 
 
 def notebooks():
-    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     assert found
     return found
 

@@ -83,7 +83,7 @@ def problems(path: Path) -> list[str]:
 
 
 def notebooks(folder: Path = paths.NOTEBOOKS) -> list[Path]:
-    found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(folder.glob("[0-9][0-9]*_*.ipynb"))
     assert found
     return found
 
