@@ -39,46 +39,37 @@ import helpers  # noqa: E402,F401  (offline before Ultralytics is imported)
 from helpers.core import paths, profiles, versions  # noqa: E402
 from helpers.train import planner  # noqa: E402
 from helpers.train.plan import TrainPlan  # noqa: E402
-from helpers.tricks.convergence import EarlyStop  # noqa: E402
-from helpers.tricks.loss_stages import LossStages  # noqa: E402
-from helpers.tricks.recipe import Recipe  # noqa: E402
+from helpers.tricks import recipe  # noqa: E402
 
 
-def recipe_04(epochs: int, **changes: Any) -> Recipe:
-    """Notebook 04's stability recipe for a run of `epochs` (its parameters' defaults), with some pieces changed."""
-    base = dict(clip_norm=10.0, restart_epoch=max(1, round(0.6 * epochs)), restart_fraction=0.7, restart_decay=0.95,
-                loss_stages=LossStages.scaled(epochs).stages, early_stop=EarlyStop(patience=max(3, epochs // 3)),
-                empty_cache_every=5)
-    return Recipe(**{**base, **changes})
+def recipe_04(*without: str):
+    """Notebook 04's recipe (helpers.tricks.recipe.tutorial) for a point's epochs, less the named pieces."""
+    return lambda epochs: recipe.tutorial(epochs, without=without)
 
 
-RECIPE_PLAN = dict(lr_fixed=0.01, warmup_fixed=0.0)  # notebook 04 runs its recipe at lr0 0.01 without warm-up
-
-# name -> (plan fields over the gpu profile, seeds, epochs), in the order they are started; a recipe is made for the
-# point's epochs
+# name -> (plan fields over the gpu profile, seeds, epochs), in the order they are started; a recipe's fields are made
+# for the point's epochs
 POINTS: dict[str, tuple[dict[str, Any], tuple[int, ...], int]] = {
     "b64-sqrt": (dict(batch=64, nbs=64, lr_rule="sqrt"), (0, 1), 30),  # the reference: its median best is the target
     "b256-sqrt": (dict(batch=256, nbs=256, lr_rule="sqrt"), (0, 1), 30),
     "b256-linear": (dict(batch=256, nbs=256, lr_rule="linear"), (0, 1), 30),
-    "recipe": (dict(batch=256, nbs=256, recipe=recipe_04, **RECIPE_PLAN), (0, 1, 2), 60),
+    "recipe": (dict(batch=256, nbs=256, lr_rule="sqrt", recipe=recipe_04()), (0, 1, 2), 60),
     "b256-linear-60ep": (dict(batch=256, nbs=256, lr_rule="linear"), (0, 1, 2), 60),
     "b256-sqrt-cliplinear": (dict(batch=256, nbs=256, lr_rule="sqrt", clip_rule="linear"), (0, 1), 30),
     "b64x4-linear": (dict(batch=64, nbs=256, lr_rule="linear"), (0, 1), 30),
     "b256-linear-bn": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1), 30),
     "b256-linear-bn-60ep": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1, 2), 60),
     "recipe-guards-bn": (dict(batch=256, nbs=256, lr_rule="linear", bn_rule="linear",
-                              recipe=lambda e: recipe_04(e, restart_epoch=None, loss_stages=None)), (0, 1, 2), 60),
-    "b64x4-linear-bn": (dict(batch=64, nbs=256, lr_rule="linear", bn_rule="linear"), (0, 1), 30),
+                              recipe=recipe_04("warm_restart", "loss_stages", "lr0", "warmup_0")), (0, 1, 2), 60),
     "b16-sqrt": (dict(batch=16, nbs=16, lr_rule="sqrt"), (0,), 30),
-    "recipe-no-restart": (dict(batch=256, nbs=256, recipe=lambda e: recipe_04(e, restart_epoch=None), **RECIPE_PLAN),
-                          (0, 1), 60),
-    "recipe-no-stages": (dict(batch=256, nbs=256, recipe=lambda e: recipe_04(e, loss_stages=None), **RECIPE_PLAN), (0, 1), 60),
-    "recipe-plan-lr": (dict(batch=256, nbs=256, lr_rule="linear", recipe=recipe_04), (0, 1), 60),
-    "recipe-guards": (dict(batch=256, nbs=256, lr_rule="linear",
-                           recipe=lambda e: recipe_04(e, restart_epoch=None, loss_stages=None)), (0, 1, 2), 60),
+    "recipe-no-restart": (dict(batch=256, nbs=256, recipe=recipe_04("warm_restart")), (0, 1), 60),
+    "recipe-no-stages": (dict(batch=256, nbs=256, recipe=recipe_04("loss_stages")), (0, 1), 60),
+    "recipe-plan-lr": (dict(batch=256, nbs=256, lr_rule="linear", recipe=recipe_04("lr0", "warmup_0")), (0, 1), 60),
     "b256-linear-45ep": (dict(batch=256, nbs=256, lr_rule="linear"), (0, 1), 45),
     "b256-linear-warmup3": (dict(batch=256, nbs=256, lr_rule="linear", warmup_fixed=3.0), (0, 1), 30),
 }
+RECIPE_FIELDS = ("restart_epoch", "restart_fraction", "restart_decay", "loss_stages", "nan_guard", "early_stop",
+                 "empty_cache_every", "atomic_save", "lr_fixed", "warmup_fixed")
 SMOKE = {"b8": (dict(batch=8, nbs=8), (0,), 2), "b4": (dict(batch=4, nbs=4), (0, 1), 2)}
 GIB_PER_IMAGE_640 = 0.15  # peak GiB per image of micro-batch at 640 px (yolo12n, fp16; b256 peaks near 36 GiB)
 
@@ -96,8 +87,9 @@ def build_plan(name: str, fields: dict[str, Any], seed: int, epochs: int, a: arg
         extra.update(weights="", imgsz=64, device="cpu")
     else:
         extra.update(workers=a.workers)
-    if callable(fields.get("recipe")):
-        fields = {**fields, "recipe": fields["recipe"](epochs)}
+    fields = dict(fields)
+    if "recipe" in fields:
+        fields.update(fields.pop("recipe")(epochs))
     return planner.from_profile(prof, dataset="synthetic", **{**extra, **fields})
 
 
@@ -114,10 +106,9 @@ def summarise(plan: TrainPlan, save_dir: Path, clock: dict, jobs: int, status: s
 
     cols = curves.load(save_dir) if (save_dir / "results.csv").exists() else {}
     fields = ("batch", "nbs", "accumulate", "effective_batch", "lr0", "lr_rule", "warmup_epochs", "clip_norm",
-              "clip_rule", "bn_rule", "epochs", "imgsz", "train_images", "seed")
+              "clip_rule", "bn_rule", "epochs", "imgsz", "train_images", "seed", *RECIPE_FIELDS)
     return {
-        "plan": {k: getattr(plan, k) for k in fields}, "recipe": json.loads(plan.recipe.to_json()) if plan.recipe
-        else None, "status": status, "error": error, "jobs": jobs, "seconds": seconds, "peak_gib": peak,
+        "plan": {k: getattr(plan, k) for k in fields}, "status": status, "error": error, "jobs": jobs, "seconds": seconds, "peak_gib": peak,
         "epoch": [int(e) for e in cols.get("epoch", [])],
         "mAP50-95": [float(m) for m in cols.get(curves.MAP50_95, [])],
         "epoch_end_s": clock.get("epoch_end_s", []),

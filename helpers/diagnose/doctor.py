@@ -76,7 +76,7 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "nan-loss", "the loss became NaN/Inf and stayed so",
         "too high a learning rate for the batch, fp16 overflow, or a bad input; Ultralytics reloads last.pt up to 3 "
         "times, then gives up",
-        ["`plan.replace(recipe=Recipe(nan_guard=True))` (RecipeTrainer): skip the bad step, halve lr, restore weights",
+        ["`plan.replace(nan_guard=True)` (the NaN guard): skip the bad step, halve lr, restore weights",
          "lower lr0 (square-root rule instead of linear): `plan.replace(lr_rule='sqrt')`",
          "`plan.replace(amp='bf16')` where the GPU has bf16 tensor cores (no overflow), else `amp='fp32'` to test",
          "`python -m helpers validate data.yaml` to rule out bad labels"], "04_stability_recipe §3")),
@@ -96,7 +96,7 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
     (r"is not a valid YOLO argument|valid YOLO argument", lambda t: Finding(
         "unknown-argument", "Ultralytics rejected a training argument it does not have",
         "tutorials use names like accumulate, grad_clip_norm, mosaic_prob, amp_dtype that Ultralytics never had",
-        ["`helpers.tricks.translate.translate(your_args).table()` maps each to real arguments, a Recipe field, or "
+        ["`helpers.tricks.translate.translate(your_args).table()` maps each to real arguments, a trick's plan field, or "
          "says why not"], "04_stability_recipe §1")),
     (r"DataLoader worker .* (killed|exited unexpectedly)|[Bb]us error|shared memory|/dev/shm|shm_open", lambda t: Finding(
         "dataloader-workers", "a dataloader worker process died",
@@ -128,7 +128,7 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         "program's file leaves one torch cannot open",
         ["resume from the other checkpoint of the run: `weights/best.pt` or an `epochN.pt` (save_period)",
          "or start again from the model yaml: `YOLO('yolo12n.yaml')` / `--weights ''`",
-         "the workbook's recipe writes checkpoints atomically (`Recipe(atomic_save=True)`), so a kill leaves the "
+         "the workbook writes checkpoints atomically with `plan.replace(atomic_save=True)`, so a kill leaves the "
          "previous file whole"], "04_stability_recipe")),
     (r"'[^']+\.ya?ml' does not exist", lambda t: _missing_yaml(t)),
     (r"Dataset yaml not found|[Dd]ataset '.*' error .* does not exist|Error loading data from|images not found|"

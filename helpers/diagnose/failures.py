@@ -107,20 +107,19 @@ def nan_persisted(data: str | Path, project: str | Path) -> BaseException:
     """Every step from the third on gets NaN images and no guard: Ultralytics reloads last.pt 3 times, then fails."""
     from helpers.train.plan import TrainPlan
     from helpers.train.run import train
-    from helpers.tricks.recipe import Recipe
 
     plan = TrainPlan(data=str(data), imgsz=64, epochs=3, batch=4, nbs=4, workers=0, device="cpu", amp="fp32",
                      cache=False, attention="stock", augment="", warmup_fixed=0.0, project=str(project), name="nan",
-                     exist_ok=True, recipe=Recipe(nan_guard=False), extra={"mosaic": 0.0})
+                     exist_ok=True, nan_guard=False, extra={"mosaic": 0.0})
     return _catch(lambda: train(plan, trainer=nan_trainer(set(range(2, 10_000))), progress=False))
 
 
 def nan_trainer(bad_iterations: set[int] | frozenset[int]):
-    """A RecipeTrainer subclass that turns the images of the given training iterations (0-based, counted across
+    """A WorkbookTrainer subclass that turns the images of the given training iterations (0-based, counted across
     epochs) into NaN, to show and test the NaN guard on a real run."""
-    from helpers.train.trainer import RecipeTrainer
+    from helpers.train.trainer import WorkbookTrainer
 
-    class NaNInjectingTrainer(RecipeTrainer):
+    class NaNInjectingTrainer(WorkbookTrainer):
         bad = frozenset(bad_iterations)
         seen = 0
 

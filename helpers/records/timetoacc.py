@@ -36,6 +36,7 @@ class Point:
     grad_norms: tuple[dict[str, float], ...]
     jobs: int
     epoch_end_s: tuple[float, ...]
+    tricks_log: tuple[dict[str, Any], ...] = ()
 
     @property
     def config(self) -> tuple[int, int, int]:
@@ -55,6 +56,11 @@ class Point:
                 out.append(i + 1)
             best = max(best, m)
         return out
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the run had the NaN guard (a plan field, or a field of the recipe object older points recorded)."""
+        return bool(self.plan.get("nan_guard") or (self.plan.get("recipe") or {}).get("nan_guard"))
 
     @property
     def steps_per_epoch(self) -> float:
@@ -146,8 +152,10 @@ def _points(doc: dict) -> tuple[Point, ...]:
     out = []
     for key, r in doc.get("points", {}).items():
         name, seed = key.rsplit("/seed-", 1)
-        out.append(Point(name, int(seed), r["status"], r["plan"], tuple(r["mAP50-95"]),
-                         tuple(r.get("grad_norms", [])), int(r.get("jobs", 1)), tuple(r.get("epoch_end_s", []))))
+        plan = {**r["plan"], "recipe": r["recipe"]} if r.get("recipe") else r["plan"]
+        out.append(Point(name, int(seed), r["status"], plan, tuple(r["mAP50-95"]),
+                         tuple(r.get("grad_norms", [])), int(r.get("jobs", 1)), tuple(r.get("epoch_end_s", [])),
+                         tuple(r.get("tricks_log", []))))
     return tuple(out)
 
 

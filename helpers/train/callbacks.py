@@ -122,7 +122,7 @@ class EpochProgress(Hooks):
 
     def on_fit_epoch_end(self, trainer) -> None:
         # Ultralytics calls on_fit_epoch_end once more after validating best.pt, also after an early stop; only the
-        # call that closes a trained epoch counts (RecipeTrainer logs the same way).
+        # call that closes a trained epoch counts (the trainer's tricks_log.csv counts the same way).
         if not self._epoch_open:
             return
         self._epoch_open = False
@@ -187,7 +187,7 @@ class RunReport(Hooks):
 @dataclass
 class WorkerReport(Hooks):
     """Writes what a (worker) process actually trains with: pid, trainer class, the attention backend, checkpointed
-    layers and whether their wrappers are installed, the recipe's clip norm, rank and world size."""
+    layers and whether their wrappers are installed, the clip its steps get, rank and world size."""
 
     path: str
 
@@ -195,13 +195,12 @@ class WorkerReport(Hooks):
         from ultralytics.nn.modules import A2C2f
 
         from helpers.train.trainer import global_rank
-        from helpers.tricks import attention, checkpointing
+        from helpers.tricks import attention, checkpointing, clip
 
-        recipe = getattr(trainer, "recipe", None)
         Path(self.path).write_text(json.dumps({
             "pid": os.getpid(), "trainer": type(trainer).__name__, "attention": attention.current(),
             "checkpointed": checkpointing.enabled_layers(trainer.model),
             "checkpoint_wrappers": checkpointing.installed(A2C2f),
-            "clip_norm": getattr(recipe, "clip_norm", None),
+            "clip_norm": clip.max_norm(trainer.plan) if trainer.plan is not None else clip.ULTRALYTICS_NORM,
             "rank": global_rank(), "world_size": trainer.world_size,
         }))

@@ -1,7 +1,8 @@
 """`python -m helpers train`: the plan from the command line, then the one `train()`; on several GPUs too.
 
 Every field of `TrainPlan` is an option (`--lr-rule sqrt`, `--attention sdpa` ...), `--data` takes a dataset name,
-yaml or folder, `--recipe` the stability recipe as JSON and `--set NAME=VALUE` any further Ultralytics argument;
+yaml or folder, each trick's option its own flag (`--clip-norm 3`, `--nan-guard true`) and `--set NAME=VALUE` any
+further Ultralytics argument;
 `command(plan)` writes the same line back for a plan, so a notebook can print (and stream) exactly its own run.
 With `--device 0,1` Ultralytics starts one worker process per GPU from a script it generates; the plan reaches them
 in $WORKBOOK_PLAN (see `helpers.train.run`). With `--nnodes N` (several hosts) it prints the torchrun command each
@@ -27,13 +28,12 @@ from typing import Any
 from helpers.core import profiles
 from helpers.train.plan import ENV_VAR, TrainPlan
 from helpers.train.planner import profile_values
-from helpers.tricks.recipe import Recipe
 from helpers.train import plan_view
 from helpers.train import planner
 
-SKIP = ("data", "train_images", "recipe", "extra")  # set through --data, derived, --recipe, --set
+SKIP = ("data", "train_images", "fitted_from", "extra")  # set through --data, derived, derived, --set
 FLAGS = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainPlan) if f.name not in SKIP}
-PLAN_OPTIONS = {"profile": "--profile", "data": "--data", **FLAGS, "recipe": "--recipe", "set": "--set"}
+PLAN_OPTIONS = {"profile": "--profile", "data": "--data", **FLAGS, "set": "--set"}
 
 
 def _value(text: str) -> Any:
@@ -52,8 +52,6 @@ def parser() -> argparse.ArgumentParser:
         if f.name in FLAGS:
             ap.add_argument(FLAGS[f.name], dest=f.name, type=_value, default=None, metavar="VALUE",
                             help=f"TrainPlan.{f.name} (default: the profile's, else {f.default!r})")
-    ap.add_argument("--recipe", type=json.loads, default=None, metavar="JSON",
-                    help='the stability recipe, e.g. \'{"clip_norm": 3.0, "nan_guard": true}\' (RecipeTrainer)')
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a further real Ultralytics argument, e.g. close_mosaic=15 (repeatable)")
     ap.add_argument("--drop-bad", action="store_true", help="leave out images the validator rejects (listed)")
@@ -173,8 +171,6 @@ def given_plan_options(a: argparse.Namespace) -> list[str]:
 def plan_from_args(a: argparse.Namespace) -> TrainPlan:
     """The plan the parsed options describe: the profile's defaults, the dataset resolved, then the options."""
     overrides = {name: getattr(a, name) for name in FLAGS if getattr(a, name) is not None}
-    if a.recipe is not None:
-        overrides["recipe"] = Recipe.from_dict(a.recipe)
     extra = {}
     for item in a.set:
         if "=" not in item:
@@ -188,7 +184,7 @@ def plan_from_args(a: argparse.Namespace) -> TrainPlan:
 
 
 def command(plan: TrainPlan, profile: str | None = None) -> list[str]:
-    """The `python -m helpers train ...` line that trains exactly `plan` (its dataset, weights, tricks, recipe)."""
+    """The `python -m helpers train ...` line that trains exactly `plan` (its dataset, weights, tricks)."""
     profile = profile or profiles.default_name()  # the command names its profile: the defaults it leaves out
     cmd = [sys.executable, "-m", "helpers", "train", "--profile", profile]
     cmd += ["--data", plan.data]
@@ -198,10 +194,6 @@ def command(plan: TrainPlan, profile: str | None = None) -> list[str]:
         value = getattr(plan, name)
         if value != base[name] or name in ("model", "imgsz", "epochs", "batch", "nbs", "device"):
             cmd += [flag, _text(value)]
-    if plan.recipe is not None:
-        base_recipe = dataclasses.asdict(Recipe())
-        diff = {k: v for k, v in json.loads(plan.recipe.to_json()).items() if v != base_recipe[k]}
-        cmd += ["--recipe", json.dumps(diff)]
     for k, v in plan.extra.items():
         cmd += ["--set", f"{k}={_text(v)}"]
     return cmd

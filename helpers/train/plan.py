@@ -28,7 +28,7 @@ from typing import Any
 from helpers.core import paths
 from helpers.train import lr
 from helpers.tricks import registry
-from helpers.tricks.recipe import AUGMENT_PRESETS, Recipe
+from helpers.tricks.recipe import AUGMENT_PRESETS
 
 ENV_VAR = "WORKBOOK_PLAN"
 LR_RULES = ("linear", "sqrt", "none")
@@ -39,7 +39,7 @@ WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
                         "seed", "project", "name", "model", "plots", "compile", "deterministic", "exist_ok")}
-OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed", save_period="recipe.save_period")
+OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed")
 
 
 class PlanError(ValueError):
@@ -112,7 +112,6 @@ class TrainPlan:
     augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
-    recipe: Recipe | None = None  # the stability recipe (RecipeTrainer); None: Ultralytics' own loop
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
     device: str = ""  # '' lets Ultralytics choose; 'cpu', '0', '0,1' (the GPUs of each host)
     nnodes: int = 1  # hosts; > 1 runs through torchrun (python -m helpers train --nnodes ..., helpers.train.worker)
@@ -159,8 +158,6 @@ class TrainPlan:
             where = f"{self.world} processes ({self.nnodes} hosts x {self.per_host})" if self.nnodes > 1 else \
                 f"{self.world} GPUs"
             bad("batch", f"does not split evenly over {where}; use a multiple of {self.world}")
-        if self.recipe is not None and not isinstance(self.recipe, Recipe):
-            raise PlanError(f"recipe must be a Recipe, not {type(self.recipe).__name__}")
         for o in registry.options():  # the tricks' own options: type, choices, then the trick's check
             v = getattr(self, o.name)
             if not _type_ok(v, o.type):
@@ -272,8 +269,6 @@ class TrainPlan:
             project=self.project or str(paths.runs_dir() / "train"), name=self.name, exist_ok=self.exist_ok, plots=self.plots,
             compile=self.compile, deterministic=self.deterministic)
         args.update(self.augmentation)
-        if self.recipe is not None:
-            args["save_period"] = self.recipe.save_period
         args.update(registry.ultralytics_args(self))
         args.update(self.extra)
         return args
@@ -285,16 +280,14 @@ class TrainPlan:
 
     # ------------------------------------------------------------------ the one channel to worker processes
     def to_json(self) -> str:
-        d = dataclasses.asdict(self)
-        d["recipe"] = None if self.recipe is None else json.loads(self.recipe.to_json())
-        return json.dumps(d)
+        return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "TrainPlan":
         d = json.loads(text)
+        if "recipe" in d:  # a plan saved before the recipe's pieces became plan fields
+            d.update(_recipe_fields(d.pop("recipe")))
         _check_names(d)
-        if d.get("recipe") is not None:
-            d["recipe"] = Recipe.from_dict(d["recipe"])
         return cls(**d)
 
     @classmethod
@@ -302,6 +295,26 @@ class TrainPlan:
         """The plan of the run this process belongs to ($WORKBOOK_PLAN), or None outside a workbook run."""
         text = os.environ.get(ENV_VAR)
         return cls.from_json(text) if text else None
+
+
+def _recipe_fields(recipe: dict[str, Any] | None) -> dict[str, Any]:
+    """The plan fields of a stability recipe saved as one object (plan.json of earlier runs), so `--resume` of such
+    a run trains on with the same tricks."""
+    if not recipe:
+        return {}
+    from helpers.tricks.loss_stages import spec
+
+    out = {k: recipe[k] for k in ("clip_norm", "restart_epoch", "restart_fraction", "restart_after", "restart_decay",
+                                  "nan_guard", "guard_max_bad", "guard_lr_drop", "empty_cache_every", "atomic_save")
+           if k in recipe}
+    if recipe.get("clip_norm") is None and "clip_norm" in recipe:
+        out.pop("clip_norm")
+        out["clip_rule"] = "off"
+    if recipe.get("loss_stages"):
+        out["loss_stages"] = spec(recipe["loss_stages"])
+    if recipe.get("early_stop"):
+        out["early_stop"] = int(recipe["early_stop"]["patience"])
+    return out
 
 
 def _check_names(values: dict[str, Any]) -> None:

@@ -6,14 +6,12 @@ cannot drift from what a run uses.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from helpers.core.tables import Table
 from helpers.train import lr
 from helpers.train.plan import TrainPlan
 from helpers.tricks import registry
-from helpers.tricks.recipe import Recipe
 
 Row = registry.Row
 
@@ -74,7 +72,6 @@ def core_rows(plan: TrainPlan) -> list[Row]:
           if plan.compile else []),
         ("precision", runs_in, (f"asked {plan.amp}; " if runs_in != plan.amp else "")
          + f"amp={amp_value!r}: {amp_why}"),
-        ("stability recipe", "on" if plan.recipe else "off", recipe_text(plan.recipe)),
         ("device", plan.device or "auto", "as set" if plan.device else
          "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
         *([("hosts", str(plan.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if plan.nnodes > 1 else []),
@@ -126,12 +123,3 @@ def summary(plan: TrainPlan) -> str:
             f"{plan.accumulate} = {plan.effective_batch} per step · lr0 {plan.lr0:g} · warm-up "
             f"{plan.warmup_epochs:g} ep · {plan.epochs} epochs · " + (f"{tricks} · " if tricks else "")
             + plan.precision)
-
-
-def recipe_text(r: Recipe | None) -> str:
-    """What the stability recipe changes from its defaults, in words (the 'stability recipe' row's reason)."""
-    if r is None:
-        return "Ultralytics' own loop (clip 10, no guard)"
-    base = Recipe()
-    diff = [f"{f.name}={getattr(r, f.name)}" for f in fields(Recipe) if getattr(r, f.name) != getattr(base, f.name)]
-    return "RecipeTrainer: " + (", ".join(diff) if diff else "defaults (clip 10, NaN guard)")

@@ -7,7 +7,6 @@ The jobs that read the outside world (the dataset's files, the machine's cores, 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,6 @@ from helpers.core import profiles
 from helpers.core.profiles import Profile
 from helpers.train import lr
 from helpers.train.plan import OWNED, PlanError, TrainPlan, _check_names
-from helpers.tricks.recipe import Recipe
 
 if TYPE_CHECKING:
     from helpers.train.memory import Plan as MemoryPlan
@@ -83,7 +81,7 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
 
 def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Translation]:
     """(the plan with a tutorial's arguments applied, the translation): real arguments go to the plan's fields
-    or `extra`, tutorial ones to the recipe and tricks (helpers.tricks.translate). Unknown keys are an error."""
+    or `extra`, tutorial ones to the tricks' plan fields (helpers.tricks.translate). Unknown keys are an error."""
     from helpers.tricks.translate import translate
 
     tr = translate(tutorial)
@@ -91,20 +89,14 @@ def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Tr
         raise PlanError("unknown argument(s): " + "; ".join(f"{k!r}: {hint}" for k, hint in tr.unknown))
     changes: dict[str, Any] = {}
     extra = dict(plan.extra)
-    recipe = dict(tr.recipe)
     for k, v in tr.args.items():
         if k == "amp":
             changes["amp"] = "bf16" if v == "bf16" else "fp16" if v in (True, "fp16") else "fp32"
-        elif k == "save_period":
-            recipe["save_period"] = int(v)
         elif k in OWNED:
             changes[OWNED[k]] = v
         else:
             extra[k] = v
     changes.update(tr.tricks)
-    if recipe:
-        base = dataclasses.asdict(plan.recipe or Recipe())
-        changes["recipe"] = Recipe.from_dict({**base, **recipe})
     return plan.replace(**changes, extra=extra), tr
 
 

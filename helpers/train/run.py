@@ -120,12 +120,11 @@ def tensorboard_logging(on: bool) -> Iterator[None]:
 
 
 def trainer_class(plan: TrainPlan, trainer: type | None = None) -> type:
-    """The trainer for the plan: RecipeTrainer with a stability recipe, else WorkbookTrainer; a given class must be
-    one of theirs (it reads the plan)."""
-    from helpers.train.trainer import RecipeTrainer, WorkbookTrainer
+    """The trainer for the plan: WorkbookTrainer, or a given subclass of it (it reads the plan)."""
+    from helpers.train.trainer import WorkbookTrainer
 
     if trainer is None:
-        return RecipeTrainer if plan.recipe is not None else WorkbookTrainer
+        return WorkbookTrainer
     if not (isinstance(trainer, type) and issubclass(trainer, WorkbookTrainer)):
         raise TypeError(f"trainer={trainer!r} must be a subclass of WorkbookTrainer (it reads the plan)")
     return trainer
@@ -216,8 +215,8 @@ def newest_checkpoint(plan: TrainPlan) -> Path:
 def resume(plan: TrainPlan, checkpoint: str | Path | None = None, callbacks: Iterable[Any] = (), *,
            trainer: type | None = None, verbose: bool = False, progress: bool = True) -> TrainResult:
     """Continue an interrupted run of `plan` from its last.pt (or `checkpoint`): Ultralytics restores the epoch, the
-    optimizer and the EMA; the plan's tricks and recipe apply again (RecipeTrainer drops log rows the checkpoint does
-    not cover)."""
+    optimizer and the EMA; the plan's tricks apply again (the per-epoch logs drop rows the checkpoint does not
+    cover)."""
     from ultralytics import YOLO
 
     # a plan without exist_ok may have trained into NAME2, NAME3 ...: its newest run is the one to continue

@@ -4,7 +4,8 @@ Ultralytics runs multi-GPU training in worker processes that rebuild the trainer
 reference), so anything done only in the launching process is lost there. The trainers therefore read the run's
 `TrainPlan` from its one environment variable ($WORKBOOK_PLAN, set by `helpers.train.run.train`), which the workers
 inherit, and apply it when they are built: every trick's hooks from `helpers.tricks.registry` (its process-level
-patch, its change to the model, its callbacks), and (RecipeTrainer) the stability recipe.
+patch, its change to the model, its callbacks, its lr factor, its say in each optimizer step, its columns of the
+run's per-epoch log `tricks_log.csv`). The stability recipe's pieces are such tricks, each with its own options.
 
 Processes started by torchrun for several hosts (`helpers.train.worker`, $WORKBOOK_WORKER=torchrun) are not
 Ultralytics' own workers: there the trainer takes the world size from torchrun's environment, not from the device
@@ -20,12 +21,11 @@ from collections.abc import Iterator
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 
-from helpers.core import offline
+from helpers.core import csvlog, offline
 from helpers.data import label_cache
 from helpers.train.curves import MAP50_95
 from helpers.train.plan import TrainPlan
 from helpers.tricks import cpu_ddp, registry
-from helpers.tricks.recipe import Recipe
 from helpers.tricks.upstream import check_version
 
 
@@ -91,25 +91,29 @@ def tricks_installed(plan: TrainPlan) -> Iterator[None]:
 
 WRITTEN_FOR = "8.4"  # the Ultralytics minor whose trainer methods the overrides below copy or rely on
 UPSTREAM = {  # sha256 of inspect.getsource of those methods when the overrides were written (tests check them)
-    "ultralytics.engine.trainer.BaseTrainer.optimizer_step":  # copied into WorkbookTrainer/RecipeTrainer.optimizer_step
+    "ultralytics.engine.trainer.BaseTrainer.optimizer_step":  # copied into WorkbookTrainer.optimizer_step
         "bec16cbc552a8f2dcbc5535dde4957f6e56c6d7bbf34abdaf35ba6bf648ea576",
     "ultralytics.engine.trainer.BaseTrainer.final_eval":  # copied into WorkbookTrainer.final_eval (torchrun)
         "398e74e935f3478962a7c7258e2be9ec6ce0dea676d5b1540ab971e5fb7f7d7c",
     "ultralytics.engine.trainer.BaseTrainer._setup_ddp":  # replaced for torchrun's ranks
         "90798e18affb9e90b321be0d8cd6203f6a940bab3b0d6bebe1402e84cd053d4f",
-    "ultralytics.engine.trainer.BaseTrainer._setup_scheduler":  # replaced by RecipeTrainer's schedule
+    "ultralytics.engine.trainer.BaseTrainer._setup_scheduler":  # copied into WorkbookTrainer._setup_scheduler
         "2102ad770f8e4e6fc7aa740111c977d8a295d70266f59fe09f8285f40ee0abcd",
-    "ultralytics.engine.trainer.BaseTrainer._handle_nan_recovery":  # reads self.loss, which RecipeTrainer hides
+    "ultralytics.engine.trainer.BaseTrainer._handle_nan_recovery":  # reads self.loss, which the NaN guard hides
         "e465d82576a3bc806f48bdff06bda0f35901e6a402d0004bd41914950da65687",
 }
 
 
 class WorkbookTrainer(DetectionTrainer):
     """DetectionTrainer that applies the run's plan (from $WORKBOOK_PLAN): the tricks' hooks, validation every k
-    epochs, augmentation on the GPU, torchrun's ranks."""
+    epochs, augmentation on the GPU, torchrun's ranks, and the per-epoch log of every run (tricks_log.csv)."""
 
-    optimizer_steps = 0  # optimizer steps taken by this process (RecipeTrainer: skipped ones not counted)
+    optimizer_steps = 0  # optimizer steps taken by this process (steps a trick skipped not counted)
+    skipped_steps = 0  # optimizer steps a trick skipped (the NaN guard)
     saves = 0  # checkpoints this process wrote (global rank 0 only under DDP)
+    lr_scale = 1.0  # a factor on the schedule a trick may lower (the NaN guard)
+    guard = None  # the NaN guard of this run, when it has one (helpers.tricks.guard)
+    stop_reason = None  # why a trick stopped the run early (helpers.tricks.convergence)
 
     def __init__(self, *args, **kwargs):
         """Each callback is added once per event: in a DDP worker Ultralytics hands this trainer the launching
@@ -124,8 +128,13 @@ class WorkbookTrainer(DetectionTrainer):
         if torchrun_worker():  # torchrun's world, not the length of this host's device list
             self.world_size = int(os.environ["WORLD_SIZE"])
         self.step_norms: list = []  # this epoch's pre-clip gradient norms, tensors (helpers.tricks.clip logs them)
-        if self.plan is not None:  # the tricks' Ultralytics callbacks, in every process (the DDP workers build their own)
-            for event, fn in registry.callbacks():
+        self.epoch_log: list[dict] = []  # the rows of tricks_log.csv (rank 0)
+        self.memory_log: list[dict] = []  # empty_cache's measurements (helpers.tricks.empty_cache)
+        self.bad_loss, self.stepped_loss = False, None  # the NaN guard's view of the micro-batches' losses
+        if self.plan is not None:  # the tricks' Ultralytics callbacks, in every process, between the log's two halves
+            hooks = [("on_train_epoch_start", WorkbookTrainer._open_epoch), *registry.callbacks(),
+                     ("on_fit_epoch_end", WorkbookTrainer._log_epoch)]
+            for event, fn in hooks:
                 if fn not in self.callbacks.get(event, ()):  # a DDP worker has them from the pickle already
                     self.add_callback(event, fn)
         if self.plan is not None and global_rank() in (-1, 0):  # what `--resume RUN_DIR` rebuilds the run from
@@ -172,9 +181,10 @@ class WorkbookTrainer(DetectionTrainer):
         return super()._setup_train()
 
     def optimizer_step(self):
-        """BaseTrainer.optimizer_step with the plan's clip (upstream's is fixed at 10) and each step's pre-clip norm
-        kept, as a tensor, for the clip trick's per-epoch log (helpers.tricks.clip): a copy, since upstream hides the
-        norm (guarded by UPSTREAM's hash)."""
+        """BaseTrainer.optimizer_step with the plan's clip (upstream's is fixed at 10), each step's pre-clip norm kept,
+        as a tensor, for the clip trick's per-epoch log (helpers.tricks.clip), and the tricks' say in whether the step
+        is taken (the NaN guard's skip): a copy, since upstream hides the norm and steps unconditionally (guarded by
+        UPSTREAM's hash)."""
         import torch
 
         from helpers.tricks import clip
@@ -184,6 +194,8 @@ class WorkbookTrainer(DetectionTrainer):
         foreach = False if self.device.type == "npu" else None
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=limit, foreach=foreach)
         self.step_norms.append(norm.detach())
+        if self.plan is not None and registry.skip_step(self.plan, self, norm):  # the NaN guard's skip
+            return
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad()
@@ -248,12 +260,71 @@ class WorkbookTrainer(DetectionTrainer):
         return saved
 
     def resume_training(self, ckpt):
-        """Ultralytics' resume, plus: drop results.csv rows of epochs the checkpoint does not cover (a run killed
-        between writing results.csv and last.pt would otherwise log that epoch twice)."""
+        """Ultralytics' resume, plus: drop the per-epoch logs' rows of epochs the checkpoint does not cover (a run
+        killed between writing results.csv and last.pt would otherwise log that epoch twice), and reload the kept rows
+        of tricks_log.csv."""
         super().resume_training(ckpt)
-        if ckpt is not None and self.resume and global_rank() in (-1, 0):
-            for log in ("results.csv", "grad_norms.csv"):
-                _keep_epochs(self.save_dir / log, self.start_epoch)
+        if ckpt is None or not self.resume or global_rank() > 0:  # rank 0 keeps the logs
+            return
+        for log in ("results.csv", "grad_norms.csv"):
+            csvlog.keep_epochs(self.save_dir / log, self.start_epoch)
+        if csvlog.keep_epochs(self.save_dir / "tricks_log.csv", self.start_epoch):  # the history early stop reads
+            self.epoch_log = csvlog.read_rows(self.save_dir / "tricks_log.csv")
+
+    def agreed(self, flag: bool) -> bool:
+        """`flag` OR-ed over every process of the run: all ranks take the same branch (the NaN guard's skip)."""
+        return agreed(flag, self.device)
+
+    def _setup_scheduler(self):
+        """Ultralytics' schedule (linear or cosine from 1 to lrf), or a trick's factor in its place (the warm restart),
+        times `lr_scale`, which the NaN guard lowers: a copy of BaseTrainer._setup_scheduler with that factor
+        (guarded by UPSTREAM's hash)."""
+        from torch import optim
+        from ultralytics.utils.torch_utils import one_cycle
+
+        lrf, cos = self.args.lrf, bool(self.args.cos_lr)
+        base = registry.lr_factor(self.plan, self.epochs, lrf, cos) if self.plan is not None else None
+        if base is None:
+            base = one_cycle(1, lrf, self.epochs) if cos else (lambda x: max(1 - x / self.epochs, 0) * (1.0 - lrf) + lrf)
+        self.lf = lambda x: base(x) * self.lr_scale
+        self.scheduler = optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+
+    def _handle_nan_recovery(self, epoch):
+        """Ultralytics reloads last.pt and redoes the epoch when the epoch's last loss is NaN/Inf; with the NaN guard
+        on, that step was already skipped, so only a non-finite validation fitness still triggers the reload.
+        Ultralytics' check runs on every rank (it broadcasts rank 0's decision), so it is always called, with the
+        skipped loss hidden from it."""
+        import torch
+
+        if not (self.guard and self.loss is not None and not bool(torch.isfinite(self.loss).all())):
+            return super()._handle_nan_recovery(epoch)
+        skipped, self.loss = self.loss, torch.zeros_like(self.loss)
+        try:
+            return super()._handle_nan_recovery(epoch)
+        finally:
+            self.loss = skipped
+
+    _epoch_open = False  # an epoch trained and not yet logged (Ultralytics calls on_fit_epoch_end once more at the end)
+
+    @staticmethod
+    def _open_epoch(t: "WorkbookTrainer") -> None:
+        t._epoch_open = t.plan is not None
+
+    @staticmethod
+    def _log_epoch(t: "WorkbookTrainer") -> None:
+        """After validation (rank 0): this epoch's row of tricks_log.csv, the lr and the validation figures, then every
+        trick's columns (the clip's norms, the gains, the guard's events, early stop's decision), written out."""
+        if not t._epoch_open:
+            return
+        t._epoch_open = False
+        if global_rank() > 0:
+            return  # validation metrics, the early-stop decision (broadcast by Ultralytics) and the logs: rank 0
+        m = t.metrics or {}
+        row = {"epoch": t.epoch + 1, "lr_pg0": t.optimizer.param_groups[0]["lr"],
+               "val_loss": sum(float(v) for k, v in m.items() if k.startswith("val/")),
+               "mAP50-95": float(m.get(MAP50_95, float("nan")))}
+        t.epoch_log.append(registry.epoch_row(t.plan, t, row))
+        csvlog.write_rows(t.save_dir / "tricks_log.csv", t.epoch_log)
 
     # --- augmentation on the GPU (plan.augment_device == "gpu") ----------------------------------------------------
     gpu_augment = None  # the GpuAugment of this run, or None (Ultralytics' own CPU pipeline)
@@ -370,211 +441,3 @@ class WorkbookTrainer(DetectionTrainer):
                                f"{str(e).splitlines()[0][:160] if str(e) else ''}); running it uncompiled")
                 self._compile_ok = False
         return self.gpu_augment.augment(images, hw, boxes, sample, pool, self._aug_gen, **kw)
-
-
-class RecipeTrainer(WorkbookTrainer):
-    """WorkbookTrainer plus the stability tricks of the plan's `helpers.tricks.recipe.Recipe`:
-    warm-restart schedule, configurable clip norm with grad-norm logging, NaN/Inf guard, staged loss gains, early
-    stop with a reason, periodic empty_cache, atomic checkpoint writes. Logs go to `tricks_log.csv` and
-    `guard_events.csv` in the run folder."""
-
-    def __init__(self, *args, **kwargs):
-        from helpers.tricks import checkpoint_io, guard
-
-        super().__init__(*args, **kwargs)
-        self.recipe = (self.plan.recipe if self.plan is not None else None) or Recipe()
-        self.guard = guard.NaNGuard(self.recipe.guard_max_bad, self.recipe.guard_lr_drop) if self.recipe.nan_guard else None
-        self.step_norms: list[float] = []  # this epoch's pre-clip gradient norms
-        self.epoch_norms: list[float] = []  # median per epoch
-        self.epoch_log: list[dict] = []
-        self.stop_reason: str | None = None
-        self.gains: tuple[float, float, float] | None = None
-        self.memory_log: list[dict] = []
-        self._bad_loss = False
-        self.skipped_steps = 0
-        self._epoch_open = False
-        self._stepped_loss = None
-        self._base_gains = {"box": self.args.box, "cls": self.args.cls, "dfl": self.args.dfl}
-        if self.recipe.atomic_save:
-            self.wdir = checkpoint_io.AtomicPath(self.wdir)
-            self.last, self.best = self.wdir / "last.pt", self.wdir / "best.pt"
-        for event, fn in (("on_train_epoch_start", RecipeTrainer._epoch_start),
-                          ("on_train_batch_end", RecipeTrainer._batch_end),
-                          ("on_train_epoch_end", RecipeTrainer._epoch_end),
-                          ("on_fit_epoch_end", RecipeTrainer._fit_epoch_end)):
-            if fn not in self.callbacks.get(event, ()):  # once, as in WorkbookTrainer.__init__
-                self.add_callback(event, fn)
-
-    # --- schedule -------------------------------------------------------------------------------------------------
-    def _setup_scheduler(self):
-        from torch import optim
-
-        sched = self.recipe.schedule(self.epochs, self.args.lrf, bool(self.args.cos_lr))
-        self.schedule = sched
-        self.lf = lambda e: sched(e) * (self.guard.lr_scale if self.guard else 1.0)
-        self.scheduler = optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
-
-    # --- step: clip, log, guard -----------------------------------------------------------------------------------
-    def optimizer_step(self):
-        """BaseTrainer.optimizer_step with the recipe's clip norm (upstream's is fixed at 10), the pre-clip norm logged
-        and the guard's skip between unscale and step: a copy, since upstream steps unconditionally and hides the
-        norm (guarded by UPSTREAM's hash)."""
-        import math
-
-        import torch
-
-        self.scaler.unscale_(self.optimizer)
-        max_norm = self.recipe.clip_norm if self.recipe.clip_norm is not None else float("inf")
-        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=max_norm))
-        self.step_norms.append(norm)
-        loss_ok = not self._bad_loss and (self.loss is None or bool(torch.isfinite(self.loss).all()))
-        self._bad_loss = False
-        self._stepped_loss = self.loss  # this micro-batch is accounted for: on_train_batch_end must not re-flag it
-        scaler_on = self.scaler.is_enabled()
-        bad = bool(self.guard) and self.guard.is_bad(loss_ok, norm, scaler_on)
-        if self.guard and distributed():  # every rank decides from the same flag: a NaN on one GPU skips on all
-            bad = agreed(bad, self.device)
-        if bad:
-            self.optimizer.zero_grad()
-            if scaler_on:
-                self.scaler.update()  # the unscale_ recorded the infs: the scaler lowers its scale too
-            self.guard.bad(self.model, self.optimizer, {"epoch": self.epoch + 1, "step": self.optimizer_steps +
-                                                        self.skipped_steps, "loss_finite": loss_ok,
-                                                        "grad_norm": norm if math.isfinite(norm) else str(norm)})
-            self.skipped_steps += 1
-            return
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad()
-        self.optimizer_steps += 1
-        if self.ema:
-            self.ema.update(self.model)
-        if self.guard:
-            self.guard.good(self.model, self.optimizer)
-
-    def resume_training(self, ckpt):
-        """WorkbookTrainer's resume (results.csv trimmed to the checkpoint), plus the same for the tricks log, which
-        is reloaded."""
-        super().resume_training(ckpt)
-        if ckpt is None or not self.resume or global_rank() > 0:  # rank 0 keeps the logs
-            return
-        kept = _keep_epochs(self.save_dir / "tricks_log.csv", self.start_epoch)
-        if kept:
-            import csv
-
-            self.epoch_log = [dict(r) for r in csv.DictReader(kept)]  # the rows just kept, not re-read
-            for r in self.epoch_log:
-                r["epoch"] = int(r["epoch"])
-                for k in ("val_loss", "mAP50-95", "grad_norm_median"):
-                    r[k] = float(r[k])
-            self.epoch_norms = [r["grad_norm_median"] for r in self.epoch_log]
-
-    def _handle_nan_recovery(self, epoch):
-        """Ultralytics reloads last.pt and redoes the epoch when the epoch's last loss is NaN/Inf; with the guard on,
-        that step was already skipped, so only a non-finite validation fitness still triggers the reload. Ultralytics'
-        check runs on every rank (it broadcasts rank 0's decision), so it is always called, with the skipped loss
-        hidden from it."""
-        import torch
-
-        if not (self.guard and self.loss is not None and not bool(torch.isfinite(self.loss).all())):
-            return super()._handle_nan_recovery(epoch)
-        skipped, self.loss = self.loss, torch.zeros_like(self.loss)
-        try:
-            return super()._handle_nan_recovery(epoch)
-        finally:
-            self.loss = skipped
-
-    # --- callbacks (called with the trainer) -----------------------------------------------------------------------
-    @staticmethod
-    def _epoch_start(t: "RecipeTrainer") -> None:
-        from helpers.tricks import loss_stages
-
-        t.step_norms = []
-        t._epoch_open = True
-        stages = t.recipe.stages()
-        if stages:
-            t.gains = loss_stages.apply(t, stages, t._base_gains, t.epoch + 1)
-
-    @staticmethod
-    def _batch_end(t: "RecipeTrainer") -> None:
-        import torch
-
-        if t.loss is not None and t.loss is not t._stepped_loss and not bool(torch.isfinite(t.loss).all()):
-            t._bad_loss = True  # a micro-batch of a step still accumulating
-
-    @staticmethod
-    def _epoch_end(t: "RecipeTrainer") -> None:
-        import torch
-
-        k = t.recipe.empty_cache_every
-        if k and (t.epoch + 1) % k == 0 and torch.cuda.is_available():
-            before = (torch.cuda.memory_allocated(), torch.cuda.memory_reserved())
-            torch.cuda.empty_cache()
-            after = (torch.cuda.memory_allocated(), torch.cuda.memory_reserved())
-            t.memory_log.append({"epoch": t.epoch + 1, "allocated_gib": before[0] / 2**30,
-                                 "reserved_before_gib": before[1] / 2**30, "reserved_after_gib": after[1] / 2**30,
-                                 "allocated_after_gib": after[0] / 2**30})
-            if global_rank() in (-1, 0):
-                _write_csv(t.save_dir / "empty_cache.csv", t.memory_log)
-
-    @staticmethod
-    def _fit_epoch_end(t: "RecipeTrainer") -> None:
-        import math
-        import statistics
-
-        from helpers.tricks import convergence
-
-        if not t._epoch_open:
-            return  # Ultralytics calls on_fit_epoch_end once more after validating best.pt
-        t._epoch_open = False
-        finite = [n for n in t.step_norms if math.isfinite(n)]
-        med = statistics.median(finite) if finite else float("nan")
-        t.epoch_norms.append(med)
-        if global_rank() > 0:
-            return  # validation metrics, the early-stop decision (broadcast by Ultralytics) and the logs: rank 0
-        m = t.metrics or {}
-        row = {"epoch": t.epoch + 1, "lr_pg0": t.optimizer.param_groups[0]["lr"], "grad_norm_median": med,
-               "grad_norm_max": max(finite) if finite else float("nan"), "steps": len(t.step_norms),
-               "clipped_steps": sum(n > (t.recipe.clip_norm or float("inf")) for n in finite),
-               "lr_scale": t.guard.lr_scale if t.guard else 1.0,
-               "guard_events": len(t.guard.events) if t.guard else 0,
-               "box": t.args.box, "cls": t.args.cls, "dfl": t.args.dfl,
-               "val_loss": sum(float(v) for k, v in m.items() if k.startswith("val/")),
-               "mAP50-95": float(m.get(MAP50_95, float("nan")))}
-        t.epoch_log.append(row)
-        if t.recipe.early_stop and t.stop_reason is None:
-            reason = convergence.diagnose([r["val_loss"] for r in t.epoch_log], [r["mAP50-95"] for r in t.epoch_log],
-                                          t.epoch_norms, t.recipe.early_stop)
-            if reason:
-                t.stop_reason = reason
-                t.stop = True
-                from ultralytics.utils import LOGGER
-
-                LOGGER.warning(f"early stop after epoch {t.epoch + 1}: {reason}")
-        row["stop_reason"] = t.stop_reason or ""
-        _write_csv(t.save_dir / "tricks_log.csv", t.epoch_log)
-        if t.guard and t.guard.events:
-            _write_csv(t.save_dir / "guard_events.csv", t.guard.events)
-
-
-def _keep_epochs(path, last_epoch: int) -> list[str]:
-    """Keep a per-epoch CSV's header and its rows of epochs 1..last_epoch; returns the lines kept ([] if absent)."""
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    kept = [lines[0]] + [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= last_epoch]
-    path.write_text("\n".join(kept) + "\n")
-    return kept
-
-
-def _write_csv(path, rows: list[dict]) -> None:
-    import csv
-
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from helpers.tricks.registry import Option, Row, Trick
+from helpers.tricks.registry import Option, Row, Trick, with_plan
 
 ULTRALYTICS_NORM = 10.0  # BaseTrainer.optimizer_step's max_norm
 RULES = ("fixed", "linear", "off")
@@ -60,11 +60,13 @@ def summary(plan: Any) -> str:
     return "" if n == ULTRALYTICS_NORM else f"clip {n:g}"
 
 
+@with_plan
 def epoch_start(trainer: Any) -> None:
     """A new epoch's list of step norms."""
     trainer.step_norms = []
 
 
+@with_plan
 def epoch_end(trainer: Any) -> None:
     """Append this epoch's step norms to grad_norms.csv (rank 0; one synchronisation per epoch)."""
     from ultralytics.utils import RANK
@@ -80,6 +82,17 @@ def epoch_end(trainer: Any) -> None:
         if new:
             w.writerow(COLUMNS)
         w.writerows((trainer.epoch + 1, i + 1, f"{n:.6g}", f"{limit:g}") for i, n in enumerate(norms))
+
+
+def norms_row(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """This epoch's pre-clip norms in tricks_log.csv: median, largest, steps and how many were clipped."""
+    import statistics
+
+    norms = [n for n in values(getattr(trainer, "step_norms", [])) if math.isfinite(n)]
+    limit = max_norm(plan)
+    return {"grad_norm_median": statistics.median(norms) if norms else math.nan,
+            "grad_norm_max": max(norms) if norms else math.nan, "steps": len(getattr(trainer, "step_norms", [])),
+            "clipped_steps": sum(n > limit for n in norms)}
 
 
 def values(norms: list[Any]) -> list[float]:
@@ -121,6 +134,6 @@ TRICK = Trick(
                     doc="the gradient-norm clip (Ultralytics' own is 10)"),
              Option("clip_rule", str, "fixed", choices=RULES,
                     doc="fixed: clip_norm | linear: clip_norm x effective batch / batch_ref | off: no clipping")),
-    row=row, before="optimizer", summary=summary,
+    row=row, before="optimizer", summary=summary, epoch_row=norms_row,
     callbacks={"on_train_epoch_start": epoch_start, "on_train_epoch_end": epoch_end},
     doc="the gradient-norm clip and the per-step log of pre-clip norms")

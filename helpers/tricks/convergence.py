@@ -1,11 +1,15 @@
 """Convergence diagnosis for early stopping: validation-loss spread over a window, mAP stagnation over a patience,
-and gradient-norm explosion. Pure functions over per-epoch histories; `RecipeTrainer` stops with the reason."""
+and gradient-norm explosion. Pure functions over per-epoch histories; as a plug-in (`early_stop`, the patience in
+epochs) the workbook's trainer stops with the reason, read from the run's per-epoch log (tricks_log.csv)."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
+
+from helpers.tricks.registry import Option, Row, Trick
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def diagnose(val_loss: list[float], maps: list[float], grad_norms: list[float], 
 
 
 def plot_signals(rows: list[dict], reason: str | None = None):
-    """Per-epoch signals from a RecipeTrainer's tricks_log rows: mAP, validation loss, median gradient norm."""
+    """Per-epoch signals from a run's tricks_log rows: mAP, validation loss, median gradient norm."""
     import matplotlib.pyplot as plt
 
     ep = [int(r["epoch"]) for r in rows]
@@ -76,3 +80,45 @@ def plot_signals(rows: list[dict], reason: str | None = None):
         fig.suptitle(f"stopped: {reason}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def config(plan: Any) -> EarlyStop:
+    """The rule of a plan's early stop: its patience, the rest EarlyStop's defaults."""
+    return EarlyStop(patience=plan.early_stop)
+
+
+def check(value: int, plan: Any) -> str | None:
+    return None if value >= 0 else "must be >= 0 (0: off)"
+
+
+def decide(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """After this epoch's validation (rank 0; Ultralytics broadcasts the stop): stop, with the reason, when the rule
+    says so; the reason is this epoch's stop_reason column."""
+    if not plan.early_stop:
+        return {}
+    if getattr(trainer, "stop_reason", None) is None:
+        rows = [*trainer.epoch_log, row]
+        reason = diagnose([float(r["val_loss"]) for r in rows], [float(r["mAP50-95"]) for r in rows],
+                          [float(r.get("grad_norm_median", math.nan)) for r in rows], config(plan))
+        if reason:
+            from ultralytics.utils import LOGGER
+
+            trainer.stop_reason, trainer.stop = reason, True
+            LOGGER.warning(f"early stop after epoch {trainer.epoch + 1}: {reason}")
+    return {"stop_reason": getattr(trainer, "stop_reason", None) or ""}
+
+
+def row(plan: Any) -> Row | None:
+    if not plan.early_stop:
+        return None
+    return ("early stop", f"patience {plan.early_stop}", "stops with a reason: no mAP gain for that many epochs once "
+            "mAP shows, a settled validation loss, or an exploding gradient norm (Ultralytics' own `patience` too)")
+
+
+TRICK = Trick(
+    "early_stop",
+    options=(Option("early_stop", int, 0, check=check,
+                    doc="epochs without an mAP gain before stopping with a reason (0: off)"),),
+    row=row, before="optimizer", summary=lambda p: f"early stop {p.early_stop}" if p.early_stop else "",
+    epoch_row=decide, doc="early stopping with a reason")
+

@@ -2,7 +2,10 @@
 steps in a row, and log every event.
 
 A step is bad when the loss is not finite, or when the gradient norm is not finite and no GradScaler is in charge
-(with fp16 AMP an infinite gradient is routine: the scaler skips that step and lowers its scale by itself).
+(with fp16 AMP an infinite gradient is routine: the scaler skips that step and lowers its scale by itself). As a
+plug-in (`nan_guard` and its options) it decides each optimizer step of the workbook's trainer (`Trick.skip_step`),
+writes `guard_events.csv` in the run folder and its columns of `tricks_log.csv`. Ultralytics' own recovery (reload
+last.pt after a NaN epoch) still handles what the guard cannot: a non-finite validation fitness.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.tricks.registry import Option, Row, Trick, with_plan
 
 
 @dataclass
@@ -65,3 +71,92 @@ class NaNGuard:
         keys = ("epoch", "step", "loss_finite", "grad_norm", "action", "lr_scale")
         return Table(heads, [tuple(e.get(k, "-") for k in keys) for e in self.events],
                      f"{len(self.events)} guard event(s); lr scale now {self.lr_scale:g}")
+
+
+def check_max_bad(value: int, plan: Any) -> str | None:
+    return None if value >= 1 else "must be >= 1"
+
+
+def check_drop(value: float, plan: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be > 0 and <= 1"
+
+
+@with_plan
+def start(trainer: Any) -> None:
+    """A guard for this run (every process: the skip is decided on every rank)."""
+    plan = trainer.plan
+    trainer.guard = NaNGuard(plan.guard_max_bad, plan.guard_lr_drop) if plan.nan_guard else None
+
+
+@with_plan
+def batch_end(trainer: Any) -> None:
+    """After each micro-batch: the snapshot of a good step's weights, taken now that the step is done, and a
+    non-finite loss of a micro-batch that is still accumulating remembered (its step comes later)."""
+    import torch
+
+    g = getattr(trainer, "guard", None)
+    if g is None:
+        return
+    if getattr(trainer, "stepped_well", False):
+        trainer.stepped_well = False
+        g.good(trainer.model, trainer.optimizer)
+    if trainer.loss is not None and trainer.loss is not trainer.stepped_loss and \
+            not bool(torch.isfinite(trainer.loss).all()):
+        trainer.bad_loss = True
+
+
+def decide(plan: Any, trainer: Any, norm: Any) -> bool:
+    """Skip this step when it is bad (on every rank when one rank's is): zero the gradients, let the scaler lower its
+    scale, lower the lr and, after max_bad in a row, restore the last good weights; log the event."""
+    import torch
+
+    g = getattr(trainer, "guard", None)
+    if g is None:
+        return False
+    loss_ok = not trainer.bad_loss and (trainer.loss is None or bool(torch.isfinite(trainer.loss).all()))
+    trainer.bad_loss = False
+    trainer.stepped_loss = trainer.loss  # this micro-batch is accounted for: batch_end must not flag it again
+    n = float(norm)
+    scaler_on = trainer.scaler.is_enabled()
+    if not trainer.agreed(g.is_bad(loss_ok, n, scaler_on)):
+        trainer.stepped_well = True  # batch_end snapshots the weights once this step is taken
+        return False
+    trainer.optimizer.zero_grad()
+    if scaler_on:
+        trainer.scaler.update()  # the unscale_ recorded the infs: the scaler lowers its scale too
+    g.bad(trainer.model, trainer.optimizer, {"epoch": trainer.epoch + 1,
+                                             "step": trainer.optimizer_steps + trainer.skipped_steps,
+                                             "loss_finite": loss_ok, "grad_norm": n if math.isfinite(n) else str(n)})
+    trainer.lr_scale = g.lr_scale  # the schedule keeps the lowered lr
+    trainer.skipped_steps += 1
+    return True
+
+
+def events_row(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """The guard's columns of tricks_log.csv; its events to guard_events.csv (rank 0 writes the logs)."""
+    from pathlib import Path
+
+    from helpers.core.csvlog import write_rows
+
+    g = getattr(trainer, "guard", None)
+    if g is not None and g.events:
+        write_rows(Path(trainer.save_dir) / "guard_events.csv", g.events)
+    return {"lr_scale": g.lr_scale if g else 1.0, "guard_events": len(g.events) if g else 0}
+
+
+def row(plan: Any) -> Row | None:
+    if not plan.nan_guard:
+        return None
+    return ("NaN guard", "on", f"a step with a non-finite loss (or norm, without a GradScaler) is skipped and lr x "
+            f"{plan.guard_lr_drop:g}; after {plan.guard_max_bad} in a row the last good weights come back")
+
+
+TRICK = Trick(
+    "nan_guard",
+    options=(Option("nan_guard", bool, False, doc="skip non-finite steps, lower lr, restore the last good weights"),
+             Option("guard_max_bad", int, 3, check=check_max_bad, doc="bad steps in a row before a restore"),
+             Option("guard_lr_drop", float, 0.5, check=check_drop, doc="lr factor at each bad step")),
+    row=row, before="optimizer", summary=lambda p: "NaN guard" if p.nan_guard else "",
+    callbacks={"on_pretrain_routine_end": start, "on_train_batch_end": batch_end},
+    skip_step=decide, epoch_row=events_row, doc="the NaN/Inf guard")
+

@@ -9,6 +9,9 @@ is written to both. Multipliers are relative to the run's own gains (Ultralytics
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from helpers.tricks.registry import Option, Row, Trick, with_plan
 
 Stage = tuple[int, float, float, float]  # first epoch (1-based), box, cls, dfl multipliers
 
@@ -58,3 +61,69 @@ def apply(trainer, stages: LossStages, base: dict[str, float], epoch: int) -> tu
     for t in targets:
         t.box, t.cls, t.dfl = gains
     return gains
+
+
+TUTORIAL = "tutorial"  # the 600-epoch plan (1-100, 101-450, 451-600) scaled to the run
+
+
+def parse(text: str, epochs: int) -> LossStages | None:
+    """The stages an option value names: '' none, 'tutorial', or 'first:box,cls,dfl;first:box,cls,dfl ...'."""
+    text = text.strip()
+    if not text:
+        return None
+    if text == TUTORIAL:
+        return LossStages.scaled(epochs)
+    stages = []
+    for part in text.split(";"):
+        first, gains = part.split(":")
+        b, c, d = (float(g) for g in gains.split(","))
+        stages.append((int(first), b, c, d))
+    return LossStages(tuple(stages))
+
+
+def spec(stages: tuple[tuple[int, float, float, float], ...] | list) -> str:
+    """The option value for a table of stages (a tutorial's loss_weights_schedule)."""
+    return ";".join(f"{int(s[0])}:{s[1]:g},{s[2]:g},{s[3]:g}" for s in stages)
+
+
+def check(text: str, plan: Any) -> str | None:
+    """A stage table that parses and starts at epoch 1."""
+    try:
+        parse(text, plan.epochs)
+    except ValueError as e:
+        return (f"{e}; write '' (off), '{TUTORIAL}', or stages as 'first_epoch:box,cls,dfl' multipliers joined by ';', "
+                "e.g. '1:1.5,0.8,0.5;101:1,1,1'")
+    return None
+
+
+def row(plan: Any) -> Row | None:
+    stages = parse(plan.loss_stages, plan.epochs)
+    if stages is None:
+        return None
+    text = ", ".join(f"from epoch {s[0]}: box x{s[1]:g} cls x{s[2]:g} dfl x{s[3]:g}" for s in stages.stages)
+    return "loss gains", plan.loss_stages if plan.loss_stages != TUTORIAL else "tutorial, scaled", text
+
+
+@with_plan
+def epoch_start(trainer: Any) -> None:
+    """The gains of this epoch's stage, relative to the run's own (captured before the first change)."""
+    stages = parse(trainer.plan.loss_stages, trainer.epochs)
+    if stages is None:
+        return
+    if getattr(trainer, "base_gains", None) is None:
+        trainer.base_gains = {"box": trainer.args.box, "cls": trainer.args.cls, "dfl": trainer.args.dfl}
+    apply(trainer, stages, trainer.base_gains, trainer.epoch + 1)
+
+
+def gains_row(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, float]:
+    """The gains in force this epoch (tricks_log.csv)."""
+    return {"box": trainer.args.box, "cls": trainer.args.cls, "dfl": trainer.args.dfl}
+
+
+TRICK = Trick(
+    "loss_stages",
+    options=(Option("loss_stages", str, "", check=check,
+                    doc="box/cls/dfl gain multipliers by epoch: '' | 'tutorial' | '1:1.5,0.8,0.5;101:1,1,1'"),),
+    row=row, before="optimizer", callbacks={"on_train_epoch_start": epoch_start}, epoch_row=gains_row,
+    summary=lambda p: "loss stages" if p.loss_stages else "", doc="staged loss gains")
+

@@ -1,19 +1,15 @@
-"""The stability recipe: one readable object for the tricks of long large-batch runs, and the augmentation presets.
+"""The tutorials' stability recipe as plan fields, and the augmentation presets.
 
-Each field maps to a real mechanism of `helpers.train.trainer.RecipeTrainer`: `_setup_scheduler` (warm restart),
-`optimizer_step` (clip norm, grad-norm log, NaN guard), the checkpoint paths (atomic writes) and callbacks (loss
-stages, early stop, empty_cache). The recipe travels inside the run's `TrainPlan` (JSON), also to DDP workers.
+Each piece of the recipe is its own trick with its own options (`helpers.tricks.registry`), so each can be switched
+off alone: the clip (`clip_norm`, helpers.tricks.clip), the warm restart (`restart_epoch` ..., schedule), staged loss
+gains (`loss_stages`), the NaN guard (`nan_guard` ..., guard), early stop with a reason (`early_stop`, convergence),
+`empty_cache_every` and atomic checkpoints (`atomic_save`, checkpoint_io). `tutorial(epochs)` gives the values the
+tutorials use, as notebook 04 runs them; `plan.replace(**tutorial(plan.epochs))` applies them.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
 from typing import Any
-
-from helpers.tricks.convergence import EarlyStop
-from helpers.tricks.loss_stages import LossStages
-from helpers.tricks.schedule import Schedule
 
 AUGMENT_PRESETS: dict[str, dict[str, float]] = {
     # Ultralytics' mosaic *is* a probability (0..1); there is no mosaic_prob argument.
@@ -24,84 +20,30 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
     "long-run-light-mosaic": {"mosaic": 0.5, "degrees": 0.0, "translate": 0.1, "scale": 0.5, "copy_paste": 0.1,
                               "mixup": 0.0},
 }
+PIECES = ("clip", "warm_restart", "loss_stages", "lr0", "warmup_0", "nan_guard", "early_stop", "empty_cache",
+          "atomic_save")
 
 
-class RecipeError(ValueError):
-    """A recipe value of the wrong type or out of range; the message names the field."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The stability tricks of one run; the defaults are Ultralytics' own behaviour plus the NaN guard."""
-
-    clip_norm: float | None = 10.0  # Ultralytics hard-codes 10.0; None turns clipping off (the norm is still logged)
-    restart_epoch: int | None = None  # 0-based epoch of the warm restart (None: Ultralytics' own schedule)
-    restart_fraction: float = 0.5
-    restart_after: str = "exp"  # exp | cosine
-    restart_decay: float = 0.95
-    loss_stages: tuple[tuple[int, float, float, float], ...] | None = None  # (first epoch, box, cls, dfl) multipliers
-    nan_guard: bool = True
-    guard_max_bad: int = 3
-    guard_lr_drop: float = 0.5
-    early_stop: EarlyStop | None = None
-    empty_cache_every: int = 0  # epochs; 0 = never
-    atomic_save: bool = True
-    save_period: int = -1  # Ultralytics' own: also keep epochN.pt every K epochs
-
-    def __post_init__(self) -> None:
-        def number(name: str, low: float, high: float = float("inf"), *, optional: bool = False,
-                   integer: bool = False, low_open: bool = False) -> None:
-            v = getattr(self, name)
-            if v is None and optional:
-                return
-            kind = int if integer else (int, float)
-            ok = isinstance(v, kind) and not isinstance(v, bool) and (v > low if low_open else v >= low) and v <= high
-            if not ok:
-                what = ("an integer" if integer else "a number") + (f" > {low:g}" if low_open else f" >= {low:g}")
-                what += f" and <= {high:g}" if high != float("inf") else ""
-                raise RecipeError(f"recipe {name}={v!r}: must be {what}" + (" (or None)" if optional else ""))
-
-        number("clip_norm", 0, optional=True, low_open=True)
-        number("restart_epoch", 0, optional=True, integer=True)
-        number("restart_fraction", 0, 1, low_open=True)
-        number("restart_decay", 0, 1, low_open=True)
-        number("guard_max_bad", 1, integer=True)
-        number("guard_lr_drop", 0, 1, low_open=True)
-        number("empty_cache_every", 0, integer=True)
-        number("save_period", -1, integer=True)
-        for name in ("nan_guard", "atomic_save"):
-            if not isinstance(getattr(self, name), bool):
-                raise RecipeError(f"recipe {name}={getattr(self, name)!r}: must be true or false")
-        if self.restart_after not in ("exp", "cosine"):
-            raise RecipeError(f"recipe restart_after={self.restart_after!r}: choose 'exp' or 'cosine'")
-        self.stages()  # validates the stage table
-
-    def schedule(self, epochs: int, lrf: float, cos: bool) -> Schedule:
-        """The lr multiplier per epoch: Ultralytics' schedule, with the warm restart where one is set."""
-        return Schedule(epochs, lrf, cos, self.restart_epoch, self.restart_fraction, self.restart_after,
-                        self.restart_decay)
-
-    def stages(self) -> LossStages | None:
-        """The loss-gain stages, or None when the gains stay fixed."""
-        return LossStages(tuple(tuple(s) for s in self.loss_stages)) if self.loss_stages else None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
-        """Rebuild from `asdict` output (nested EarlyStop, tuples); unknown keys are an error, not dropped."""
-        d = dict(d)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"Recipe has no field(s) {unknown}; known: {sorted(known)}")
-        if d.get("early_stop") is not None and not isinstance(d["early_stop"], EarlyStop):
-            d["early_stop"] = EarlyStop(**d["early_stop"])
-        if d.get("loss_stages") is not None:
-            d["loss_stages"] = tuple(tuple(s) for s in d["loss_stages"])
-        return cls(**d)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Recipe":
-        return cls.from_dict(json.loads(text))
+def tutorial(epochs: int, *, without: tuple[str, ...] = (), clip_norm: float = 10.0, restart_at: float = 0.6,
+             restart_fraction: float = 0.7, restart_decay: float = 0.95, lr0: float = 0.01,
+             empty_cache_every: int = 5) -> dict[str, Any]:
+    """The plan fields of the tutorials' recipe for a run of `epochs` (notebook 04's defaults: lr0 0.01 without
+    warm-up, clip 10, a restart at 60% to 0.7 x lr0, the 600-epoch loss stages scaled, the NaN guard, early stop after
+    a third of the run without gain, empty_cache every 5 epochs, atomic checkpoints), less the pieces in `without`
+    (names of PIECES), which then keep the plan's own value."""
+    unknown = sorted(set(without) - set(PIECES))
+    if unknown:
+        raise ValueError(f"no recipe piece named {unknown}; the pieces: {PIECES}")
+    pieces = {
+        "clip": dict(clip_norm=clip_norm),
+        "warm_restart": dict(restart_epoch=max(1, round(restart_at * epochs)) if epochs > 1 else None,
+                             restart_fraction=restart_fraction, restart_after="exp", restart_decay=restart_decay),
+        "loss_stages": dict(loss_stages="tutorial"),
+        "lr0": dict(lr_fixed=lr0),
+        "warmup_0": dict(warmup_fixed=0.0),
+        "nan_guard": dict(nan_guard=True),
+        "early_stop": dict(early_stop=max(3, epochs // 3)),
+        "empty_cache": dict(empty_cache_every=empty_cache_every),
+        "atomic_save": dict(atomic_save=True),
+    }
+    return {k: v for name, fields in pieces.items() if name not in without for k, v in fields.items()}

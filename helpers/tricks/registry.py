@@ -2,8 +2,9 @@
 
 A trick brings its plan options (fields of `helpers.train.plan.TrainPlan`, checked when a plan is built), the row
 that explains it in `TrainPlan.rows()`, and its hooks into `helpers.train.trainer.WorkbookTrainer`: a process-level
-patch (`install`), a change to the model Ultralytics builds (`on_model`), Ultralytics callbacks, and Ultralytics
-arguments. Discovery reads every module of the `helpers.tricks` package and imports those that assign `TRICK` at
+patch (`install`), a change to the model Ultralytics builds (`on_model`), Ultralytics callbacks, Ultralytics
+arguments, the lr factor per epoch (`lr_factor`), a say in each optimizer step (`skip_step`) and its columns of the
+run's per-epoch log (`epoch_row`). Discovery reads every module of the `helpers.tricks` package and imports those that assign `TRICK` at
 module level, so adding or removing a trick is one file; such a module is imported whenever a plan is, so it keeps
 torch and Ultralytics out of its top-level imports (they belong inside the hooks). `register` adds a trick from
 elsewhere (before `helpers.train.plan` is imported, for its options to become plan fields).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
@@ -62,6 +64,13 @@ class Trick:
     callbacks: Mapping[str, Callable[[Any], None]] = field(default_factory=dict)
     ultralytics_args: Callable[[Any], dict[str, Any]] | None = None  # plan -> further YOLO.train() arguments
     summary: Callable[[Any], str] | None = None  # plan -> its words in the plan's one-line summary ('' for none)
+    # (plan, epochs, lrf, cos) -> the lr factor per epoch that replaces Ultralytics' schedule, or None to keep it
+    lr_factor: Callable[[Any, int, float, bool], Callable[[float], float] | None] | None = None
+    # (plan, trainer, pre-clip norm) -> True to skip this optimizer step (after unscale and clip, before the step)
+    skip_step: Callable[[Any, Any, Any], bool] | None = None
+    # (plan, trainer, the row so far) -> this trick's columns of the run's per-epoch log (tricks_log.csv): rank 0,
+    # after each epoch's validation, in trick order (a later trick sees the earlier tricks' columns)
+    epoch_row: Callable[[Any, Any, dict[str, Any]], dict[str, Any]] | None = None
     doc: str = ""
 
     def values(self, plan: Any) -> tuple[Any, ...]:
@@ -72,6 +81,18 @@ class Trick:
 _registered: dict[str, Trick] = {}
 _discovered = {"done": False}
 _installed: dict[str, tuple[Any, ...]] = {}  # trick -> the option values its install hook last applied here
+
+
+def with_plan(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A trick's callback that does nothing in a trainer without a plan: a process Ultralytics started without
+    $WORKBOOK_PLAN still runs the callbacks pickled into its DDP script. Keeps the function's name, so the callback
+    pickles by reference as before."""
+    @functools.wraps(fn)
+    def call(trainer: Any) -> None:
+        if getattr(trainer, "plan", None) is not None:
+            fn(trainer)
+
+    return call
 
 
 def declares_trick(path: Path) -> bool:
@@ -223,6 +244,28 @@ def on_model(plan: Any, model: Any, trainer: Any) -> Any:
 def summaries(plan: Any) -> list[str]:
     """Each trick's words for the plan's one-line summary (TrainPlan.summary), empty ones left out."""
     return [w for t in tricks() if t.summary is not None for w in [t.summary(plan)] if w]
+
+
+def lr_factor(plan: Any, epochs: int, lrf: float, cos: bool) -> Callable[[float], float] | None:
+    """The first trick's replacement for Ultralytics' lr factor per epoch, or None (Ultralytics' own schedule)."""
+    for t in tricks():
+        factor = t.lr_factor(plan, epochs, lrf, cos) if t.lr_factor is not None else None
+        if factor is not None:
+            return factor
+    return None
+
+
+def skip_step(plan: Any, trainer: Any, norm: Any) -> bool:
+    """Whether a trick skips this optimizer step (each asked, in trick order, until one does)."""
+    return any(t.skip_step(plan, trainer, norm) for t in tricks() if t.skip_step is not None)
+
+
+def epoch_row(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every trick's columns of this epoch added, in trick order."""
+    for t in tricks():
+        if t.epoch_row is not None:
+            row.update(t.epoch_row(plan, trainer, row))
+    return row
 
 
 def callbacks() -> list[tuple[str, Callable[[Any], None]]]:

@@ -50,8 +50,7 @@ def _number(key: str, value: Any, kind: type = float) -> Any:
 @dataclass
 class Translation:
     args: dict[str, Any] = field(default_factory=dict)  # real Ultralytics arguments
-    recipe: dict[str, Any] = field(default_factory=dict)  # fields of helpers.tricks.recipe.Recipe
-    tricks: dict[str, Any] = field(default_factory=dict)  # the plan's attention / checkpoint choices
+    tricks: dict[str, Any] = field(default_factory=dict)  # the tricks' plan fields (clip, restart, checkpoint ...)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (key, what was done and why)
     unsupported: list[tuple[str, str]] = field(default_factory=list)  # (key, why not)
     unknown: list[tuple[str, str]] = field(default_factory=list)  # (key, did-you-mean hint)
@@ -115,9 +114,9 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             put("nbs", batch * n, key, f"nbs={batch * n}: Ultralytics accumulates max(round(nbs / batch), 1) = {n} "
                                        "micro-batches (and scales weight decay by batch*accumulate/nbs)")
         elif key == "grad_clip_norm":
-            t.recipe["clip_norm"] = _number(key, value)
-            t.notes.append((key, f"Recipe(clip_norm={value}): RecipeTrainer.optimizer_step clips at this norm "
-                                 "(Ultralytics hard-codes 10.0) and logs the norm"))
+            t.tricks["clip_norm"] = _number(key, value)
+            t.notes.append((key, f"plan.replace(clip_norm={value}): the workbook's optimizer step clips at this norm "
+                                 "(Ultralytics hard-codes 10.0) and logs every step's norm"))
         elif key == "mosaic_prob":
             put("mosaic", _number(key, value), key, f"mosaic={value}: Ultralytics' mosaic argument already is the "
                                                      "probability")
@@ -150,21 +149,25 @@ def translate(tutorial: dict[str, Any]) -> Translation:
             else:
                 t.notes.append((key, "off: nothing to do"))
         elif key == "restart_epoch":
-            t.recipe["restart_epoch"] = _number(key, value, int)
-            t.notes.append((key, f"Recipe(restart_epoch={value}): RecipeTrainer's schedule resets lr to "
+            t.tricks["restart_epoch"] = _number(key, value, int)
+            t.notes.append((key, f"plan.replace(restart_epoch={value}): the schedule resets lr to "
                                  "restart_fraction x lr0 at that epoch and decays after it"))
         elif key in ("restart_lr_fraction", "restart_factor"):
-            t.recipe["restart_fraction"] = _number(key, value)
-            t.notes.append((key, f"Recipe(restart_fraction={value})"))
+            t.tricks["restart_fraction"] = _number(key, value)
+            t.notes.append((key, f"plan.replace(restart_fraction={value})"))
         elif key in ("lr_decay", "decay_per_epoch"):
-            t.recipe["restart_decay"] = _number(key, value)
-            t.notes.append((key, f"Recipe(restart_decay={value}) after the restart"))
+            t.tricks["restart_decay"] = _number(key, value)
+            t.notes.append((key, f"plan.replace(restart_decay={value}) after the restart"))
         elif key == "loss_weights_schedule":
-            t.recipe["loss_stages"] = tuple(tuple(s) for s in value)
-            t.notes.append((key, "Recipe(loss_stages=...): gains set at each stage's first epoch by a callback"))
+            from helpers.tricks.loss_stages import spec
+
+            t.tricks["loss_stages"] = spec(value)
+            t.notes.append((key, f"plan.replace(loss_stages={spec(value)!r}): gains set at each stage's first epoch by "
+                                 "a callback"))
         elif key in ("empty_cache_every", "empty_cache_interval"):
-            t.recipe["empty_cache_every"] = _number(key, value, int)
-            t.notes.append((key, f"Recipe(empty_cache_every={value}) epochs: a callback calls torch.cuda.empty_cache()"))
+            t.tricks["empty_cache_every"] = _number(key, value, int)
+            t.notes.append((key, f"plan.replace(empty_cache_every={value}): a callback calls torch.cuda.empty_cache() "
+                                 "every that many epochs"))
         elif key == "flash_attention":
             t.tricks["attention"] = "flash" if value else "stock"
             t.notes.append((key, "plan.replace(attention='flash'|'stock'): class-level AAttn patch ('auto' falls "

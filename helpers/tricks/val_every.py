@@ -16,9 +16,8 @@ def check(k: int, plan: Any) -> str | None:
     """A positive k, and none of the settings that need every epoch's validation."""
     if k < 1:
         return "must be a positive integer"
-    if k > 1 and plan.recipe is not None and plan.recipe.early_stop:
-        return "the recipe's early stop reads every epoch's validation; use val_every=1 with it, or a recipe without " \
-               "early_stop"
+    if k > 1 and plan.early_stop:
+        return "early stop reads every epoch's validation; use val_every=1 with it, or early_stop=0"
     if k > 1 and plan.extra.get("val") is False:
         return "val=False already validates the last epoch only"
     return None

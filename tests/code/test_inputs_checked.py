@@ -1,35 +1,33 @@
-"""Values are checked before any work starts, each error naming its key: recipe fields by type and range, and the
-tutorial translator (a bf16 request kept with amp=True, AutoBatch with accumulate, non-numeric values)."""
+"""Values are checked before any work starts, each error naming its key: the tricks' plan fields by type and range,
+and the tutorial translator (a bf16 request kept with amp=True, AutoBatch with accumulate, non-numeric values)."""
 
 import pytest
 
-from helpers.train.plan import TrainPlan
-from helpers.tricks.recipe import Recipe, RecipeError
-from helpers.tricks.translate import TranslateError, translate
 from helpers.train import planner
+from helpers.train.plan import PlanError, TrainPlan
+from helpers.tricks.translate import TranslateError, translate
 
 
 @pytest.mark.parametrize("field,value", [("clip_norm", "x"), ("clip_norm", 0), ("restart_epoch", 1.5),
                                          ("restart_fraction", 2.0), ("guard_max_bad", 0), ("guard_lr_drop", 0),
-                                         ("empty_cache_every", -1), ("nan_guard", "yes"), ("save_period", -2),
-                                         ("restart_after", "linear")])
-def test_a_bad_recipe_value_names_its_field(field, value):
-    with pytest.raises(RecipeError, match=f"recipe {field}="):
-        Recipe.from_dict({field: value})
+                                         ("empty_cache_every", -1), ("nan_guard", "yes"), ("early_stop", -1),
+                                         ("restart_after", "linear"), ("loss_stages", "2:1,1,1")])
+def test_a_bad_trick_value_names_its_field(field, value):
+    with pytest.raises(PlanError, match=f"{field}="):
+        TrainPlan(**{field: value})
 
 
-def test_good_recipe_values_pass():
-    r = Recipe.from_dict({"clip_norm": 3, "clip_norm": None, "restart_epoch": 5, "guard_lr_drop": 1.0,
-                          "save_period": 5})
-    assert r.clip_norm is None and r.restart_epoch == 5
+def test_good_trick_values_pass():
+    p = TrainPlan(clip_norm=3, restart_epoch=5, guard_lr_drop=1.0, extra={"save_period": 5})
+    assert p.clip_norm == 3 and p.restart_epoch == 5
 
 
-def test_the_command_line_refuses_a_bad_recipe_before_training(runs):
+def test_the_command_line_refuses_a_bad_trick_value_before_training(runs):
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "helpers", "train", "--profile", "quick", "--recipe",
-                        '{"clip_norm": "x"}', "--dry-run"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "helpers", "train", "--profile", "quick", "--clip-norm", "x",
+                        "--dry-run"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "clip_norm='x'" in p.stdout + p.stderr
     assert "Traceback" not in p.stdout + p.stderr
 

@@ -15,10 +15,13 @@ def rows():
 
 
 def test_every_claim_has_a_row_with_a_reproducible_command(rows):
-    assert [c.n for c in rows][:13] == [str(i) for i in range(1, 14)]
+    assert [c.n for c in rows][:14] == [str(i) for i in range(1, 15)]
     for c in rows:
         assert c.status in ledger.STATUSES and c.measured and c.command and c.device
-    assert all(c.status == "not checkable here" for c in rows if c.n in ("4", "13"))
+    assert all(c.status == "not checkable here" for c in rows if c.n == "13")
+    by = {c.n: c for c in rows}  # decided from the time-to-accuracy record
+    assert by["4"].status == "refuted" and "H200" in by["4"].device
+    assert by["14"].status == "refuted" and "the plain plan" in by["14"].measured
 
 
 def test_readme_table_is_the_generated_one(rows):
@@ -49,6 +52,14 @@ def test_statuses_follow_the_recorded_figures(tmp_path, monkeypatch):
             r["img_s"] = [x * 0.7 for x in r["img_s"]]  # two GPUs barely faster than one
     (copy / "ddp-2xh200.json").write_text(json.dumps(ddp))
     assert ledger.c6().status == "refuted"
+    assert ledger.c4().status == "refuted"
+    tta = copy / "tta-h200" / "tta-h200-320.json"
+    doc = json.loads(tta.read_text())
+    for key, p in doc["points"].items():
+        if key.startswith("b256-sqrt/"):
+            p["mAP50-95"] = [m + 0.3 for m in p["mAP50-95"]]  # as if the square-root rule had won every seed
+    tta.write_text(json.dumps(doc))
+    assert ledger.c4().status == "confirmed"
 
 
 def test_tutorial_arguments_are_checked_against_ultralytics_itself(monkeypatch, rows):

@@ -8,8 +8,6 @@ import pytest
 from helpers.core import profiles
 from helpers.train import curves, lr, plan_view, planner
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
-from helpers.tricks import convergence
-from helpers.tricks.recipe import Recipe
 
 
 @pytest.mark.parametrize("batch,nbs,acc,eff", [(256, 256, 1, 256), (64, 256, 4, 256), (32, 256, 8, 256),
@@ -53,8 +51,7 @@ def test_weight_decay_as_ultralytics_scales_it():
 def test_ultralytics_args_are_real_arguments():
     from ultralytics.cfg import get_cfg
 
-    p = TrainPlan(data="d.yaml", batch=8, nbs=16, lr_rule="sqrt", extra={"close_mosaic": 15},
-                  recipe=Recipe(save_period=5))
+    p = TrainPlan(data="d.yaml", batch=8, nbs=16, lr_rule="sqrt", extra={"close_mosaic": 15, "save_period": 5})
     args = p.ultralytics_args()
     cfg = get_cfg(overrides=args)  # raises on an unknown argument
     assert (cfg.batch, cfg.nbs, cfg.lr0, cfg.optimizer) == (8, 16, p.lr0, "SGD")  # 'auto' would ignore lr0
@@ -87,8 +84,7 @@ def test_bad_fields_are_clear_errors(change, message):
 
 def test_the_plan_round_trips_through_its_one_environment_variable(monkeypatch):
     p = TrainPlan(data="d.yaml", batch=64, nbs=256, checkpoint="all", attention="sdpa", extra={"close_mosaic": 5},
-                  recipe=Recipe(clip_norm=3.0, loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)),
-                                early_stop=convergence.EarlyStop(patience=5)))
+                  clip_norm=3.0, loss_stages="1:1,1,1;3:2,0.5,1", early_stop=5, restart_epoch=20, nan_guard=True)
     assert TrainPlan.from_json(p.to_json()) == p
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert TrainPlan.from_env() is None
@@ -126,7 +122,7 @@ def test_translated_tutorial_arguments_land_on_the_plan():
          "gradient_checkpointing": True, "restart_epoch": 300, "lr0": 0.02, "epochs": 600, "close_mosaic": 15})
     assert (p.batch, p.nbs, p.effective_batch, p.lr0, p.epochs, p.amp, p.checkpoint) == \
         (64, 256, 256, 0.02, 600, "bf16", "all")
-    assert p.recipe.clip_norm == 2.0 and p.recipe.restart_epoch == 300
+    assert p.clip_norm == 2.0 and p.restart_epoch == 300
     assert p.extra == {"close_mosaic": 15, "mosaic": 0.5}
     with pytest.raises(PlanError, match="batch-size.*train_dual.py"):
         planner.translated(TrainPlan(), {"batch-size": 64})

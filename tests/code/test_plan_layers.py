@@ -53,12 +53,11 @@ def test_planner_and_view_build_and_read_a_plan():
     for module in ("helpers.train.planner", "helpers.train.plan_view"):
         assert module in loaded_by(module)
     from helpers.train import plan, plan_view, planner
-    from helpers.tricks.recipe import Recipe
 
-    p = plan.TrainPlan(train_images=1000, recipe=Recipe(clip_norm=5.0))
+    p = plan.TrainPlan(train_images=1000, clip_norm=5.0, nan_guard=True)
     rows = {r[0]: r[1] for r in plan_view.rows(p)}
-    assert rows["effective batch"] == "256" and rows["stability recipe"] == "on"
-    assert "| stability recipe | on |" in plan_view.explain(p).to_markdown()
+    assert rows["effective batch"] == "256" and rows["gradient clip"] == "norm 5" and rows["NaN guard"] == "on"
+    assert "| NaN guard | on |" in plan_view.explain(p).to_markdown()
     assert "256 x 1 = 256 per step" in plan_view.summary(p)
     assert planner.auto_workers("0,1", cpus=16) == 7
     moved, _ = planner.translated(p, {"close_mosaic": 5})

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from helpers.tricks import checkpoint_io, convergence, guard, loss_stages, schedule, translate
-from helpers.tricks.recipe import Recipe
+from helpers.train.plan import PlanError, TrainPlan
+from helpers.tricks import checkpoint_io, convergence, guard, loss_stages, recipe, schedule, translate
 
 
 def test_schedule_restart_exp_and_cosine():
@@ -62,14 +62,17 @@ def test_loss_value_changes_with_the_stage():
 
 
 def fake_trainer(clip_norm, loss=1.0, max_bad=3):
-    from helpers.train.trainer import RecipeTrainer
+    """The workbook's optimizer step on a one-layer model, with the plan's clip and the NaN guard's skip."""
+    from helpers.train.trainer import WorkbookTrainer
 
     lin = torch.nn.Linear(4, 1, bias=False)
     opt = torch.optim.SGD(lin.parameters(), lr=1.0)
+    plan = TrainPlan(clip_norm=clip_norm, nan_guard=True, guard_max_bad=max_bad)
     t = SimpleNamespace(model=lin, optimizer=opt, scaler=torch.amp.GradScaler("cpu", enabled=False), ema=None,
-                        recipe=Recipe(clip_norm=clip_norm), guard=guard.NaNGuard(max_bad=max_bad), step_norms=[],
-                        loss=torch.tensor(loss), _bad_loss=False, epoch=0, optimizer_steps=0, skipped_steps=0)
-    return t, lin, opt, lambda: RecipeTrainer.optimizer_step(t)
+                        plan=plan, device=torch.device("cpu"), guard=guard.NaNGuard(max_bad=max_bad), step_norms=[],
+                        loss=torch.tensor(loss), bad_loss=False, stepped_loss=None, epoch=0, optimizer_steps=0,
+                        skipped_steps=0, lr_scale=1.0, agreed=lambda flag: flag)
+    return t, lin, opt, lambda: (WorkbookTrainer.optimizer_step(t), guard.batch_end(t))  # as in Ultralytics' loop
 
 
 def test_clip_norm_is_applied_and_logged():
@@ -77,7 +80,7 @@ def test_clip_norm_is_applied_and_logged():
     lin.weight.grad = torch.tensor([[30.0, 40.0, 0.0, 0.0]])  # norm 50
     w0 = lin.weight.detach().clone()
     step()
-    assert t.step_norms == [pytest.approx(50.0)]  # the pre-clip norm is logged
+    assert [float(n) for n in t.step_norms] == [pytest.approx(50.0)]  # the pre-clip norm is kept for the log
     assert float((lin.weight.detach() - w0).norm()) == pytest.approx(2.0, rel=1e-5)  # SGD lr 1: the update is the clipped grad
 
 
@@ -96,6 +99,7 @@ def test_nan_guard_skips_lowers_lr_and_restores():
     step()
     assert t.guard.events[-1]["action"] == "restore" and torch.equal(lin.weight, good)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.25) and t.guard.lr_scale == pytest.approx(0.25)
+    assert t.lr_scale == pytest.approx(0.25)  # the schedule keeps the lowered lr
     t.loss = torch.tensor(float("inf"))  # a non-finite loss is bad even with finite gradients
     lin.weight.grad = torch.ones(1, 4)
     step()
@@ -160,8 +164,8 @@ def test_translator_maps_every_key_or_says_why():
                              "amp_dtype": "bfloat16", "fp16_skip_layers": ["dfl"], "gradient_checkpointing": True,
                              "restart_epoch": 300, "lr0": 0.02, "epochs": 600, "warmup_epoch": 3})
     assert t.args == {"batch": 64, "nbs": 256, "mosaic": 0.5, "amp": "bf16", "lr0": 0.02, "epochs": 600}
-    assert t.recipe == {"clip_norm": 2.0, "restart_epoch": 300}
-    assert t.tricks == {"checkpoint": "all"}
+    assert t.tricks == {"clip_norm": 2.0, "checkpoint": "all", "restart_epoch": 300}  # the tricks' plan fields
+    TrainPlan(epochs=600, **t.tricks)  # the plan takes them as they are
     assert [k for k, _ in t.unsupported] == ["fp16_skip_layers"]
     assert t.unknown == [("warmup_epoch", "did you mean 'warmup_epochs'?")]  # reported, not dropped
     get_cfg(overrides=t.args)  # Ultralytics accepts every translated argument
@@ -187,14 +191,33 @@ def test_translator_knows_train_dual_spellings():
     assert t.args == {}  # suggested, never applied behind the user's back
 
 
-def test_recipe_round_trips_through_json():
-    r = Recipe(clip_norm=2.0, restart_epoch=3, loss_stages=((1, 1.5, 0.8, 0.5), (3, 1, 1, 1)),
-               early_stop=convergence.EarlyStop(patience=5), save_period=4)
-    assert Recipe.from_json(r.to_json()) == r
-    with pytest.raises(ValueError, match="no field"):
-        Recipe.from_dict({"clip_norm": 1.0, "augment": "long-run"})
-    with pytest.raises(ValueError, match="restart_after"):
-        Recipe(restart_after="linear")
+def test_the_tutorials_recipe_is_plan_fields_each_piece_can_be_left_out_and_old_plans_still_load():
+    fields = recipe.tutorial(600)
+    assert fields == {"clip_norm": 10.0, "restart_epoch": 360, "restart_fraction": 0.7, "restart_after": "exp",
+                      "restart_decay": 0.95, "loss_stages": "tutorial", "lr_fixed": 0.01, "warmup_fixed": 0.0,
+                      "nan_guard": True, "early_stop": 200, "empty_cache_every": 5, "atomic_save": True}
+    plan = TrainPlan(epochs=600, **fields)
+    assert TrainPlan.from_json(plan.to_json()) == plan
+    plan = TrainPlan(epochs=600, **recipe.tutorial(600, clip_norm=2.0))
+    for piece in recipe.PIECES:  # each piece switched off alone: its fields keep the plan's own values
+        alone = TrainPlan(epochs=600, **recipe.tutorial(600, clip_norm=2.0, without=(piece,)))
+        changed = {k for k in fields if getattr(alone, k) != getattr(plan, k)}
+        assert changed and changed <= set(fields), piece
+    assert TrainPlan(epochs=600, **recipe.tutorial(600, without=("warm_restart",))).restart_epoch is None
+    with pytest.raises(ValueError, match="no recipe piece named"):
+        recipe.tutorial(30, without=("restart",))
+    with pytest.raises(PlanError, match="restart_epoch=30: must be inside the run"):
+        TrainPlan(epochs=30, restart_epoch=30)
+    with pytest.raises(PlanError, match="loss_stages"):
+        TrainPlan(loss_stages="1:1,1")
+    import json
+
+    old = json.loads(TrainPlan(epochs=30).to_json())  # a plan.json written when the recipe was one object
+    old["recipe"] = {"clip_norm": 2.0, "restart_epoch": 18, "loss_stages": [[1, 1.5, 0.8, 0.5], [6, 1, 1, 1]],
+                     "early_stop": {"patience": 10, "min_delta": 0.001}, "nan_guard": True, "save_period": -1}
+    loaded = TrainPlan.from_json(json.dumps(old))
+    assert (loaded.clip_norm, loaded.restart_epoch, loaded.loss_stages, loaded.early_stop, loaded.nan_guard) == \
+        (2.0, 18, "1:1.5,0.8,0.5;6:1,1,1", 10, True)
 
 
 def test_signals_plot_has_three_panels_and_the_reason():

@@ -3,14 +3,14 @@
 A launching trainer (2 'GPUs') writes Ultralytics' DDP script (`generate_ddp_command`: the trainer class, its
 arguments, the model and its `callbacks`, pickled) and starts it under torch.distributed.run, as BaseTrainer.train()
 does; the two ranks train 2 epochs of a tiny generated dataset on the CPU with gloo (helpers.tricks.cpu_ddp, through
-$WORKBOOK_WORKER=torchrun). The pickled callbacks already hold the tricks' and RecipeTrainer's callbacks, and the
+$WORKBOOK_WORKER=torchrun). The pickled callbacks already hold the tricks' and the trainer's own callbacks, and the
 worker's trainer adds them again in __init__ unless it checks. A spy trick, registered in both processes (a worker
 imports this module when it unpickles the spy's functions, as discovery imports a trick's module), counts in each rank
 every call of every workbook callback (helpers.*, and this module's) from the end of the set-up on: each must run once
 per process per event and epoch (once per batch for batch events). A callback added only in the launching process
 (not by the registry) must still run, once: the worker's callbacks come from the pickle. Before the fix (added only
-if not registered already) rank 0 listed and ran each of them twice per event: RecipeTrainer's four, the tricks' and
-the spy's.
+if not registered already) rank 0 listed and ran each of them twice per event: the recipe trainer's four, the tricks'
+and the spy's.
 """
 
 import json
@@ -40,9 +40,14 @@ def _workbook(fn) -> bool:
     return module.startswith("helpers.") or module == __name__
 
 
+def _name(fn) -> str:
+    """A callback's module and name: two tricks may each have an `epoch_start`."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
 def _counted(event: str, fn):
     def call(t):
-        _log(t, event, fn.__qualname__)
+        _log(t, event, _name(fn))
         return fn(t)
 
     call.counted = True
@@ -52,10 +57,10 @@ def _counted(event: str, fn):
 def spy_setup_end(t) -> None:
     """on_pretrain_routine_end: this call counted, and what the trainer's lists hold; from here on every call of a
     workbook callback is counted (each list entry wrapped, so a function listed twice is counted twice)."""
-    _log(t, "on_pretrain_routine_end", spy_setup_end.__qualname__)
+    _log(t, "on_pretrain_routine_end", _name(spy_setup_end))
     if any(getattr(f, "counted", False) for fns in t.callbacks.values() for f in fns):
         return  # wrapped already (by a second entry of this function)
-    listed = Counter((event, f.__qualname__) for event, fns in t.callbacks.items() for f in fns if _workbook(f))
+    listed = Counter((event, _name(f)) for event, fns in t.callbacks.items() for f in fns if _workbook(f))
     _log(t, "lists", json.dumps(sorted([e, f, n] for (e, f), n in listed.items())))
     for event, fns in t.callbacks.items():
         t.callbacks[event] = [_counted(event, f) if _workbook(f) else f for f in fns]
@@ -86,13 +91,12 @@ def test_ultralytics_ddp_workers_run_each_workbook_callback_once_per_event(tmp_p
     from helpers.data import synthetic
     from helpers.train import planner
     from helpers.train.run import applied
-    from helpers.train.trainer import RecipeTrainer
-    from helpers.tricks import registry
-    from helpers.tricks.recipe import Recipe
+    from helpers.train.trainer import WorkbookTrainer
+    from helpers.tricks import recipe, registry
 
     data = synthetic.generate(tmp_path / "shapes", synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64))
     plan = planner.from_profile(profiles.get("quick").replace(imgsz=64), dataset=data, device="cpu", epochs=2,
-                                batch=4, nbs=4, weights="", recipe=Recipe(), workers=0, plots=False,
+                                batch=4, nbs=4, weights="", **recipe.tutorial(2), workers=0, plots=False,
                                 project=str(runs), name="ddp-callbacks", extra={"val": False})
     spy = tmp_path / "spy"
     spy.mkdir()
@@ -102,7 +106,7 @@ def test_ultralytics_ddp_workers_run_each_workbook_callback_once_per_event(tmp_p
     registry.register(SPY)
     try:
         with applied(plan):
-            t = RecipeTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
+            t = WorkbookTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
             t.add_callback("on_train_epoch_end", user_epoch_end)
             t.model = t.get_model(cfg="yolo12n.yaml", verbose=False)  # what YOLO.train() hands the trainer
             t.ddp, t.world_size = True, 2  # what BaseTrainer.__init__ sets in a process launching on 2 GPUs
@@ -127,11 +131,13 @@ def test_ultralytics_ddp_workers_run_each_workbook_callback_once_per_event(tmp_p
         wrong = {k: n for k, n in calls.items()
                  if n != (batches[k[1]] if k[0] == "on_train_batch_end" else 1)}
         assert not twice and not wrong, f"rank {rank}: listed more than once {twice}; calls per event {wrong}"
-        assert calls[("on_pretrain_routine_end", None, "spy_setup_end")] == 1
+        assert calls[("on_pretrain_routine_end", None, _name(spy_setup_end))] == 1
         for epoch in (0, 1):
-            for event, fn in (("on_train_epoch_start", "RecipeTrainer._epoch_start"),
-                              ("on_train_epoch_end", "RecipeTrainer._epoch_end"),
-                              ("on_fit_epoch_end", "RecipeTrainer._fit_epoch_end"),
-                              ("on_train_epoch_end", "spy_epoch_end"), ("on_train_epoch_end", "user_epoch_end")):
+            for event, fn in (("on_train_epoch_start", "helpers.train.trainer:WorkbookTrainer._open_epoch"),
+                              ("on_train_epoch_start", "helpers.tricks.loss_stages:epoch_start"),
+                              ("on_train_epoch_start", "helpers.tricks.clip:epoch_start"),
+                              ("on_train_epoch_end", "helpers.tricks.empty_cache:release"),
+                              ("on_fit_epoch_end", "helpers.train.trainer:WorkbookTrainer._log_epoch"),
+                              ("on_train_epoch_end", _name(spy_epoch_end)), ("on_train_epoch_end", _name(user_epoch_end))):
                 assert calls[(event, epoch, fn)] == 1, (rank, event, epoch, fn)
-            assert calls[("on_train_batch_end", epoch, "RecipeTrainer._batch_end")] == batches[epoch] >= 1
+            assert calls[("on_train_batch_end", epoch, "helpers.tricks.guard:batch_end")] == batches[epoch] >= 1

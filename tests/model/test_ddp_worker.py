@@ -16,7 +16,6 @@ from helpers.train.callbacks import WorkerReport
 from helpers.train.plan import ENV_VAR
 from helpers.train.run import applied
 from helpers.tricks import attention, checkpointing
-from helpers.tricks.recipe import Recipe
 from helpers.workbook.stream import stream
 
 
@@ -26,14 +25,14 @@ def _worker(tmp_path, runs, env_carries_plan: bool) -> dict:
 
     from ultralytics.utils.dist import generate_ddp_file
 
-    from helpers.train.trainer import RecipeTrainer
+    from helpers.train.trainer import WorkbookTrainer
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
-    plan = planner.from_profile(prof, attention="sdpa", checkpoint="attention", recipe=Recipe(clip_norm=3.0),
-                                batch=4, epochs=1, project=str(runs), name="ddp", extra={"val": False})
+    plan = planner.from_profile(prof, attention="sdpa", checkpoint="attention", clip_norm=3.0,
+                                nan_guard=True, batch=4, epochs=1, project=str(runs), name="ddp", extra={"val": False})
     report = tmp_path / "worker.json"
     with applied(plan):
-        t = RecipeTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
+        t = WorkbookTrainer(overrides=dict(model="yolo12n.yaml", **plan.ultralytics_args()))
         WorkerReport(str(report)).attach(t)
         t.model = t.get_model(cfg="yolo12n.yaml", verbose=False)  # what YOLO.train() hands the trainer
         script = generate_ddp_file(t)
@@ -52,7 +51,7 @@ def _worker(tmp_path, runs, env_carries_plan: bool) -> dict:
 def test_the_plan_reaches_a_process_started_like_a_ddp_worker(tmp_path, runs):
     rep = _worker(tmp_path, runs, env_carries_plan=True)
     assert rep["plan"] == rep["planned"]  # the worker rebuilt exactly the parent's plan from the one variable
-    assert rep["pid"] != os.getpid() and rep["trainer"] == "RecipeTrainer"
+    assert rep["pid"] != os.getpid() and rep["trainer"] == "WorkbookTrainer"
     assert rep["attention"] == "sdpa" and rep["clip_norm"] == 3.0
     assert rep["checkpointed"] and rep["checkpoint_wrappers"]  # flags came with the model, wrappers from the plan
 
@@ -95,10 +94,11 @@ def _dead(pid: int) -> bool:
 
 
 def test_the_printed_command_trains_exactly_the_plan(runs):
-    """What notebook 02 prints for several GPUs: the user's dataset, weights, tricks, recipe and extra arguments."""
+    """What notebook 02 prints for several GPUs: the user's dataset, weights, tricks and extra arguments."""
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
     plan = planner.from_profile(prof, weights="", attention="sdpa", checkpoint="all", lr_rule="linear",
-                                recipe=Recipe(clip_norm=3.0), extra={"close_mosaic": 2}, workers=2, cache="ram")
+                                clip_norm=3.0, restart_epoch=1, loss_stages="tutorial", nan_guard=True,
+                                extra={"close_mosaic": 2}, workers=2, cache="ram")
     multi = plan.replace(device="0,1", batch=16, nbs=32)
     cmd = launch.command(multi, "gpu")  # another profile's defaults: every difference must be spelled out
     assert cmd[1:4] == ["-m", "helpers", "train"] and cmd[cmd.index("--data") + 1] == plan.data

@@ -39,7 +39,7 @@ def free_port() -> int:
 def options(data: Path, name: str) -> list[str]:
     """A plan for 2 hosts x 1 CPU process: 32 images, global batch 8 (4 per rank) -> 4 optimizer steps per epoch."""
     return ["--profile", "quick", "--data", str(data), "--imgsz", "64", "--epochs", "2", "--batch", "8", "--nbs", "8",
-            "--device", "cpu", "--nnodes", "2", "--weights", "", "--name", name, "--recipe", "{}", "--workers", "0",
+            "--device", "cpu", "--nnodes", "2", "--weights", "", "--name", name, "--nan-guard", "true", "--workers", "0",
             "--plots", "false"]
 
 
@@ -192,10 +192,10 @@ def test_every_process_kind_reads_the_one_plan_built_at_launch(tmp_path, runs):
     from helpers.train.trainer import WorkbookTrainer
 
     data = synthetic.generate(tmp_path / "planned", synthetic.SynthSpec(n_train=8, n_val=4, imgsz=64))
-    opts = [*options(data, "channel"), "--attention", "sdpa", "--recipe", '{"clip_norm": 3.0}', "--lr-fixed", "0.003",
+    opts = [*options(data, "channel"), "--attention", "sdpa", "--clip-norm", "3.0", "--lr-fixed", "0.003",
             "--set", "close_mosaic=1"]
     plan = plan_of(opts)
-    assert (plan.train_images, plan.recipe.clip_norm, plan.extra, plan.world) == (8, 3.0, {"close_mosaic": 1}, 2)
+    assert (plan.train_images, plan.clip_norm, plan.extra, plan.world) == (8, 3.0, {"close_mosaic": 1}, 2)
     with applied(plan):  # in process: the trainer and Ultralytics' own DDP workers read this variable
         assert TrainPlan.from_env().to_json() == plan.to_json()
         trainer = WorkbookTrainer(overrides=dict(model=plan.model, **plan.ultralytics_args()))
@@ -237,7 +237,7 @@ def test_the_worker_reads_the_variable_and_refuses_plan_options_beside_it(runs, 
     assert worker.plan_of(worker.parser().parse_args([]), env).to_json() == plan.to_json()
     assert worker.plan_of(worker.parser().parse_args(["--resume", "--report", "r"]), env) == plan  # not the plan's
     for opts in (["--epochs", "3"], ["--data", "synthetic"], ["--profile", "quick"], ["--set", "close_mosaic=1"],
-                 ["--recipe", "{}"], ["--device", "cpu", "--name", "one"]):  # even a value the plan already has
+                 ["--nan-guard", "true"], ["--device", "cpu", "--name", "one"]):  # even a value the plan already has
         with pytest.raises(PlanError, match=re.escape(f"${ENV_VAR} already holds the whole plan") + ".*sets "
                            + re.escape(", ".join(o for o in opts if o.startswith("--")))):
             worker.plan_of(worker.parser().parse_args(opts), env)

@@ -18,7 +18,7 @@ from helpers.diagnose import failures
 from helpers.train.callbacks import EpochProgress
 from helpers.train.plan import ENV_VAR, TrainPlan
 from helpers.train.run import train
-from helpers.tricks.recipe import Recipe
+from helpers.tricks import schedule
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +42,14 @@ def rows(path):
 
 @pytest.mark.slow
 def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path, runs):
-    r = Recipe(clip_norm=1.0, restart_epoch=2, restart_fraction=0.5, restart_decay=0.5,
-               loss_stages=((1, 1.0, 1.0, 1.0), (3, 2.0, 0.5, 1.0)))
+    r = dict(clip_norm=1.0, restart_epoch=2, restart_fraction=0.5, restart_decay=0.5, loss_stages="1:1,1,1;3:2,0.5,1")
     seen = []
-    result = train(plan(data, tmp_path, "sched", recipe=r),
+    result = train(plan(data, tmp_path, "sched", **r),
                    callbacks=[("on_train_batch_end", lambda t: seen.append((t.epoch + 1, t.model.criterion.hyp.box)))])
     model = result.model
     t = model.trainer
     applied = [float(x["lr/pg0"]) for x in rows(t.save_dir / "results.csv")]
-    planned = r.schedule(4, 0.1, False).curve(0.01)
+    planned = schedule.of(result.plan, lrf=0.1).curve(0.01)
     assert applied == pytest.approx(planned, rel=1e-6)  # [lr0*f(0), f(1), 0.5 lr0 (restart), 0.25 lr0]
     assert applied[2] == pytest.approx(0.005)
     log = rows(t.save_dir / "tricks_log.csv")
@@ -63,7 +62,7 @@ def test_schedule_stages_and_clip_in_a_real_run(data, tmp_path, runs):
 @pytest.mark.slow
 def test_nan_guard_skips_and_restores_in_a_real_run(data, tmp_path, runs):
     Poisoned = failures.nan_trainer({2, 3})  # two bad steps in a row: skip, then restore
-    result = train(plan(data, tmp_path, "nan", epochs=3, recipe=Recipe(guard_max_bad=2, guard_lr_drop=0.5)),
+    result = train(plan(data, tmp_path, "nan", epochs=3, nan_guard=True, guard_max_bad=2, guard_lr_drop=0.5),
                    trainer=Poisoned)  # epoch 3 must run clean
     t = result.trainer
     events = rows(t.save_dir / "guard_events.csv")
@@ -91,7 +90,7 @@ CHILD = textwrap.dedent("""
         def check(t):
             report["start_epoch"] = t.start_epoch
             report["trainer"] = type(t).__name__
-            report["clip_norm"] = t.recipe.clip_norm
+            report["clip_norm"] = t.plan.clip_norm
             mine, saved = t.optimizer.state_dict()["state"], ck["optimizer"]["state"]
             report["same_optimizer_state"] = all(torch.equal(mine[i]["momentum_buffer"],
                                                  saved[i]["momentum_buffer"].float()) for i in saved)
@@ -107,7 +106,7 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_resume_after_a_real_kill(data, tmp_path):
-    run = plan(data, tmp_path, "killme", epochs=12, nbs=8, recipe=Recipe(clip_norm=5.0, restart_epoch=6),
+    run = plan(data, tmp_path, "killme", epochs=12, nbs=8, clip_norm=5.0, restart_epoch=6, nan_guard=True,
                extra={"mosaic": 0.0})
     env = dict(os.environ, **{ENV_VAR: run.to_json()}, PYTHONUNBUFFERED="1", WORKBOOK_RUNS=str(tmp_path / "runs"))
     script = tmp_path / "child.py"
@@ -130,7 +129,7 @@ def test_resume_after_a_real_kill(data, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert rep["trainer"] == "RecipeTrainer" and rep["clip_norm"] == 5.0
+    assert rep["trainer"] == "WorkbookTrainer" and rep["clip_norm"] == 5.0
     assert rep["start_epoch"] == rep["ckpt_epoch"] + 1  # continues with the epoch after the last saved one
     assert rep["same_optimizer_state"]
     # An epoch logged but not yet checkpointed when the kill came is redone, and logged once.

@@ -9,8 +9,6 @@ import pytest
 from helpers.core import profiles
 from helpers.train.plan import PlanError, TrainPlan
 from helpers.train.run import train
-from helpers.tricks import convergence
-from helpers.tricks.recipe import Recipe
 from helpers.train import plan_view, planner
 
 
@@ -32,7 +30,7 @@ def test_val_every_is_checked_with_what_it_cannot_go_with():
     with pytest.raises(PlanError, match="positive integer"):
         TrainPlan(val_every=0)
     with pytest.raises(PlanError, match="early stop"):
-        TrainPlan(val_every=2, recipe=Recipe(early_stop=convergence.EarlyStop(patience=5)))
+        TrainPlan(val_every=2, early_stop=5)
     with pytest.raises(PlanError, match="val=False"):
         TrainPlan(val_every=2, extra={"val": False})
     rows = {r[0]: r for r in plan_view.rows(TrainPlan(val_every=5))}

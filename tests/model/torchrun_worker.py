@@ -18,13 +18,13 @@ import torch
 from helpers.diagnose.failures import nan_trainer
 from helpers.train import trainer as trainer_module
 from helpers.train import worker
-from helpers.train.trainer import RecipeTrainer
+from helpers.train.trainer import WorkbookTrainer
 
 
 def build() -> type:
     rank = trainer_module.global_rank()
     nan_rank = int(os.environ.get("NAN_RANK", -1))
-    base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else RecipeTrainer
+    base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else WorkbookTrainer
 
     class FaultyTrainer(base):
         def _setup_ddp(self):
