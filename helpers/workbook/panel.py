@@ -19,6 +19,7 @@ from typing import Any
 from helpers.train.callbacks import Hooks, StopSwitch
 from helpers.train.plan import TrainPlan
 from helpers.train import plan_view
+from helpers.tricks import registry
 from helpers.workbook import redraw
 from helpers.workbook.redraw import slider  # noqa: F401  (its old home: notebooks' callers may import it from here)
 
@@ -29,7 +30,7 @@ def _choices() -> dict[str, tuple]:
     its core fields, and each trick option's declared choices (helpers.tricks.registry), so a new trick needs no
     entry here."""
     from helpers.train.plan import LR_RULES
-    from helpers.tricks import precision, registry
+    from helpers.tricks import precision
 
     return {
         "model": ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolov9s.yaml"),
@@ -45,7 +46,7 @@ def _choices() -> dict[str, tuple]:
 
 CHOICES: dict[str, tuple] = _choices()  # the widget of each is a dropdown / toggle over its values
 NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
-FLAGS = ("clip", "warm_restart", "nan_guard", "early_stop")  # tricks on/off (notebook 04's Recipe), not plan fields
+FLAGS = tuple(o.name for o in registry.options() if o.type is bool)  # the tricks' switches (nan_guard ...): checkboxes
 LABELS = {"nbs": "effective batch (nbs)", "batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
           "attention": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
 

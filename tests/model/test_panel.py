@@ -10,13 +10,13 @@ from helpers.train import planner
 
 VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "nbs": 256, "batch": 64,
           "lr_rule": "sqrt", "attention": "auto", "checkpoint": "", "amp": "fp16", "weights": "",
-          "clip": True, "nan_guard": False}
+          "atomic_save": True, "nan_guard": False}
 
 
 def test_derive_maps_values_to_ultralytics_arguments():
     line = P.derive(VALUES)
     assert "batch=64, nbs=256 -> 64 x 4 = 256 images per step" in line
-    assert "lr0=0.02 (sqrt rule" in line and "checkpoint=off" in line and "tricks: clip" in line
+    assert "lr0=0.02 (sqrt rule" in line and "checkpoint=off" in line and "tricks: atomic_save" in line
     assert "batch chosen by the memory planner" in P.derive({**VALUES, "batch": 0})
     assert "lr0=0.04 (linear" in P.derive({**VALUES, "lr_rule": "linear"})
 
@@ -41,7 +41,9 @@ def test_every_panel_value_reaches_the_plan_field_of_the_same_name():
 
     base = TrainPlan(device="cpu")
     fields = {f.name for f in dataclasses.fields(TrainPlan)}
-    assert set(P.CHOICES) | set(P.NUMBERS) <= fields  # every control but the recipe's flags is a plan field
+    assert set(P.CHOICES) | set(P.NUMBERS) | set(P.FLAGS) <= fields  # every control is a plan field
+    assert {"nan_guard", "atomic_save"} <= set(P.FLAGS)  # the tricks' switches, from the registry
+    assert P.Panel({**VALUES, "nan_guard": True}, base=base).plan().nan_guard is True
     for name, choices in {**P.CHOICES, **{k: (lo + 1,) for k, (lo, _) in P.NUMBERS.items()}}.items():
         value = next(c for c in choices if c != getattr(base, name) and c != 0)
         assert getattr(P.Panel({name: value}, base=base).plan(), name) == value, name
