@@ -78,10 +78,6 @@ RECORDS: dict[str, Record] = {
         "`benchmarks/results/workbook-gpu-h200/03_memory_speed.html`; real-training speed against plain Ultralytics, "
         "each configuration in a fresh process: section 6.",
         omit=("b256_stock_peak_gib", "b256_lean_peak_gib", "b256_lean_speed_vs_stock")),  # section 2's tables, not this run
-    "04.recipe": Record(
-        "the stability recipe, 30 epochs at batch 256 (lr0 0.01, no warm-up, clip 10, staged gains, restart at 60%)",
-        H100, "2026-11-23", "python -m helpers run --profile gpu --only 04",
-        ("tricks-gpu-h100/lr-planned-vs-applied.png", "tricks-gpu-h100/signals.png", "tricks-gpu-h100/tricks_log.csv")),
     "04.nan": Record(
         "the NaN guard demo: the images of two consecutive steps made NaN", H100, "2026-11-23",
         "python -m helpers run --profile gpu --only 04", ("tricks-gpu-h100/nan-demo/guard_events.csv",)),

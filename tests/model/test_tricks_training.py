@@ -158,3 +158,22 @@ def test_plug_in_tricks_hooks_act_in_a_real_run_and_the_run_puts_things_back(dat
     assert all(n > 0 for _, n in seen)  # on_model flagged the C3k2/A2C2f layers of the model that trained
     assert torch.backends.cudnn.benchmark is False and not checkpointing._ORIGINAL  # the run restored both
     assert json.loads((result.save_dir / "plan.json").read_text())["cudnn_benchmark"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("piece", [None, "warm_restart", "loss_stages", "nan_guard", "clip"])
+def test_each_piece_of_the_recipe_switches_off_alone_in_a_real_run(piece, data, tmp_path, runs):
+    """The tutorials' recipe in a real 3-epoch run, whole and with one piece left out: the piece's effect is gone
+    (Ultralytics' own schedule, fixed gains, no guard, Ultralytics' clip of 10) and the other pieces still act."""
+    from helpers.tricks import clip, recipe
+
+    fields = recipe.tutorial(3, clip_norm=2.0, restart_fraction=1.0, without=(piece,) if piece else ())
+    t = train(plan(data, tmp_path, f"without-{piece}", epochs=3, **fields), progress=False).trainer
+    log = rows(t.save_dir / "tricks_log.csv")
+    applied = [float(x["lr/pg0"]) for x in rows(t.save_dir / "results.csv")]
+    restarted = applied[2] > applied[1]  # the restart lifts lr at epoch 3 (0-based epoch 2)
+    gains = {(x["box"], x["cls"], x["dfl"]) for x in log}
+    assert restarted == (piece != "warm_restart")
+    assert (len(gains) > 1) == (piece != "loss_stages")
+    assert (t.guard is not None) == (piece != "nan_guard")
+    assert {s["max_norm"] for s in clip.read(t.save_dir)} == {clip.ULTRALYTICS_NORM if piece == "clip" else 2.0}
