@@ -61,13 +61,20 @@ def with_memory(plan: TrainPlan, memory_plan: MemoryPlan) -> TrainPlan:
 
 
 def probe_config(plan: TrainPlan) -> ProbeConfig:
-    """The planner's probe for this plan (CPU: fp32, as Ultralytics trains there)."""
+    """The planner's probe for this plan: every field the probe and the plan share (model, image size, precision,
+    attention, SDPA kernel, checkpointing, kernels, compile ...) read from the plan, the one source of their values
+    (the CPU probes in fp32, as Ultralytics trains there); batch and nbs are the planner's to vary."""
+    import dataclasses
+
     import torch
 
     from helpers.train.probe import ProbeConfig
 
-    return ProbeConfig(model=plan.model, imgsz=plan.imgsz, amp=plan.amp if torch.cuda.is_available() else "fp32",
-                       attention=plan.attention, checkpoint=plan.checkpoint)
+    shared = {f.name for f in dataclasses.fields(ProbeConfig)} & {f.name for f in dataclasses.fields(TrainPlan)}
+    values = {name: getattr(plan, name) for name in shared - {"batch", "nbs", "seed"}}
+    if not torch.cuda.is_available():
+        values["amp"] = "fp32"
+    return ProbeConfig(**values)
 
 
 def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:

@@ -22,6 +22,9 @@ from helpers.tricks import attention, checkpointing, precision
 
 @dataclass(frozen=True)
 class ProbeConfig:
+    """One probed configuration. Built for a run by `helpers.train.planner.probe_config(plan)`, which reads every
+    field it shares with the plan; the defaults here serve the benchmarks' own probes."""
+
     model: str = "yolo12n.yaml"
     batch: int = 256
     nbs: int = 256

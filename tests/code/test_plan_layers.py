@@ -62,3 +62,20 @@ def test_planner_and_view_build_and_read_a_plan():
     assert planner.auto_workers("0,1", cpus=16) == 7
     moved, _ = planner.translated(p, {"close_mosaic": 5})
     assert moved.extra == {"close_mosaic": 5} and p.extra == {}
+
+
+def test_the_memory_probe_reads_every_field_it_shares_with_the_plan():
+    """The plan is the one source: a field that changes a step's memory or speed reaches the probe as the plan has
+    it (the SDPA kernel, compile and cuDNN's benchmark included), not as the probe's own default."""
+    import dataclasses
+
+    from helpers.train import plan, planner, probe
+
+    p = plan.TrainPlan(model="yolo12s.yaml", imgsz=320, attention="sdpa", sdpa_kernel="efficient", checkpoint="all",
+                       compile=True, deterministic=False, cudnn_benchmark=True)
+    cfg = planner.probe_config(p)
+    shared = {f.name for f in dataclasses.fields(probe.ProbeConfig)} & {f.name for f in dataclasses.fields(plan.TrainPlan)}
+    assert {"model", "imgsz", "attention", "sdpa_kernel", "checkpoint", "compile", "deterministic",
+            "cudnn_benchmark"} <= shared
+    for name in shared - {"batch", "nbs", "seed", "amp"}:
+        assert getattr(cfg, name) == getattr(p, name), name
