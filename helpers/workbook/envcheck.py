@@ -195,6 +195,8 @@ def verdicts(env: EnvReport, only_present: bool = True) -> list[Verdict]:
         Verdict("00_environment_check", "yes", "", ""),
         Verdict("01_dataset_prep", "yes (synthetic + real datasets when present)", "", ""),
         Verdict("02_train_b256", train, train_missing, recorded),
+        Verdict("02b_when_b256_pays", "yes (reads the recorded time-to-accuracy runs in benchmarks/results; trains nothing)",
+                "", ""),
         Verdict("03_memory_speed", train, train_missing, recorded),
         Verdict("04_stability_recipe", train, train_missing, recorded),
     ]

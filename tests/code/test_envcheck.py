@@ -74,3 +74,14 @@ def test_versions_say_when_the_installed_ones_differ_from_the_lock_and_the_recor
     assert "the GPU results were recorded with 2.11.0+cu130" in envcheck.version_rows(
         installed={"torch": "2.14.1"}, locked={})[1][4]
     assert envcheck.locked_versions()["ultralytics"] == "8.4.190"  # the lock the set-up installs from
+
+
+def test_the_chapter_that_reads_records_runs_anywhere_right_after_02():
+    """02b trains nothing: it runs on any machine, GPU or not, and its row follows notebook 02's."""
+    for gpus in ([], [envcheck.GPU(0, "T4", 15.0, (7, 5))], [envcheck.GPU(0, "H100", 79.0, (9, 0))]):
+        rows = envcheck.verdicts(fake_env(gpus), only_present=False)
+        names = [v.notebook for v in rows]
+        row = rows[names.index("02b_when_b256_pays")]
+        assert row.runs.startswith("yes") and row.missing == "" and row.fix == ""
+        assert names.index("02b_when_b256_pays") == names.index("02_train_b256") + 1
+    assert "02b_when_b256_pays" in [v.notebook for v in envcheck.verdicts(envcheck.collect())]  # the notebook exists
