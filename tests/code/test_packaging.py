@@ -149,3 +149,10 @@ def test_tests_live_in_their_kind_folder_with_unique_names():
     assert len(names) == len(set(names)) and names.count("conftest.py") == 1
     make = (ROOT / "Makefile").read_text()
     assert 'tests/code tests/data -m "not slow" -n' in make.split("test-fast: setup", 1)[1].split("\n\n")[0]
+
+
+def test_notebooks_and_readme_point_only_inside_the_repository():
+    """Notebooks and the README cite the repository's own records, never the measurements folder beside a checkout
+    (../shared is not in a user's clone)."""
+    texts = {p.name: p.read_text() for p in [*notebooks(), ROOT / "README.md"]}
+    assert not [name for name, text in texts.items() if "../shared/measurements" in text or "shared/design" in text]
