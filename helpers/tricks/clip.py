@@ -71,7 +71,7 @@ def epoch_end(trainer: Any) -> None:
     """Append this epoch's step norms to grad_norms.csv (rank 0; one synchronisation per epoch)."""
     from ultralytics.utils import RANK
 
-    norms = values(getattr(trainer, "step_norms", []))
+    norms = trainer.step_norm_values = values(getattr(trainer, "step_norms", []))  # norms_row reads them too
     if RANK > 0 or not norms:
         return
     limit = max_norm(trainer.plan) if trainer.plan is not None else ULTRALYTICS_NORM
@@ -88,7 +88,7 @@ def norms_row(plan: Any, trainer: Any, row: dict[str, Any]) -> dict[str, Any]:
     """This epoch's pre-clip norms in tricks_log.csv: median, largest, steps and how many were clipped."""
     import statistics
 
-    norms = [n for n in values(getattr(trainer, "step_norms", [])) if math.isfinite(n)]
+    norms = [n for n in getattr(trainer, "step_norm_values", []) if math.isfinite(n)]  # epoch_end read them
     limit = max_norm(plan)
     return {"grad_norm_median": statistics.median(norms) if norms else math.nan,
             "grad_norm_max": max(norms) if norms else math.nan, "steps": len(getattr(trainer, "step_norms", [])),
