@@ -36,7 +36,7 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
 
 import helpers  # noqa: E402,F401  (offline before Ultralytics is imported)
-from helpers.core import paths, profiles, versions  # noqa: E402
+from helpers.core import csvlog, paths, profiles, versions  # noqa: E402
 from helpers.train import planner  # noqa: E402
 from helpers.train.plan import TrainPlan  # noqa: E402
 from helpers.tricks import recipe  # noqa: E402
@@ -117,17 +117,8 @@ def summarise(plan: TrainPlan, save_dir: Path, clock: dict, jobs: int, status: s
         "loss": {k: [float(x) for x in cols[k]] for k in ("train/box_loss", "train/cls_loss", "train/dfl_loss",
                                                          "val/box_loss", "val/cls_loss", "val/dfl_loss") if k in cols},
         "grad_norms": clip.per_epoch(clip.read(save_dir)),
-        "tricks_log": _csv(save_dir / "tricks_log.csv"),
+        "tricks_log": csvlog.read_rows(save_dir / "tricks_log.csv"),
     }
-
-
-def _csv(path: Path) -> list[dict]:
-    import csv
-
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [dict(r) for r in csv.DictReader(f)]
 
 
 def run_point(plan: TrainPlan, jobs: int, timeout: float) -> dict:

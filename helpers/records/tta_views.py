@@ -44,6 +44,13 @@ def label(rec: Record) -> str:
             + "; ".join(f"`{c}`" for c in commands))
 
 
+def recorded_title(rec: Record) -> str:
+    """A figure's title line: the record's device, date and image size, every seed drawn."""
+    env = rec.environment
+    return (f"recorded: {env.get('device', '?')}, {str(env.get('date', '?'))[:10]}, "
+            f"{rec.points[0].plan['imgsz']} px, every seed")
+
+
 def is_cut(rec: Record, name: str) -> bool:
     return any(p.status == "cut" for p in rec.plan_points(name))
 
@@ -220,9 +227,7 @@ def plot_grad_norms(rec: Record, names: list[str]):
           title="clipped (solid: of the finite norms) and skipped (dashed)")
     a.legend(fontsize=7)
     b.legend(fontsize=7, loc="lower right")
-    env = rec.environment
-    fig.suptitle(f"recorded: {env.get('device', '?')}, {str(env.get('date', '?'))[:10]}, "
-                 f"{rec.points[0].plan['imgsz']} px, every seed", fontsize=9)
+    fig.suptitle(recorded_title(rec), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -250,9 +255,7 @@ def plot_epochs(rec: Record, names: list[str], level_share: float = 0.95):
                                                        f"{level_share:.0%})")
     axes[1].set(title="per optimizer step")
     axes[0].legend(fontsize=7, loc="lower right")
-    env = rec.environment
-    fig.suptitle(f"recorded: {env.get('device', '?')}, {str(env.get('date', '?'))[:10]}, "
-                 f"{rec.points[0].plan['imgsz']} px, every seed", fontsize=9)
+    fig.suptitle(recorded_title(rec), fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -280,12 +280,12 @@ class WorkbookTrainer(DetectionTrainer):
         times `lr_scale`, which the NaN guard lowers: a copy of BaseTrainer._setup_scheduler with that factor
         (guarded by UPSTREAM's hash)."""
         from torch import optim
-        from ultralytics.utils.torch_utils import one_cycle
+
+        from helpers.tricks.schedule import Schedule
 
         lrf, cos = self.args.lrf, bool(self.args.cos_lr)
         base = registry.lr_factor(self.plan, self.epochs, lrf, cos) if self.plan is not None else None
-        if base is None:
-            base = one_cycle(1, lrf, self.epochs) if cos else (lambda x: max(1 - x / self.epochs, 0) * (1.0 - lrf) + lrf)
+        base = base or Schedule(self.epochs, lrf, cos)  # without a restart: Ultralytics' own linear or cosine factor
         self.lf = lambda x: base(x) * self.lr_scale
         self.scheduler = optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
 
