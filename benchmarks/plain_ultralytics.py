@@ -49,7 +49,7 @@ def train(a: argparse.Namespace) -> dict:
     for event, fn in clock.callbacks().items():
         model.add_callback(event, fn)
     model.train(data=a.data, epochs=a.epochs, batch=a.batch, nbs=a.batch, imgsz=a.imgsz, workers=a.workers,
-                cache=a.cache, val=False, plots=False, amp=True, close_mosaic=0, mosaic=1.0, optimizer="SGD", lr0=0.01,
+                cache=a.cache, val=a.val, plots=False, amp=True, close_mosaic=0, mosaic=1.0, optimizer="SGD", lr0=0.01,
                 device=a.device or None, project=a.project, name=a.name, exist_ok=True, verbose=False)
     return {**clock.record(), "peak_allocated_gib": peak_gib(), "workers": a.workers}
 
@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="")
     ap.add_argument("--project", default="runs/bench")
     ap.add_argument("--name", default="plain")
+    ap.add_argument("--val", action=argparse.BooleanOptionalAction, default=False,
+                    help="validate every epoch (Ultralytics' default)")
     a = ap.parse_args(argv)
     a.cache = {"false": False, "true": True}.get(str(a.cache).lower(), a.cache)
     t0 = time.perf_counter()

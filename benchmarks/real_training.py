@@ -42,7 +42,17 @@ PLANS: dict[str, dict] = {  # workbook-default: the gpu profile's plan before it
     "workbook-lean": dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True,
                           checkpoint="all+head"),
 }
-LEAN = {"workbook-lean"}  # the memory plan: reported beside the fastest, not a candidate for it
+FAST = dict(attention="auto", augment_device="gpu", deterministic=False, cudnn_benchmark=True)  # the gpu profile's
+STORES = {  # the gpu profile with each store forced (helpers.pipeline.store), auto, and a pretended 16 GB card
+    "store-gpu": dict(FAST, store="gpu"), "store-host": dict(FAST, store="host"),
+    "store-jpeg": dict(FAST, store="jpeg"), "store-off": dict(FAST, store="off"),
+    "store-auto": dict(FAST, store="auto"), "store-auto-16gb": dict(FAST, store="auto", card_gib=16.0),
+    "store-gpu-compile": dict(FAST, store="gpu", compile=True),
+}
+PLANS.update(STORES)
+LEAN = {"workbook-lean"}
+DEFAULT_PLANS = "store-gpu,store-host,store-jpeg"
+STEP_PLANS = {"store-gpu"}  # the store plans whose GPU-only step is measured (the others share its step)  # the memory plan: reported beside the fastest, not a candidate for it
 # GPU-only step variants measured beside the plans (helpers.train.probe.ProbeConfig fields)
 STEP_VARIANTS: dict[str, dict] = {
     "stock": dict(attention="stock", deterministic=True),
@@ -71,18 +81,25 @@ def child_plan(a: argparse.Namespace) -> dict:
     from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
+    from helpers.pipeline import store as stores
+
     clock = EpochClock()
     fields = dict(PLANS[a.config])
+    stores.CARD_GIB = fields.pop("card_gib", None)  # the 16 GB case: the store's choice sees a 16 GB card
     prof = profiles.get("gpu")
     plan = planner.from_profile(prof, dataset=a.data, imgsz=a.imgsz, epochs=a.epochs, batch=a.batch, nbs=a.batch,
                                 cache=a.cache, name=a.config, plots=False, weights="", lr_fixed=0.01,
                                 warmup_fixed=3.0, project=a.project, device=a.device,
-                                extra={"val": False, "close_mosaic": 0, "mosaic": 1.0}, **fields)
+                                extra={"val": a.val, "close_mosaic": 0, "mosaic": 1.0}, **fields)
     result = train(plan, callbacks=[clock.callbacks()], progress=False)
     t = result.trainer
+    feed = t.feed
     return {**clock.record(), "peak_allocated_gib": _peak_gib(), "plan_workers": plan.workers,
-            "input_pipeline": t.input_pipeline, "augment_first_batch_s": t.augment_first_s,
-            "plan": {k: getattr(plan, k) for k in ("attention", "augment_device", "checkpoint", "deterministic",
+            "input_pipeline": t.input_pipeline, "augment_first_batch_s": feed.first_batch_s if feed else None,
+            "store": feed.choice.mode if feed and feed.choice else None,
+            "store_why": feed.choice.why if feed and feed.choice else None,
+            "store_gib": round(feed.store.nbytes / 2**30, 3) if feed and feed.store is not None else None,
+            "plan": {k: getattr(plan, k) for k in ("attention", "augment_device", "store", "checkpoint", "deterministic",
                                                    "cudnn_benchmark", "sdpa_kernel", "compile", "amp")}}
 
 
@@ -110,9 +127,9 @@ def child_probe(a: argparse.Namespace) -> dict:
 
 
 def child_augment(a: argparse.Namespace) -> dict:
-    """The augmentation of one batch from the resident store, eager and compiled (host clock after synchronising,
-    median of 10, host work included): time, memory it adds, compile time; and the same images decoded from JPEG
-    on the GPU (torchvision.io)."""
+    """Per store mode (helpers.pipeline.store): build seconds and size, and one batch brought to the device (host
+    clock after synchronising, median of 10: the gather and copy, or the JPEG decode); then the augmentation of one
+    batch from the resident store, eager and compiled (time, memory it adds, compile time)."""
     import torch
 
     import helpers  # noqa: F401
@@ -120,28 +137,51 @@ def child_augment(a: argparse.Namespace) -> dict:
     from ultralytics.data.build import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
 
-    from helpers.tricks import gpu_augment, gpu_data
+    from helpers.pipeline import augment, store as stores
+    from helpers.pipeline.staging import Stager
 
     dev = torch.device("cuda" if _cuda() else "cpu")
     data = check_det_dataset(a.data)
     cfg = get_cfg(overrides={"imgsz": a.imgsz, "cache": a.cache})
-    ds = build_yolo_dataset(cfg, data["train"], a.batch, data, mode="train")
-    where, why = gpu_data.where_it_fits(len(ds.im_files), a.imgsz, dev)
-    t0 = time.perf_counter()
-    store = gpu_data.build_store(ds, dev, where or "host")
-    out: dict = {"store": why, "store_build_s": round(time.perf_counter() - t0, 2),
-                 "store_gib": round(gpu_data.ImageStore.nbytes(len(store), a.imgsz) / 2**30, 2)}
-    aug = gpu_augment.GpuAugment.from_args(cfg)
+    out: dict = {"stores": {}}
+    idx = None
+    resident = None
+    for mode in ("jpeg", "host", "gpu"):
+        ds = build_yolo_dataset(cfg, data["train"], a.batch, data, mode="train")
+        t0 = time.perf_counter()
+        st = stores.build(ds, dev, mode)
+        rec = {"build_s": round(time.perf_counter() - t0, 2), "gib": round(st.nbytes / 2**30, 3), "bytes": st.nbytes,
+               "images": len(st)}
+        idx = torch.arange(min(a.batch, len(st)))
+        if not st.resident:
+            stager = Stager(st, dev, idx.numel())
+            times = []
+            for i in range(11):
+                t0 = time.perf_counter()
+                images, ready = stager._make(idx)
+                stager.take(images, ready)
+                _sync(dev)
+                if i:
+                    times.append(time.perf_counter() - t0)
+            rec["batch_to_device_ms"] = round(1000 * statistics.median(times), 2)
+            stager.close()
+        else:
+            resident = st
+        out["stores"][mode] = rec
+        print(mode, rec, flush=True)
+        if mode != "gpu":
+            del st
+    store = resident
+    aug = augment.GpuAugment.from_args(cfg)
     gen = torch.Generator(device=dev).manual_seed(0)
-    idx = torch.arange(min(a.batch, len(store)), device=dev)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
-    batch = lambda: store.batch_images(idx, dev)  # noqa: E731
+    sample = idx.to(dev)
+    pool = torch.arange(len(store), device=dev)
     variants = [("eager", False)] + ([("compiled", True)] if dev.type == "cuda" else [])
     for name, compiled in variants:
-        images, hw, boxes, sample, pool = batch()
+        args = (store.images, store.hw, store.boxes, sample, pool)
         t0 = time.perf_counter()
-        aug.augment(images, hw, boxes, sample, pool, gen, out_dtype=dtype, channels_last=dev.type == "cuda",
-                    compiled=compiled)
+        aug.augment(*args, gen, out_dtype=dtype, channels_last=dev.type == "cuda", compiled=compiled)
         _sync(dev)
         first = time.perf_counter() - t0
         times, extra = [], None
@@ -150,8 +190,7 @@ def child_augment(a: argparse.Namespace) -> dict:
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
             t0 = time.perf_counter()
-            o = aug.augment(images, hw, boxes, sample, pool, gen, out_dtype=dtype,
-                            channels_last=dev.type == "cuda", compiled=compiled)
+            o = aug.augment(*args, gen, out_dtype=dtype, channels_last=dev.type == "cuda", compiled=compiled)
             _sync(dev)
             times.append(time.perf_counter() - t0)
             if dev.type == "cuda":
@@ -160,31 +199,7 @@ def child_augment(a: argparse.Namespace) -> dict:
         out[name] = {"ms": round(1000 * statistics.median(times), 2), "first_call_s": round(first, 2),
                      "extra_peak_gib": round(extra, 3) if extra is not None else None,
                      "images": idx.numel()}
-    if dev.type == "cuda":
-        out["jpeg_gpu_decode"] = _jpeg_decode(ds.im_files[: idx.numel()], dev)
     return out
-
-
-def _jpeg_decode(files: list[str], dev) -> dict:
-    """torchvision.io.decode_jpeg on the GPU (nvJPEG) for one batch of the set's files: ms per batch, bytes."""
-    import torch
-    from torchvision.io import decode_jpeg, read_file
-
-    try:
-        data = [read_file(f) for f in files]
-        decode_jpeg(data[:4], device=dev)
-        _sync(dev)
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            decode_jpeg(data, device=dev)
-            _sync(dev)
-            times.append(time.perf_counter() - t0)
-        nbytes = sum(int(d.numel()) for d in data)
-        return {"ms": round(1000 * statistics.median(times), 2), "images": len(files),
-                "jpeg_mib_per_image": round(nbytes / len(files) / 2**20, 3)}
-    except Exception as e:  # no nvJPEG in this build, or files that are not JPEG
-        return {"error": f"{type(e).__name__}: {str(e)[:160]}"}
 
 
 def child_profile(a: argparse.Namespace) -> dict:
@@ -277,6 +292,34 @@ def _sync(dev) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- orchestrator
+def copies_of(src: Path, copies: int, dst: Path) -> Path:
+    """A dataset of real JPEGs: src's training images (and labels) copied `copies` times under new names, validated
+    on the originals; src is only read. Returns its yaml."""
+    import shutil
+
+    import yaml
+
+    images = sorted((src / "images" / "train2017").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"--jpeg-set {src}: no images/train2017/*.jpg")
+    names = yaml.safe_load(next(src.glob("*.yaml")).read_text())["names"]
+    for split in ("train", "val"):
+        (dst / "images" / split).mkdir(parents=True, exist_ok=True)
+        (dst / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for im in images:
+        label = src / "labels" / "train2017" / f"{im.stem}.txt"
+        shutil.copyfile(im, dst / "images" / "val" / im.name)
+        if label.exists():
+            shutil.copyfile(label, dst / "labels" / "val" / label.name)
+        for k in range(copies):
+            shutil.copyfile(im, dst / "images" / "train" / f"{im.stem}_{k}.jpg")
+            if label.exists():
+                shutil.copyfile(label, dst / "labels" / "train" / f"{im.stem}_{k}.txt")
+    out = dst / "data.yaml"
+    out.write_text(yaml.safe_dump({"path": str(dst), "train": "images/train", "val": "images/val", "names": names}))
+    return out
+
+
 def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
     """One measurement in a fresh process; its JSON record, or the error it ended with."""
     fd, tmp = tempfile.mkstemp(suffix=".json")
@@ -343,6 +386,17 @@ def summarize(doc: dict) -> dict:
                        "ratio_vs_plain": round(med[lean] / plain_default, 3) if plain_default else None,
                        "peak_allocated_gib": max((r["peak_allocated_gib"] for r in rows if r.get("peak_allocated_gib")),
                                                  default=None)}
+    stores_run = [k for k in med if k.split("@")[0] in STORES]
+    for k in stores_run:  # against plain Ultralytics (default workers) on the same set
+        base = f"ultralytics-w{default_w}" + (f"@{k.split('@')[1]}" if "@" in k else "")
+        label = k.replace("store-", "")
+        if med.get(base):
+            out.setdefault("ratio_by_store", {})[label] = round(med[k] / med[base], 3)
+        walls = {c: _median([r["img_s_wall"] for r in by[c] if r.get("img_s_wall")]) for c in (k, base) if c in by}
+        if walls.get(k) and walls.get(base):
+            out.setdefault("epoch_ratio_by_store", {})[label] = round(walls[k] / walls[base], 3)
+    firsts = {k: _median([r["loop_s"][0] for r in v if r.get("loop_s")]) for k, v in by.items()}
+    out["first_epoch_s"] = {k: v for k, v in firsts.items() if v is not None}
     out["img_s_by_config"] = {k: {"median": v, "min": min(r["img_s"] for r in by[k]),
                                   "max": max(r["img_s"] for r in by[k]), "n": len(by[k])} for k, v in med.items()}
     return out
@@ -385,7 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=6144, help="synthetic training images (one epoch)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is not timed")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--plans", default=",".join(PLANS), help="comma-separated plan names")
+    ap.add_argument("--plans", default=DEFAULT_PLANS, help="comma-separated plan names")
+    ap.add_argument("--jpeg-set", default="", help="a YOLO dataset of JPEGs (images/train2017): its images copied "
+                                                   "--copies times are a second set, trained with cache off")
+    ap.add_argument("--copies", type=int, default=48)
+    ap.add_argument("--jpeg-plans", default="store-auto", help="plans run on the JPEG set")
+    ap.add_argument("--jpeg-first", action="store_true", help="run the JPEG set before the synthetic one")
+    ap.add_argument("--val", action=argparse.BooleanOptionalAction, default=True,
+                    help="validate every epoch, Ultralytics' default (--no-val: the loop alone)")
+    ap.add_argument("--val-images", type=int, default=512)
+    ap.add_argument("--one-plain", action="store_true", help="plain Ultralytics at its default workers only")
     ap.add_argument("--steps", default=",".join(STEP_VARIANTS), help="GPU-only step variants ('' for none)")
     ap.add_argument("--pieces", default="loader,augment,probe,profile", help="which pieces to measure")
     ap.add_argument("--profile-config", default="workbook-gpu-fast")
@@ -459,12 +522,13 @@ def orchestrate(a: argparse.Namespace) -> int:
     from helpers.data import synthetic
     from helpers.train.planner import auto_workers
 
-    if a.smoke:  # the harness end to end in about two minutes on two cores: two plans, one step variant
+    if a.smoke:  # the harness end to end on two cores: the plans with every store forced, one step variant
         a.images, a.imgsz, a.batch, a.epochs, a.device, a.cache = 16, 64, 8, 2, "cpu", False
         a.repeats = min(a.repeats, 2)
         a.probe_steps = 1
-        if a.plans == ",".join(PLANS):
-            a.plans = "workbook-default,workbook-gpu"
+        a.val_images = 4
+        if a.plans == DEFAULT_PLANS:
+            a.plans = "workbook-default,store-gpu,store-host,store-jpeg,store-off"
         if a.steps == ",".join(STEP_VARIANTS):
             a.steps = "sdpa"
     out = Path(a.out_dir)
@@ -473,23 +537,38 @@ def orchestrate(a: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     log = out / f"{a.tag}.log" if not a.smoke else work / "children.log"
     log.write_text("")
-    data = synthetic.generate(work / "data", synthetic.SynthSpec(n_train=a.images, n_val=8, imgsz=a.imgsz))
+    data = synthetic.generate(work / "data", synthetic.SynthSpec(n_train=a.images, n_val=a.val_images,
+                                                                 imgsz=a.imgsz))
     best_w = auto_workers(a.device)
     default_w = 8  # Ultralytics' default `workers`
-    worker_counts = [default_w] if best_w == default_w else [default_w, best_w]
+    worker_counts = [default_w] if best_w == default_w or a.one_plain else [default_w, best_w]
     if a.smoke:
-        worker_counts = [2, 0]  # a 2-core CI machine: two settings, cheap
+        worker_counts = [2]  # a 2-core CI machine: cheap
     py = sys.executable
-    common = ["--data", str(data), "--imgsz", str(a.imgsz), "--batch", str(a.batch), "--cache", str(a.cache),
-              "--device", a.device]
-    wb = common + ["--epochs", str(a.epochs), "--project", str(work / "runs")]
-    plain = lambda w: [py, str(PLAIN), "train", *wb, "--workers", str(w), "--name", f"plain-w{w}"]  # noqa: E731
+    val = ["--val"] if a.val else ["--no-val"]
+
+    def args(data_yaml: Path, cache) -> tuple[list[str], list[str]]:
+        common = ["--data", str(data_yaml), "--imgsz", str(a.imgsz), "--batch", str(a.batch), "--cache", str(cache),
+                  "--device", a.device]
+        return common, common + ["--epochs", str(a.epochs), "--project", str(work / "runs"), *val]
+
+    common, wb = args(data, a.cache)
     plans = [p for p in a.plans.split(",") if p]
+    datasets = [("", data, a.cache, plans)]  # (suffix, yaml, cache, plans)
+    if a.jpeg_set:  # real JPEG files, decoded from disk every epoch by plain Ultralytics (cache off)
+        real = copies_of(Path(a.jpeg_set), a.copies, work / "jpegset")
+        datasets.append((f"@{Path(a.jpeg_set).name}x{a.copies}", real, False,
+                         [p for p in a.jpeg_plans.split(",") if p]))
+        if a.jpeg_first:
+            datasets.reverse()
     doc = {"environment": describe(), "setup": {
-        "model": "yolo12n.yaml", "imgsz": a.imgsz, "batch": a.batch, "images": a.images, "epochs": a.epochs,
-        "first_epoch_timed": False, "cache": a.cache, "mosaic": "on (close_mosaic 0)", "val": False,
-        "repeats": a.repeats, "ultralytics_default_workers": default_w if not a.smoke else worker_counts[0],
-        "workbook_workers": best_w, "plans": {p: PLANS[p] for p in plans},
+        "model": "yolo12n.yaml", "imgsz": a.imgsz, "batch": a.batch, "images": a.images, "val_images": a.val_images,
+        "epochs": a.epochs, "first_epoch_timed": False, "cache": a.cache, "mosaic": "on (close_mosaic 0)",
+        "val": "every epoch" if a.val else False,
+        "repeats": a.repeats, "ultralytics_default_workers": worker_counts[0],
+        "workbook_workers": best_w, "plans": {p: PLANS[p] for d in datasets for p in d[3]},
+        "datasets": {d[0] or "synthetic": str(d[1]) for d in datasets},
+        "jpeg_set": f"{Path(a.jpeg_set).name} x {a.copies}, cache off" if a.jpeg_set else None,
         "method": "each run a fresh process; alternating order; epoch wall clock, CUDA synchronised at epoch ends "
                   "only; first epoch left out"}, "runs": [], "pieces": {}}
     print(json.dumps(doc["environment"]), flush=True)
@@ -509,22 +588,26 @@ def orchestrate(a: argparse.Namespace) -> int:
     if "augment" in wanted:
         piece("augment", me + ["child-augment", *common])
     if "probe" in wanted:
-        for name in plans + [s for s in a.steps.split(",") if s]:
+        for name in [p for p in plans if p in STEP_PLANS or not p.startswith("store-")] + \
+                [s for s in a.steps.split(",") if s]:
             piece(f"probe:{name}", me + ["child-probe", *common, "--config", name, "--probe-steps", str(a.probe_steps)])
-    configs = [f"ultralytics-w{w}" for w in worker_counts] + plans
-    for r in range(a.repeats):
-        order = configs if r % 2 == 0 else configs[::-1]
-        for name in order:
-            if name.startswith("ultralytics-w"):
-                cmd = plain(int(name.rsplit("w", 1)[1]))
-            else:
-                cmd = me + ["child-plan", *wb, "--config", name]
-            rec = run_child(cmd, a.timeout, log)
-            rec.update(config=name, repeat=r)
-            doc["runs"].append(rec)
-            print(name, r, {k: rec.get(k) for k in ("img_s", "img_s_wall", "peak_allocated_gib", "error",
-                                                     "process_s")}, flush=True)
-            write(doc, out, a.tag)
+    for suffix, yaml_path, cache, names in datasets:
+        _, wbd = args(yaml_path, cache)
+        configs = [f"ultralytics-w{w}" for w in worker_counts] + names
+        for r in range(a.repeats):
+            order = configs if r % 2 == 0 else configs[::-1]
+            for name in order:
+                if name.startswith("ultralytics-w"):
+                    w = int(name.rsplit("w", 1)[1])
+                    cmd = [py, str(PLAIN), "train", *wbd, "--workers", str(w), "--name", f"plain-w{w}"]
+                else:
+                    cmd = me + ["child-plan", *wbd, "--config", name]
+                rec = run_child(cmd, a.timeout, log)
+                rec.update(config=name + suffix, repeat=r)
+                doc["runs"].append(rec)
+                print(name + suffix, r, {k: rec.get(k) for k in ("img_s", "img_s_wall", "store", "peak_allocated_gib",
+                                                                  "error", "process_s")}, flush=True)
+                write(doc, out, a.tag)
     if "profile" in wanted and not a.smoke and a.profile_config in PLANS:
         piece(f"profile:{a.profile_config}", me + ["child-profile", *common, "--config", a.profile_config,
                                                    "--project", str(work / "runs")])

@@ -25,3 +25,12 @@ def shared_datasets_dir() -> Path | None:
     env = os.environ.get("WORKBOOK_SHARED_DATASETS")
     path = Path(env) if env else ROOT.parent / "shared" / "datasets"
     return path.resolve() if path.is_dir() else None
+
+
+def keep_compile_cache() -> Path:
+    """Point torch.compile's on-disk caches (Inductor's and Triton's) at runs/cache/compile unless the user set them,
+    so a later run on this machine reuses the kernels an earlier one compiled (a shorter first epoch)."""
+    root = runs_dir() / "cache" / "compile"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+    return root

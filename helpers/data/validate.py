@@ -123,27 +123,41 @@ def _pil_open():
     return getattr(patches, "_image_open", Image.open)
 
 
-def _check_image(path: Path, rep: Report) -> None:
+def _image_problems(path: Path) -> list[Problem]:
+    """What is wrong with one image file (decoded in full), as problems; [] when nothing."""
     open_image = _pil_open()
+    out: list[Problem] = []
     try:
         with open_image(path) as im:
             im.verify()
         with open_image(path) as im:  # verify() leaves the file unusable; a full decode catches truncation
             im.load()
             if min(im.size) < 10:  # Ultralytics' check_image drops such an image (its own limit)
-                rep.problems.append(Problem("error", "tiny-image", str(path), None,
+                out.append(Problem("error", "tiny-image", str(path), None,
                                             f"image is {im.size[0]}x{im.size[1]} px: Ultralytics drops images under "
                                             "10 px on a side"))
             if im.format == "JPEG":
                 with open(path, "rb") as f:
                     f.seek(-2, 2)
                     if f.read() != b"\xff\xd9":
-                        rep.problems.append(Problem(
+                        out.append(Problem(
                             "warning", "jpeg-end", str(path), None,
                             "the JPEG does not end with its end marker (FF D9): it decodes, and plain Ultralytics "
                             "would rewrite it in place; the workbook's training leaves the file as it is"))
     except Exception as e:  # PIL raises many types for broken files
-        rep.problems.append(Problem("error", "corrupt-image", str(path), None, f"cannot be decoded: {type(e).__name__}: {e}"))
+        out.append(Problem("error", "corrupt-image", str(path), None, f"cannot be decoded: {type(e).__name__}: {e}"))
+    return out
+
+
+def _images_checked(images: list[Path]) -> dict[Path, list[Problem]]:
+    """Every image's problems, decoded by a few threads (PIL releases the GIL while decoding), in the images' order."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(images) < 64:
+        return {img: _image_problems(img) for img in images}
+    with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+        return dict(zip(images, pool.map(_image_problems, images)))
 
 
 def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, float, float, float]]:
@@ -262,6 +276,7 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
         by_label: dict[Path, Path] = {}
         fresh = [img for img in images if img not in seen_in]  # an image listed by an earlier split is checked once
         unlabelled = _split_without_labels(fresh, src.split, rep)
+        checked = _images_checked(fresh) if check_images else {}
         for img in fresh:
             seen_in[img] = src.split
             lab = label_path(img)
@@ -271,8 +286,7 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
                     Problem("warning", "duplicate-image", str(img), None, f"shares label file {lab.name} with {by_label[lab].name}")
                 )
             by_label[lab] = img
-            if check_images:
-                _check_image(img, rep)
+            rep.problems.extend(checked.get(img, ()))
             if not lab.exists():
                 if not unlabelled:  # one error for the split says it already
                     rep.problems.append(Problem("warning", "no-label", str(img), None,

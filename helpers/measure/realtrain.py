@@ -24,15 +24,26 @@ SHORT = {"ultralytics-w8": "plain, 8 workers", "ultralytics-w15": "plain, 15 wor
          "workbook-gpu-fast": "gpu profile (GPU pipeline)", "workbook-lean": "gpu profile + checkpointing"}
 
 
+STORE_RECORD = "store-h200/store-h200"
+STORE_COMMAND = ("python benchmarks/real_training.py --tag store-h200 --plans store-gpu,store-host,store-jpeg,store-off,"
+                 "store-auto-16gb --jpeg-set DIR/coco128 --jpeg-plans store-auto --one-plain --epochs 3")
+STORE_NAMES = {  # the store record's runs (helpers.pipeline.store), in words
+    "store-gpu": "decoded on the GPU", "store-host": "decoded, pinned host memory",
+    "store-jpeg": "JPEG in host memory, nvJPEG", "store-off": "off: Ultralytics' loader",
+    "store-auto-16gb": "auto on a pretended 16 GB card", "auto@coco128x48": "auto, real JPEGs (COCO128 x 48)",
+    "store-auto@coco128x48": "auto, real JPEGs (COCO128 x 48)",
+}
+
+
 def read(name: str = RECORD) -> dict[str, Any]:
     """The record, through the one results reader."""
     return results.read(name)
 
 
-def provenance(doc: dict[str, Any]) -> str:
+def provenance(doc: dict[str, Any], command: str = COMMAND) -> str:
     env = doc["environment"]
     return results.provenance(f"{env['device']}, {env.get('cpu_count')} CPU cores (torch {env['torch']}, Ultralytics "
-                              f"{env['ultralytics']})", str(env["date"])[:10], COMMAND)
+                              f"{env['ultralytics']})", str(env["date"])[:10], command)
 
 
 def runs_table(doc: dict[str, Any]) -> Table:
@@ -84,3 +95,26 @@ def kernels_table(doc: dict[str, Any], n: int = 10) -> Table:
     return Table(("kernel", "ms per step"), [(f"`{r['kernel'][:80]}`", f"{r['ms_per_step']:.1f}") for r in rows[:n]],
                  f"GPU time per real training step ({prof.get('wall_ms_per_step', '?')} ms of wall time a step, "
                  "profiler on)")
+
+
+def store_table(doc: dict[str, Any]) -> Table:
+    """One row per store mode of the store record: where the set lived, its size, loop and epoch img/s against plain
+    Ultralytics on the same images in the same calls, the first epoch, the runs."""
+    s, runs = doc["summary"], doc["runs"]
+    rows = []
+    for k, v in s["img_s_by_config"].items():
+        if k.startswith("ultralytics"):
+            continue
+        mine = [r for r in runs if r["config"] == k and "error" not in r]
+        label = k.replace("store-", "")
+        gib = next((r["store_gib"] for r in mine if r.get("store_gib") is not None), None)
+        where = next((r["store"] for r in mine if r.get("store")), "")
+        rows.append((STORE_NAMES.get(k, k), where, f"{gib:.2f}" if gib is not None else "-", f"{v['median']:.0f}",
+                     f"{s['ratio_by_store'][label]:.2f}x", f"{s['epoch_ratio_by_store'][label]:.2f}x",
+                     f"{s['first_epoch_s'][k]:.0f}", str(v["n"])))
+    for k, v in s["img_s_by_config"].items():
+        if k.startswith("ultralytics"):
+            rows.append((f"plain Ultralytics{' on ' + k.split('@')[1] if '@' in k else ''}", "-", "-",
+                         f"{v['median']:.0f}", "1.00x", "1.00x", f"{s['first_epoch_s'][k]:.0f}", str(v["n"])))
+    return Table(("store", "chosen", "GiB", "loop img/s", "loop vs plain", "epoch incl. val vs plain",
+                  "first epoch s", "runs"), rows, "where the training set lives (each run a fresh process)")

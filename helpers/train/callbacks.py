@@ -194,7 +194,7 @@ class WorkerReport(Hooks):
     def on_train_start(self, trainer) -> None:
         from ultralytics.nn.modules import A2C2f
 
-        from helpers.train.trainer import global_rank
+        from helpers.train.distributed import global_rank
         from helpers.tricks import attention, checkpointing, clip
 
         Path(self.path).write_text(json.dumps({

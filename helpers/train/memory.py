@@ -224,13 +224,13 @@ def fit_cards(slope: float, intercept: float, cards_gb: Sequence[float], target:
               store_bytes: int = 0, store_share: float | None = None) -> list[CardFit]:
     """Per card size (GB as sold): the largest micro-batch whose predicted peak fits in (1 - margin) of the card, and
     the largest divisor of `target` that does (the planner's choice, as `choose` makes it), beside a training set of
-    `store_bytes` kept on the card where it would go there. `helpers.tricks.gpu_data.where_it_fits` stores the set on
+    `store_bytes` kept on the card where it would go there. `helpers.pipeline.store.choose` stores the set on
     the GPU when it takes at most `GPU_SHARE` (or `store_share`) of the memory free before training, here the whole
     card (an idle one, the CUDA context left out); otherwise it stays in host memory and takes nothing of the card."""
     if store_share is None and store_bytes:
-        from helpers.tricks import gpu_data
+        from helpers.pipeline import store as stores
 
-        store_share = gpu_data.GPU_SHARE
+        store_share = stores.GPU_SHARE
     out = []
     for gb in cards_gb:
         gib = card_gib(gb)

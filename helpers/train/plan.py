@@ -35,6 +35,7 @@ LR_RULES = ("linear", "sqrt", "none")
 OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSProp", "auto")
 CACHES = (False, True, "ram", "disk")
 AUGMENT_DEVICES = ("cpu", "gpu")
+STORES = ("auto", "gpu", "host", "jpeg", "off")  # helpers.pipeline.store.MODES
 WEIGHT_DECAY = 5e-4  # Ultralytics' default, before its batch scaling
 # Ultralytics arguments the plan sets itself: `extra` may not set them behind its back.
 OWNED = {k: k for k in ("data", "imgsz", "epochs", "batch", "nbs", "optimizer", "amp", "device", "workers", "cache",
@@ -109,7 +110,8 @@ class TrainPlan:
     optimizer: str = "SGD"  # 'auto' would ignore lr0
     augment: str = "b256"  # a key of AUGMENT_PRESETS, or '' for Ultralytics' own defaults
     amp: str = "fp16"  # fp16 | bf16 | fp32 (helpers.tricks.precision)
-    augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (tricks.gpu_augment)
+    augment_device: str = "cpu"  # cpu: Ultralytics' workers augment | gpu: batched on the training GPU (helpers.pipeline)
+    store: str = "auto"  # where augment_device='gpu' keeps the set: auto | gpu | host | jpeg | off (pipeline.store)
     compile: bool = False  # torch.compile the model's forward (Ultralytics' own `compile`; the loss stays eager)
     deterministic: bool = True  # Ultralytics' own: deterministic algorithms and cuDNN kernels (slower steps)
     weights: str = ""  # '' from scratch | 'starter' | path/to/file.pt
@@ -152,6 +154,11 @@ class TrainPlan:
             bad("amp", f"choose one of {precision.CHOICES}{closest(str(self.amp), precision.CHOICES)}")
         if self.augment_device not in AUGMENT_DEVICES:
             bad("augment_device", f"choose one of {AUGMENT_DEVICES}")
+        if self.store not in STORES:
+            bad("store", f"choose one of {STORES}{closest(str(self.store), STORES)}")
+        if self.store not in ("auto", "off") and self.augment_device != "gpu":
+            bad("store", "a store feeds augment_device='gpu'; with 'cpu' Ultralytics' workers load the images "
+                         "(set augment_device='gpu', or store='auto')")
         if self.cache not in CACHES:
             bad("cache", "choose 'ram', 'disk', True or False")
         if self.world > 1 and self.batch % self.world:

@@ -75,6 +75,7 @@ def core_rows(plan: TrainPlan) -> list[Row]:
         ("device", plan.device or "auto", "as set" if plan.device else
          "Ultralytics' choice: GPU 0 when CUDA has one, else the CPU"),
         *([("hosts", str(plan.nnodes), "torchrun, one rendezvous (helpers.train.worker)")] if plan.nnodes > 1 else []),
+        *([("store", plan.store, STORE_WORDS[plan.store])] if plan.augment_device == "gpu" else []),
         ("loader", f"{plan.workers} workers, cache={plan.cache}",
          "processes that decode and augment images; with the set on the GPU they serve validation only"
          if plan.augment_device == "gpu" else "processes that decode and augment images for training and validation"),
@@ -83,6 +84,15 @@ def core_rows(plan: TrainPlan) -> list[Row]:
          "tensorboard --logdir " + (plan.project or "runs/train") if plan.tensorboard else
          "Ultralytics' figures and results.csv in the run folder" if plan.plots else "results.csv in the run folder"),
     ]
+
+
+STORE_WORDS = {  # helpers.pipeline.store: what each choice keeps where (the run's log says what auto chose and why)
+    "auto": "the first that fits: decoded on the GPU (35% of its free memory), pinned host memory, JPEG, else off",
+    "gpu": "decoded on the GPU; the augmentation reads it in place",
+    "host": "decoded in pinned host memory; each batch gathered and copied one step ahead",
+    "jpeg": "JPEG bytes in host memory; each batch decoded on the GPU (nvJPEG) one step ahead",
+    "off": "no store: Ultralytics' own loader and CPU augmentation",
+}
 
 
 def steps_row(plan: TrainPlan) -> Row:

@@ -175,7 +175,7 @@ def own_folder(plan: TrainPlan) -> TrainPlan:
     claimed with one atomic mkdir, so two runs started at once never share a folder. exist_ok=True keeps the name
     (the notebooks' stable paths). A torchrun rank keeps the launch's name: every rank and restart must agree on it,
     so a taken folder is refused on the first attempt instead."""
-    from helpers.train.trainer import WORKER_ENV, restart_count
+    from helpers.train.distributed import WORKER_ENV, restart_count
 
     if plan.exist_ok:
         return plan

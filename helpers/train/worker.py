@@ -7,7 +7,7 @@ $WORKBOOK_PLAN, the variable the in-process trainer and Ultralytics' DDP workers
 resolves the profile or counts the dataset again. Started by hand without the variable, the worker builds the plan
 from the same options as `python -m helpers train` (once per process); given both, it refuses. It checks that
 torchrun's world matches the plan, and calls the one `train()`. The trainer then takes rank, local rank and world
-size from torchrun's environment (`helpers.train.trainer.torchrun_worker`). After a failure torchrun may restart the
+size from torchrun's environment (`helpers.train.distributed.torchrun_worker`). After a failure torchrun may restart the
 processes (`--max-restarts`): they resume from last.pt, as `--resume` does.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from helpers.train import launch
 from helpers.train.plan import ENV_VAR, PlanError, TrainPlan
 from helpers.train.run import last_checkpoint, resume, train
-from helpers.train.trainer import WORKER_ENV, global_rank, restart_count
+from helpers.train.distributed import WORKER_ENV, global_rank, restart_count
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """The largest micro-batch per card (helpers.train.memory.fit_cards): the planner's line applied to card sizes as
-sold, with its margin, and the training set stored on the card where gpu_data would put it."""
+sold, with its margin, and the training set stored on the card where helpers.pipeline.store would put it."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 from helpers.measure import results
 from helpers.train import memory
-from helpers.tricks import gpu_data
+from helpers.pipeline import store as stores
 
 
 def test_a_card_as_sold_in_gib():
@@ -37,12 +37,12 @@ def test_without_a_store_the_planner_chooses_the_same_micro_batch():
 
 def test_the_store_takes_its_bytes_where_it_goes_on_the_card():
     slope, intercept = 0.15, 0.2
-    small = gpu_data.ImageStore.nbytes(2048, 640)  # the gpu profile's set: 2.34 GiB
+    small = stores.decoded_bytes(2048, 640)  # the gpu profile's set: 2.34 GiB
     (plain,), (stored,) = (memory.fit_cards(slope, intercept, [16], store_bytes=b) for b in (0, small))
     assert stored.store_where == "device" and stored.store_gib == pytest.approx(small / 2**30)
     assert stored.usable_gib == pytest.approx(plain.usable_gib - small / 2**30)
     assert stored.largest < plain.largest
-    big = int(gpu_data.GPU_SHARE * memory.card_gib(16) * 2**30) + 1  # more than the store's share of the card
+    big = int(stores.GPU_SHARE * memory.card_gib(16) * 2**30) + 1  # more than the store's share of the card
     (host,) = memory.fit_cards(slope, intercept, [16], store_bytes=big)
     assert host.store_where == "host" and host.store_gib == 0.0 and host.largest == plain.largest
 

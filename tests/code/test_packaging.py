@@ -86,12 +86,14 @@ MAY_IMPORT = {
     "core": {"core"},
     "data": {"core", "data"},
     "tricks": {"core", "tricks"},
+    "pipeline": {"core", "pipeline"},
     "deploy": {"core", "deploy"},
     "records": {"core", "records"},
-    "train": {"core", "data", "tricks", "train"},
-    "measure": {"core", "data", "tricks", "train", "records", "measure"},
-    "diagnose": {"core", "data", "tricks", "train", "diagnose"},
-    "workbook": {"core", "data", "tricks", "train", "measure", "records", "deploy", "diagnose", "workbook"},
+    "train": {"core", "data", "tricks", "pipeline", "train"},
+    "measure": {"core", "data", "tricks", "pipeline", "train", "records", "measure"},
+    "diagnose": {"core", "data", "tricks", "pipeline", "train", "diagnose"},
+    "workbook": {"core", "data", "tricks", "pipeline", "train", "measure", "records", "deploy", "diagnose",
+                 "workbook"},
 }
 
 

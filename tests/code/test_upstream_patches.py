@@ -7,7 +7,7 @@ import pytest
 
 from helpers.tricks import upstream
 
-MODULES = ("helpers.tricks.attention", "helpers.tricks.checkpointing", "helpers.tricks.cpu_ddp",
+MODULES = ("helpers.tricks.attention", "helpers.tricks.checkpointing", "helpers.tricks.cpu_ddp", "helpers.train.distributed",
            "helpers.train.trainer", "helpers.data.label_cache")
 
 

@@ -43,8 +43,10 @@ def test_every_run_is_its_own_process_and_the_baseline_is_plain_ultralytics(smok
     plain = [r for r in runs if r["config"].startswith("ultralytics")]
     assert plain and all(r["workbook_imported"] is False for r in plain)
     assert all(r["attention_forward"] == "ultralytics.nn.modules.block.AAttn.forward" for r in plain)
-    pipelines = {r["config"]: r["input_pipeline"] for r in runs if r["config"].startswith("workbook")}
-    assert pipelines == {"workbook-default": "cpu workers", "workbook-gpu": "resident in memory"}
+    pipelines = {r["config"]: (r["input_pipeline"], r["store"]) for r in runs if not r["config"].startswith("ultra")}
+    assert pipelines == {"workbook-default": ("cpu workers", None), "store-gpu": ("gpu store in memory", "gpu"),
+                         "store-host": ("host store in memory", "host"), "store-jpeg": ("jpeg store in memory", "jpeg"),
+                         "store-off": ("cpu workers", "off")}  # every store mode forced, each said in the record
 
 
 @pytest.mark.slow
@@ -60,9 +62,16 @@ def test_runs_alternate_and_repeat_with_the_record_fields(smoke):
     assert s["baseline"] == "ultralytics" and s["isolated_processes"] is True and s["repeats"] == 2
     assert s["cpu_count"] == os.cpu_count() and s["versions"]["ultralytics"]
     assert s["ratio_vs_plain"] == pytest.approx(s["img_s"] / s["plain_img_s"], rel=1e-2)
-    assert {"loader:w2", "loader:w0", "augment", "probe:workbook-default", "probe:sdpa"} <= set(doc["pieces"])
+    assert {"loader:w2", "augment", "probe:workbook-default", "probe:store-gpu", "probe:sdpa"} <= set(doc["pieces"])
     assert doc["pieces"]["augment"]["eager"]["ms"] > 0 and doc["pieces"]["probe:sdpa"]["ok"]
-    assert "| workbook-gpu |" in md
+    sizes = doc["pieces"]["augment"]["stores"]
+    assert sizes["jpeg"]["bytes"] < sizes["host"]["bytes"] == sizes["gpu"]["bytes"] and sizes["jpeg"]["batch_to_device_ms"] > 0
+    assert set(s["ratio_by_store"]) == {"gpu", "host", "jpeg", "off"} and set(s["epoch_ratio_by_store"]) == {
+        "gpu", "host", "jpeg", "off"}
+    assert s["ratio_by_store"]["gpu"] == pytest.approx(s["img_s_by_config"]["store-gpu"]["median"] / s["plain_img_s"],
+                                                       abs=2e-3)
+    assert s["first_epoch_s"]["store-jpeg"] > 0
+    assert "| store-gpu |" in md
 
 
 def test_summary_arithmetic_and_isolation_check():
@@ -100,3 +109,18 @@ def test_recorded_h200_record_is_the_merge_of_its_calls(tmp_path):
     kept = json.loads((ROOT / "benchmarks" / "results" / "realtrain-h200.json").read_text())
     assert made["summary"] == kept["summary"] and made["runs"] == kept["runs"]
     assert kept["summary"]["device"] == "NVIDIA H200" and kept["summary"]["isolated_processes"] is True
+
+
+def test_recorded_store_record_is_the_merge_of_its_calls(tmp_path):
+    """benchmarks/results/store-h200/store-h200.json is what `merge` makes of its three calls, and says per store mode
+    how it compares with plain Ultralytics on the same images."""
+    rt = _bench()
+    calls = ROOT / "benchmarks" / "results" / "store-h200"
+    rt.main(["merge", *(str(calls / f"store-h200-call{i}.json") for i in (1, 2, 3)), "--tag", "m",
+             "--out-dir", str(tmp_path)])
+    made = json.loads((tmp_path / "m.json").read_text())
+    kept = json.loads((calls / "store-h200.json").read_text())
+    assert made["summary"] == kept["summary"] and made["runs"] == kept["runs"]
+    s = kept["summary"]
+    assert {"gpu", "host", "jpeg", "off", "auto-16gb", "auto@coco128x48"} <= set(s["ratio_by_store"])
+    assert {r["store"] for r in kept["runs"] if r["config"].startswith("store")} == {"gpu", "host", "jpeg", "off"}

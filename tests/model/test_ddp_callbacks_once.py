@@ -26,7 +26,7 @@ SPY_ENV = "CALLBACK_SPY"  # the folder the spies write to, one file per process
 
 
 def _log(t, event: str, fn: str) -> None:
-    from helpers.train.trainer import global_rank
+    from helpers.train.distributed import global_rank
 
     rec = {"pid": os.getpid(), "rank": global_rank(), "event": event, "epoch": getattr(t, "epoch", None), "fn": fn,
            "batches": len(t.train_loader) if getattr(t, "train_loader", None) is not None else None}

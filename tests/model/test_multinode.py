@@ -230,7 +230,7 @@ def test_the_worker_reads_the_variable_and_refuses_plan_options_beside_it(runs, 
     import re
 
     from helpers.train.run import last_checkpoint
-    from helpers.train.trainer import WORKER_ENV
+    from helpers.train.distributed import WORKER_ENV
 
     plan = _plan(device="cpu", nnodes=2, batch=8, epochs=1, name="one")
     env = {ENV_VAR: plan.to_json()}

@@ -40,7 +40,7 @@ def test_runs_started_at_once_never_share_a_folder(tmp_path):
 
 
 def test_a_torchrun_rank_refuses_a_folder_holding_another_run(tmp_path, monkeypatch):
-    from helpers.train.trainer import WORKER_ENV
+    from helpers.train.distributed import WORKER_ENV
 
     monkeypatch.setenv(WORKER_ENV, "torchrun")
     assert own_folder(_plan(tmp_path)).name == "exp"  # nothing there yet: the launch's name, for every rank

@@ -16,13 +16,13 @@ from types import SimpleNamespace
 import torch
 
 from helpers.diagnose.failures import nan_trainer
-from helpers.train import trainer as trainer_module
+from helpers.train import distributed
 from helpers.train import worker
 from helpers.train.trainer import WorkbookTrainer
 
 
 def build() -> type:
-    rank = trainer_module.global_rank()
+    rank = distributed.global_rank()
     nan_rank = int(os.environ.get("NAN_RANK", -1))
     base = nan_trainer({int(os.environ.get("NAN_ITER", 1))}) if rank == nan_rank else WorkbookTrainer
 
@@ -66,7 +66,7 @@ def spy(out: Path) -> None:
 
     def record(plan, checkpoint=None, **kwargs):
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"rank-{trainer_module.global_rank()}.json").write_text(json.dumps(
+        (out / f"rank-{distributed.global_rank()}.json").write_text(json.dumps(
             {"plan": plan.to_json(), "env": os.environ.get(ENV_VAR), "resumed_from": checkpoint and str(checkpoint),
              "restart": worker.restart_count(), **calls}))
         return SimpleNamespace(save_dir=plan.run_dir, trainer=None)
@@ -81,5 +81,5 @@ if __name__ == "__main__":
     if os.environ.get("PLAN_SPY"):
         spy(Path(os.environ["PLAN_SPY"]))
     if os.environ.get("NO_AGREEMENT") == "1":
-        trainer_module.agreed = lambda flag, device: flag
+        distributed.agreed = lambda flag, device: flag
     sys.exit(worker.main(sys.argv[1:], trainer=build()))

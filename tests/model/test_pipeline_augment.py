@@ -1,4 +1,4 @@
-"""The batched augmentation (helpers.tricks.gpu_augment) against Ultralytics' own pipeline, on the CPU: exact where
+"""The batched augmentation (helpers.pipeline.augment) against Ultralytics' own pipeline, on the CPU: exact where
 nothing is random, the same box statistics over many samples, the same HSV maths as cv2, and a short training that
 ends where Ultralytics' pipeline ends."""
 
@@ -11,7 +11,7 @@ import torch
 
 from helpers.core import profiles
 from helpers.data import sources, synthetic
-from helpers.tricks.gpu_augment import GpuAugment, adopt, unsupported
+from helpers.pipeline.augment import GpuAugment, adopt, unsupported
 from helpers.train import planner
 
 
@@ -123,6 +123,7 @@ def test_training_falls_back_with_one_line_where_it_cannot_run(runs, caplog):
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
     plan = planner.from_profile(prof, epochs=1, weights="", augment_device="gpu", extra={"mixup": 0.1})
     result = train(plan, progress=False)
-    assert result.trainer.gpu_augment is None
-    said = [r.getMessage() for r in caplog.records if "falls back" in r.getMessage()]
-    assert len(said) == 1 and "falls back to Ultralytics' CPU pipeline: mixup=0.1 is not implemented" in said[0]
+    assert result.trainer.feed.augment is None and result.trainer.input_pipeline == "cpu workers"
+    said = [r.getMessage() for r in caplog.records if "own loader" in r.getMessage()]
+    assert len(said) == 1 and "Ultralytics' own loader and CPU augmentation at its own speed (mixup=0.1 is not " \
+        "implemented" in said[0]

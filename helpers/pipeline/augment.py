@@ -1,13 +1,13 @@
 """Ultralytics' training augmentation as batched tensor ops on the training device: mosaic, the random affine
 (degrees, translate, scale, shear), horizontal/vertical flip and HSV, with the boxes transformed and filtered as
 Ultralytics does. The CPU's part is only handing over cached uint8 images (the loader's workers) or indices into
-the set stored on the device (`helpers.tricks.gpu_data`).
+the set stored on the device (`helpers.pipeline.store`).
 
 One pass per batch (`render`): for every output pixel the composed transform (flip, then the inverse affine, then
 the mosaic layout) gives a tile and a source coordinate, read with four bilinear taps from that tile's image, with
 Ultralytics' fill value 114 outside every tile, then HSV; only gathers and element-wise maths, so `torch.compile`
 makes one kernel of it. The images come from the batch the workers collated (partners from the same batch) or from a
-resident store of the whole training set (`helpers.tricks.gpu_data`; partners from the whole set, as Ultralytics
+resident store of the whole training set (`helpers.pipeline.store`; partners from the whole set, as Ultralytics
 draws them). Box maths follow `ultralytics.data.augment.Mosaic` and `RandomPerspective` (corners transformed,
 min/max, clipped, `box_candidates`).
 Runs on any device, so the parity tests run on the CPU.
