@@ -91,7 +91,7 @@ def choose(mode: str, n: int, imgsz: int, device: torch.device) -> Choice:
         if mode == "jpeg":
             return Choice("jpeg", f"{n} images as JPEG, decoded on the CPU (training on the CPU)")
         if mode == "off":
-            return Choice("off", "store='off': Ultralytics' own loader")
+            return Choice("off", "store='off'")
         if need <= HOST_SHARE * host_available():
             return Choice("gpu", f"{n} images, {gib:.2f} GiB in memory (training on the CPU)")
         return Choice("off", f"{n} images need {gib:.1f} GiB: more than {HOST_SHARE:.0%} of the available memory; "
@@ -115,7 +115,7 @@ def choose(mode: str, n: int, imgsz: int, device: torch.device) -> Choice:
         return Choice("jpeg", f"{n} images as JPEG, about {jpeg_need / 2**30:.1f} GiB in host memory, decoded on the "
                               "GPU (forced)")
     if mode == "off":
-        return Choice("off", "store='off': Ultralytics' own loader")
+        return Choice("off", "store='off'")
     if need <= GPU_SHARE * free:
         return Choice("gpu", f"{n} images, {gib:.1f} GiB on the GPU ({free / 2**30:.0f} GiB free)")
     if need <= HOST_SHARE * avail:

@@ -116,14 +116,53 @@ def test_a_short_training_ends_where_ultralytics_pipeline_ends(runs):
     assert (runs / "train" / "aug-gpu" / "train_batch0.jpg").exists()  # Ultralytics drew the batched pipeline's batch
 
 
+@pytest.fixture
+def said():
+    """The messages Ultralytics' logger emits during a test (it does not propagate to pytest's caplog)."""
+    import logging
+
+    got: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record.getMessage())
+
+    log, handler = logging.getLogger("ultralytics"), Keep(logging.INFO)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    yield got
+    log.removeHandler(handler)
+    log.setLevel(level)
+
+
 @pytest.mark.slow
-def test_training_falls_back_with_one_line_where_it_cannot_run(runs, caplog):
+def test_training_falls_back_with_one_line_where_it_cannot_run(runs, said):
     from helpers.train.run import train
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
     plan = planner.from_profile(prof, epochs=1, weights="", augment_device="gpu", extra={"mixup": 0.1})
     result = train(plan, progress=False)
     assert result.trainer.feed.augment is None and result.trainer.input_pipeline == "cpu workers"
-    said = [r.getMessage() for r in caplog.records if "own loader" in r.getMessage()]
-    assert len(said) == 1 and "Ultralytics' own loader and CPU augmentation at its own speed (mixup=0.1 is not " \
-        "implemented" in said[0]
+    lines = [m for m in said if "own loader" in m]
+    assert len(lines) == 1 and "Ultralytics' own loader and CPU augmentation at its own speed (mixup=0.1 is not " \
+        "implemented" in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["off", "jpeg"])
+def test_each_store_trains_and_says_where_the_set_lives_in_one_line(runs, said, store):
+    """store='off' trains on Ultralytics' own loader and says so once; a store mode trains from its store and names it
+    in one line with its size."""
+    from helpers.train.run import train
+
+    prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
+    plan = planner.from_profile(prof, epochs=1, weights="", augment_device="gpu", store=store, name=f"store-{store}")
+    result = train(plan, progress=False)
+    lines = [m for m in said if "augment_device='gpu'" in m]
+    assert len(lines) == 1, lines
+    if store == "off":
+        assert result.trainer.input_pipeline == "cpu workers" and result.trainer.feed.augment is None
+        assert "Ultralytics' own loader and CPU augmentation at its own speed (store='off')" in lines[0]
+    else:
+        assert result.trainer.feed.choice.mode == "jpeg" and "jpeg store" in lines[0] and "GiB, built in" in lines[0]
