@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -321,25 +320,18 @@ def copies_of(src: Path, copies: int, dst: Path) -> Path:
 
 
 def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
-    """One measurement in a fresh process; its JSON record, or the error it ended with."""
+    """One measurement in a fresh process (`helpers.measure.isolated.fresh_process`); its JSON record, or the error
+    it ended with."""
+    from helpers.measure.isolated import fresh_process
+
     fd, tmp = tempfile.mkstemp(suffix=".json")
     os.close(fd)
-    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    t0 = time.perf_counter()
+    Path(tmp).unlink()
     try:
-        with open(log, "a") as f:
-            f.write(f"\n$ {' '.join(cmd)} --json {tmp}\n")
-            f.flush()
-            p = subprocess.run(cmd + ["--json", tmp], stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=env)
-        text = Path(tmp).read_text() if Path(tmp).stat().st_size else ""
-        rec = json.loads(text) if text else {"error": f"exit code {p.returncode}, no record (see {log.name})"}
-        if p.returncode and "error" not in rec:
-            rec["error"] = f"exit code {p.returncode}"
-    except subprocess.TimeoutExpired:
-        rec = {"error": f"timed out after {timeout:.0f} s"}
+        rec = fresh_process(cmd + ["--json", tmp], Path(tmp), timeout, log)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    rec["process_s"] = round(time.perf_counter() - t0, 1)
+    rec.pop("tail", None)  # the log file keeps the child's whole output
     return rec
 
 

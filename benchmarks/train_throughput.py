@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
@@ -23,7 +22,7 @@ import torch
 
 import helpers  # noqa: F401  (offline before ultralytics is imported)
 from helpers.train import planner, probe
-from helpers.measure.results import rows_table
+from helpers.records.results import rows_table
 from helpers.core.tables import markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -123,13 +122,15 @@ def isolated(matrix_name: str, index: str, cfg: probe.ProbeConfig, device: str) 
     """Run one configuration of the matrix in a child process and read back its result."""
     import tempfile
 
+    from helpers.measure.isolated import fresh_process
+
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, __file__, "--matrix", matrix_name, "--only", index, "--tag", "one",
-                               "--out-dir", tmp], capture_output=True, text=True)
+        rec = fresh_process([sys.executable, __file__, "--matrix", matrix_name, "--only", index, "--tag", "one",
+                             "--out-dir", tmp], Path(tmp) / "one.json")
         try:
-            return probe.ProbeResult(**json.loads((Path(tmp) / "one.json").read_text())["results"][0])
-        except (OSError, KeyError, IndexError, ValueError):
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return probe.ProbeResult(**rec["results"][0])
+        except (KeyError, IndexError, TypeError):
+            tail = (rec.get("tail") or rec.get("error") or "no output").strip().splitlines()[-1:] or ["no output"]
             return probe.ProbeResult(asdict(cfg), cfg.label(), device, ok=False, error=f"child failed: {tail[0][:200]}")
 
 

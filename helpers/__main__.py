@@ -68,7 +68,7 @@ def _cmd_validate(a: argparse.Namespace) -> int:
 
 
 def _cmd_ledger(a: argparse.Namespace) -> int:
-    from helpers.measure import ledger
+    from helpers.records import ledger
 
     rows = ledger.claims()
     print(ledger.table(rows).to_markdown())

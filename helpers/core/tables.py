@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -76,3 +77,19 @@ class Table:
 
     def __repr__(self) -> str:
         return self.to_markdown()
+
+
+def small_image(path: str | Path, max_px: int = 900):
+    """An image for display, scaled down to at most `max_px` wide and JPEG-encoded, so an executed notebook (and its
+    HTML) stays small."""
+    import io
+
+    from IPython.display import Image
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_px, max_px * 4))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=85)
+    return Image(data=buf.getvalue(), format="jpeg")

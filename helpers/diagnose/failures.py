@@ -133,10 +133,14 @@ def nan_trainer(bad_iterations: set[int] | frozenset[int]):
     return NaNInjectingTrainer
 
 
-def cuda_oom(gib: float = 1000.0) -> BaseException:
-    """A real CUDA out-of-memory error (GPU only): ask for more than the card has."""
+def cuda_oom(gib: float | None = None) -> BaseException:
+    """A real CUDA out-of-memory error (GPU only): one tensor a little larger than the memory free now (or `gib`),
+    the size a batch too large for the card asks for."""
     if not torch.cuda.is_available():
         raise RuntimeError("cuda_oom needs a CUDA GPU")
+    if gib is None:
+        free, _ = torch.cuda.mem_get_info()
+        gib = free / 2**30 + 2.0
     return _catch(lambda: torch.empty(int(gib * 2**30), dtype=torch.uint8, device="cuda"))
 
 

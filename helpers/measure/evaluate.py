@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.logs import quiet
-from helpers.core.tables import Table
+from helpers.core.tables import Table, small_image
 
 # Ultralytics' plots of a run (plots=True), in reading order, with what each shows
 STANDARD_VIEWS = {
@@ -76,22 +76,6 @@ def compare(evaluations: Sequence[Evaluation], title: str = "before vs after tra
 def standard_views(run_dir: str | Path) -> list[tuple[Path, str]]:
     """Ultralytics' plots that exist in a run folder, with what each shows."""
     return [(Path(run_dir) / f, why) for f, why in STANDARD_VIEWS.items() if (Path(run_dir) / f).exists()]
-
-
-def small_image(path: str | Path, max_px: int = 900):
-    """An image for display, scaled down to at most `max_px` wide and JPEG-encoded, so an executed notebook (and its
-    HTML) stays small."""
-    import io
-
-    from IPython.display import Image
-    from PIL import Image as PILImage
-
-    with PILImage.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((max_px, max_px * 4))
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=85)
-    return Image(data=buf.getvalue(), format="jpeg")
 
 
 def show_views(run_dir: str | Path, max_px: int = 900) -> int:

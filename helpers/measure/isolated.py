@@ -1,4 +1,5 @@
-"""`train(plan)` in a fresh Python process, for comparisons whose speed must not depend on what ran before.
+"""Measurements in a fresh Python process, for comparisons whose speed must not depend on what ran before: the one
+runner every benchmark and comparison uses (`fresh_process`), and `train(plan)` through it.
 
 Runs trained one after another in one process slow each other (compiled kernels, the CUDA allocator's cache and the
 loader's workers stay behind), so a comparison of models or settings trains each in its own process. The child
@@ -41,20 +42,45 @@ class IsolatedRunError(RuntimeError):
     """The child process failed; the message holds the end of its output."""
 
 
+def fresh_process(cmd: list[str], result: Path, timeout: float | None = None, log: Path | None = None,
+                  env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `cmd` as its own process and read the JSON record it writes to `result`; its output is appended to `log`
+    (a temporary file otherwise). Returns the record plus `process_s` (wall seconds), or {'error', 'tail',
+    'process_s'} when it failed, timed out or wrote nothing."""
+    import os
+    import time
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fresh-") as tmp:
+        out = Path(log) if log is not None else Path(tmp) / "child.log"
+        try:
+            with open(out, "a") as f:
+                f.write(f"\n$ {' '.join(cmd)}\n")
+                f.flush()
+                p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                                   env={**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})})
+            text = Path(result).read_text() if Path(result).exists() else ""
+            rec = json.loads(text) if text.strip() else {"error": f"exit code {p.returncode}, no record"}
+            if p.returncode and "error" not in rec:
+                rec["error"] = f"exit code {p.returncode}"
+        except subprocess.TimeoutExpired:
+            rec = {"error": f"timed out after {timeout:.0f} s"}
+        if "error" in rec:
+            rec["tail"] = "\n".join(out.read_text(errors="replace").splitlines()[-15:])
+    rec["process_s"] = round(time.perf_counter() - t0, 1)
+    return rec
+
+
 def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
     """Train `plan` in a fresh process and return what it measured; its output is kept in the run's `child.log`."""
     with tempfile.TemporaryDirectory(prefix="isolated-") as tmp:
         spec, out = Path(tmp) / "plan.json", Path(tmp) / "result.json"
         spec.write_text(plan.to_json())
         log = Path(tmp) / "child.log"
-        with open(log, "w") as f:
-            p = subprocess.run([sys.executable, "-m", "helpers.measure.isolated", str(spec), str(out)], stdout=f,
-                               stderr=subprocess.STDOUT, timeout=timeout_s)
+        r = fresh_process([sys.executable, "-m", "helpers.measure.isolated", str(spec), str(out)], out, timeout_s, log)
         text = log.read_text(errors="replace")
-        if p.returncode != 0 or not out.exists():
-            tail = "\n".join(text.splitlines()[-15:])
-            raise IsolatedRunError(f"training {plan.model} in its own process failed (exit {p.returncode}):\n{tail}")
-        r = json.loads(out.read_text())
+        if "error" in r:
+            raise IsolatedRunError(f"training {plan.model} in its own process failed ({r['error']}):\n{r['tail']}")
     save_dir = Path(r["save_dir"])
     (save_dir / "child.log").write_text(text)
     return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"], r["clock"])

@@ -1,2 +1,2 @@
-"""Readers of the recorded results in benchmarks/results/: one reader per record format, apart from the live
-instruments of helpers.measure. They import only helpers.core."""
+"""Readers of the recorded results in benchmarks/results/: one reader per record format (results, evidence,
+realtrain, modelchoice, ledger, timetoacc), apart from the live instruments of helpers.measure."""

@@ -22,9 +22,9 @@ def listing(items: Iterable[Any], last: str = "and") -> str:
 
 
 def recorded_figures(key: str) -> dict[str, Any]:
-    """The figures a recorded GPU result (helpers.measure.evidence) holds, by name: its summary .json's records and
+    """The figures a recorded GPU result (helpers.records.evidence) holds, by name: its summary .json's records and
     the `[recorded] name: value unit` lines of its .md tables (numbers as numbers), less those it omits."""
-    from helpers.measure import evidence
+    from helpers.records import evidence
 
     rec = evidence.get(key)
     out: dict[str, Any] = {}

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from helpers.measure import results
+from helpers.records import results
 from helpers.train import memory
 from helpers.pipeline import store as stores
 

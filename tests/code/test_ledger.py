@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from helpers.measure import ledger
+from helpers.records import ledger
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The "What you learned" helpers: bullets leave out lessons a run does not hold, lists read as prose, and a recorded
 GPU result's figures come back as numbers, from its summary .json and from its .md tables, less those it omits."""
 
-from helpers.measure import evidence
+from helpers.records import evidence
 from helpers.workbook import lessons
 
 

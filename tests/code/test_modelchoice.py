@@ -1,7 +1,7 @@
 """Notebook 08's recorded comparison: the statement of when YOLO12 is worth it follows the figures it is given (a
 change of the numbers changes the words), the table has a row per recorded model, and the record it reads exists."""
 
-from helpers.measure import evidence, modelchoice
+from helpers.records import evidence, modelchoice
 
 
 def figures(**maps):

@@ -88,7 +88,7 @@ MAY_IMPORT = {
     "tricks": {"core", "tricks"},
     "pipeline": {"core", "pipeline"},
     "deploy": {"core", "deploy"},
-    "records": {"core", "records"},
+    "records": {"core", "tricks", "train", "records"},
     "train": {"core", "data", "tricks", "pipeline", "train"},
     "measure": {"core", "data", "tricks", "pipeline", "train", "records", "measure"},
     "diagnose": {"core", "data", "tricks", "pipeline", "train", "diagnose"},

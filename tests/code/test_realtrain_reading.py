@@ -2,8 +2,8 @@
 
 import json
 
-from helpers.measure import realtrain
-from helpers.measure.results import RESULTS
+from helpers.records import realtrain
+from helpers.records.results import RESULTS
 
 
 def test_the_reading_states_the_records_figures():

@@ -2,7 +2,7 @@
 
 import json
 
-from helpers.measure import results
+from helpers.records import results
 
 
 def test_every_results_file_names_device_and_versions():

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from helpers.data import faults, synthetic
-from helpers.measure import evidence
+from helpers.records import evidence
 from helpers.workbook import params, runner
 
 COMMAND = re.compile(r"`(python -m helpers run [^`]+)`")

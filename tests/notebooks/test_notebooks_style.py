@@ -1,5 +1,5 @@
 """Notebooks call helpers (issue 26, item 5): no function or class definitions in a notebook beyond a widget's
-callback, and results files read only through the reader (helpers.measure.results, helpers.measure.evidence)."""
+callback, and results files read only through the reader (helpers.records.results, helpers.records.evidence)."""
 
 import ast
 import json
@@ -14,7 +14,7 @@ from helpers.core import paths
 # the notebook (it is wiring: which helper a button calls); any other definition belongs in helpers/.
 CALLBACK_KEYWORDS = {"on_plan", "on_train"}
 CALLBACK_CALLS = {"on_click", "observe", "interact", "slider"}
-# Calls that parse a file themselves; a notebook reads results through helpers.measure.results / evidence instead.
+# Calls that parse a file themselves; a notebook reads results through helpers.records.results / evidence instead.
 PARSERS = {("json", "load"), ("json", "loads"), ("csv", "reader"), ("csv", "DictReader"), ("pd", "read_csv"),
            ("pd", "read_json"), ("pandas", "read_csv"), ("np", "loadtxt"), ("np", "genfromtxt")}
 # A path expression that names a results file: recorded results, a run's own logs, or a .json/.csv file.

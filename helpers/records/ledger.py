@@ -15,7 +15,7 @@ from pathlib import Path
 
 from helpers.train import lr
 from helpers.core import paths
-from helpers.measure import evidence, results
+from helpers.records import evidence, results
 from helpers.core.tables import Table, markdown
 
 RESULTS = results.RESULTS

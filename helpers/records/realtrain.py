@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from helpers.core.tables import Table
-from helpers.measure import results
+from helpers.records import results
 
 RECORD = "realtrain-h200"
 COMMAND = "python benchmarks/real_training.py --tag realtrain-h200"

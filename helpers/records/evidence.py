@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.tables import Table
-from helpers.measure.results import RESULTS, provenance
+from helpers.records.results import RESULTS, provenance
 
 H100 = "NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
 H200 = "NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)"
@@ -152,7 +152,7 @@ def show(key: str, live: dict[str, Any] | None = None) -> Record:
     """Display a record: its provenance line, then each file (figures, tables, curves, recorded figures)."""
     from IPython.display import Markdown, display
 
-    from helpers.measure.evaluate import small_image
+    from helpers.core.tables import small_image
     from helpers.train import curves
 
     rec = get(key)
