@@ -144,10 +144,20 @@ def store_table(doc: dict[str, Any]) -> Table:
         where = next((r["store"] for r in mine if r.get("store")), "")
         rows.append((STORE_NAMES.get(k, k), where, f"{gib:.2f}" if gib is not None else "-", f"{v['median']:.0f}",
                      f"{s['ratio_by_store'][label]:.2f}x", f"{s['epoch_ratio_by_store'][label]:.2f}x",
-                     f"{s['first_epoch_s'][k]:.0f}", str(v["n"])))
+                     f"{s['first_epoch_s'][k]:.0f}", _process_s(runs, k), str(v["n"])))
     for k, v in s["img_s_by_config"].items():
         if k.startswith("ultralytics"):
             rows.append((f"plain Ultralytics{' on ' + k.split('@')[1] if '@' in k else ''}", "-", "-",
-                         f"{v['median']:.0f}", "1.00x", "1.00x", f"{s['first_epoch_s'][k]:.0f}", str(v["n"])))
+                         f"{v['median']:.0f}", "1.00x", "1.00x", f"{s['first_epoch_s'][k]:.0f}", _process_s(runs, k),
+                         str(v["n"])))
     return Table(("store", "chosen", "GiB", "loop img/s", "loop vs plain", "epoch incl. val vs plain",
-                  "first epoch s", "runs"), rows, "where the training set lives (each run a fresh process)")
+                  "first epoch s", "whole process s", "runs"), rows,
+                 "where the training set lives (each run a fresh process; whole process: its start to its exit)")
+
+
+def _process_s(runs: list[dict[str, Any]], config: str) -> str:
+    """The whole process's seconds of a configuration's runs: one value, or min-max."""
+    xs = sorted(r["process_s"] for r in runs if r["config"] == config and r.get("process_s") and "error" not in r)
+    if not xs:
+        return "-"
+    return f"{xs[0]:.0f}" if len(xs) == 1 else f"{xs[0]:.0f}-{xs[-1]:.0f}"
