@@ -93,3 +93,9 @@ def small_image(path: str | Path, max_px: int = 900):
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=85)
     return Image(data=buf.getvalue(), format="jpeg")
+
+
+def listing(items: Sequence[Any] | Any, last: str = "and") -> str:
+    """Items as prose: 'a', 'a and b', 'a, b and c' ('' for none)."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else (", ".join(words[:-1]) + f" {last} " + words[-1] if words else "")

@@ -122,7 +122,7 @@ def fp16_reading(rows: Sequence[dict[str, Any]], device: str, level: float = 0.0
     """One sentence on a record's eager fp16 against eager fp32 rows (`pytorch cuda fp16` / `pytorch cuda fp32`):
     at which batch sizes fp16 was slower, about level (within `level`) or faster, with both medians in ms per image,
     and, where it was not faster, the likely reason, said to be likely (the record does not measure it)."""
-    from helpers.workbook.lessons import listing
+    from helpers.core.tables import listing
 
     ms = {(r["backend"], r["batch"]): r for r in rows}
     both = sorted(b for (k, b) in ms if k == "pytorch cuda fp16" and ("pytorch cuda fp32", b) in ms)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from helpers.train import lr
 from helpers.core import paths
-from helpers.records import evidence, results
+from helpers.records import evidence, results, sweep_record
 from helpers.core.tables import Table, markdown
 
 RESULTS = results.RESULTS
@@ -24,6 +24,41 @@ START, END = "<!-- ledger:start -->", "<!-- ledger:end -->"
 STATUSES = ("confirmed", "refuted", "partly", "not checkable here")
 TUTORIAL_ARGS = ("accumulate", "grad_clip_norm", "amp_dtype", "fp16_skip_layers", "gradient_checkpointing",
                  "mosaic_prob", "restart_epoch")
+GIB_PER_GB = 1e9 / 2**30  # the tutorials state GB (10^9 bytes); the workbook measures GiB (2^30 bytes)
+T4_GB = 16  # the card the memory claims are made for
+
+
+@dataclass(frozen=True)
+class MemoryClaim:
+    """A tutorial's peak-memory figure and the recorded row measured for it: the claim's text, its rule and
+    notebook 09's chart all read the figure from here."""
+
+    n: str  # the claim's row
+    what: str  # the configuration, as a chart labels it
+    gb: float  # as the tutorial states it, in GB
+    run: str  # the results file (benchmarks/results/RUN.json) ...
+    label: str  # ... and its row measured for the claim
+
+    @property
+    def gib(self) -> float:
+        return self.gb * GIB_PER_GB
+
+    def measured(self) -> dict:
+        """The recorded row (peak_allocated_gib, peak_reserved_gib, img_s, ...)."""
+        return _rows(self.run)[self.label]
+
+    def device(self) -> str:
+        return _device(self.run)
+
+
+MEMORY = {c.n: c for c in (
+    MemoryClaim("1", "yolo12n b256", 14.2, "b256-h100", "yolo12n b256 fp16 stock"),
+    MemoryClaim("2", "yolo12n 64x4", 11.3, "b256-h100", "yolo12n b64x4 fp16 stock"),
+    MemoryClaim("9", "yolo12l b32 ckpt", 8.0, "large-h100", "yolo12l b32x2 fp16 sdpa ckpt-all+head"),  # the card
+    MemoryClaim("11", "yolov9s b64", 19.1, "b256-h100", "yolov9s b64 fp16 stock"))}
+PHYSICAL_256_GB = 15.2  # claim 2's second figure: physical batch 256 on the T4
+PARAMS_M = {"yolo12n": 2.5, "yolo12s": 9.1, "yolo12l": 26.5, "yolo12x": 59.3}  # claim 10: million parameters
+SQRT_GAIN_PCT = 0.8  # claim 4: square-root lr scaling's mAP gain over linear, in percent (on COCO)
 
 
 @dataclass(frozen=True)
@@ -68,29 +103,32 @@ def _csv(path: str) -> list[dict[str, str]]:
 
 
 def c1() -> Claim:
-    stock = _rows("b256-h100")["yolo12n b256 fp16 stock"]
+    claim = MEMORY["1"]
+    stock = claim.measured()
     lean_run = _rows("ckpt-h100")
     lean, base = lean_run["yolo12n b256 fp16 sdpa ckpt-all+head"], lean_run["yolo12n b256 fp16 stock"]
-    status = "refuted" if stock["peak_allocated_gib"] > 16 else "confirmed"
-    fit = ("fits with these tricks only" if lean["peak_reserved_gib"] < 16 else
+    status = "refuted" if stock["peak_allocated_gib"] > T4_GB else "confirmed"
+    fit = ("fits with these tricks only" if lean["peak_reserved_gib"] < T4_GB else
            "borderline even then: the live tensors fit, PyTorch's reserved pool does not")
-    return Claim("1", "yolo12n at batch 256, 640 px, trains on a 16 GB T4 with a 14.2 GB peak", status,
-                 f"stock: {stock['peak_allocated_gib']:.1f} GiB allocated at physical batch 256 ({stock['peak_allocated_gib'] / 16:.1f}x a "
-                 f"16 GB card); with SDPA attention + checkpointing of every layer and the head: "
+    return Claim("1", f"yolo12n at batch 256, 640 px, trains on a {T4_GB} GB T4 with a {claim.gb:g} GB peak", status,
+                 f"stock: {stock['peak_allocated_gib']:.1f} GiB allocated at physical batch 256 "
+                 f"({stock['peak_allocated_gib'] / T4_GB:.1f}x a {T4_GB} GB card); with SDPA attention + checkpointing "
+                 f"of every layer and the head: "
                  f"{lean['peak_allocated_gib']:.1f} GiB allocated, {lean['peak_reserved_gib']:.1f} GiB reserved, at "
                  f"{lean['img_s'] / base['img_s']:.2f}x stock speed (same run): {fit}",
-                 _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256 (and --matrix ckpt --isolate)")
+                 claim.device(), "python benchmarks/train_throughput.py --matrix b256 (and --matrix ckpt --isolate)")
 
 
 def c2() -> Claim:
-    r = _rows("b256-h100")
-    b64, b256 = r["yolo12n b64x4 fp16 stock"]["peak_allocated_gib"], r["yolo12n b256 fp16 stock"]["peak_allocated_gib"]
-    close = abs(b64 - 11.3) / 11.3 <= 0.15
-    status = "partly" if close and b256 > 15.2 * 1.2 else ("confirmed" if close else "refuted")
-    return Claim("2", "batch 64 x 4 accumulation holds 11.3 GB on a T4; physical 256 reaches 15.2 GB", status,
-                 f"64 x 4: {b64:.1f} GiB allocated ({'close to' if close else 'far from'} 11.3); physical 256: "
-                 f"{b256:.1f} GiB, not 15.2 (stock; harness steps, so after any number of epochs)",
-                 _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256")
+    claim, b256 = MEMORY["2"], MEMORY["1"].measured()["peak_allocated_gib"]
+    b64, said = claim.measured()["peak_allocated_gib"], claim.gb
+    close = abs(b64 - said) / said <= 0.15
+    status = "partly" if close and b256 > PHYSICAL_256_GB * 1.2 else ("confirmed" if close else "refuted")
+    return Claim("2", f"batch 64 x 4 accumulation holds {said:g} GB on a T4; physical 256 reaches {PHYSICAL_256_GB:g} GB",
+                 status,
+                 f"64 x 4: {b64:.1f} GiB allocated ({'close to' if close else 'far from'} {said:g}); physical 256: "
+                 f"{b256:.1f} GiB, not {PHYSICAL_256_GB:g} (stock; harness steps, so after any number of epochs)",
+                 claim.device(), "python benchmarks/train_throughput.py --matrix b256")
 
 
 def c3() -> Claim:
@@ -129,7 +167,7 @@ def c4() -> Claim:
     p = rec.plan_points("b256-linear")[0].plan
     lrs = {rule: rec.plan_points(f"b256-{rule}")[0].plan["lr0"] for rule in s}
     return Claim("4", "square-root lr scaling (0.02 at 256 from 0.01 at 64) beats linear: smoother first 10 epochs, "
-                 "+0.8% mAP", status,
+                 f"+{SQRT_GAIN_PCT:g}% mAP", status,
                  f"at effective batch 256, {p['epochs']} epochs, {s['sqrt']['seeds']} seeds each: best mAP50-95 "
                  f"linear (lr0 {lrs['linear']:g}) {s['linear']['best_median']:.3f} ({s['linear']['best_min']:.3f}-"
                  f"{s['linear']['best_max']:.3f}), sqrt (lr0 {lrs['sqrt']:g}) {s['sqrt']['best_median']:.3f} "
@@ -177,6 +215,25 @@ def c16() -> Claim:
                  _tta_device(rec), TTA_COMMAND + " --only recipe,b256-linear-bn-60ep,recipe-guards-bn")
 
 
+def _span(values) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
+def accuracy_scale() -> str:
+    """What the accuracy rows (claims 4, 7 and 14) rest on, as one Markdown paragraph read from their records: the
+    runs' epochs and seeds, against the size of difference a tutorial quotes."""
+    tta, sweep = _tta(), sweep_record.load(RESULTS / sweep_record.FOLDER.name)
+    rules = [tta.summary(f"b256-{rule}", tta.target()) for rule in ("linear", "sqrt")]
+    long = [tta.summary(n, tta.target()) for n in ("recipe", "b256-linear-bn-60ep", "recipe-guards-bn")]
+    return (f"**Accuracy** figures come from short runs on synthetic shapes: claim 4 from "
+            f"{_span([s['epochs'] for s in rules])} epochs, {_span([s['seeds'] for s in rules])} seeds per lr rule; "
+            f"claim 7 from {sweep.epochs} epochs, {len(sweep.seeds)} seeds per batch (a sweep of notebook "
+            f"{sweep.notebook.split('_')[0]}); claim 14 from {_span([s['epochs'] for s in long])} epochs, "
+            f"{_span([s['seeds'] for s in long])} seeds per plan. They can show a direction, not a difference as "
+            f"small as claim 4's +{SQRT_GAIN_PCT:g}% mAP on COCO.")
+
+
 def c6() -> Claim:
     s = results.ddp_scaling(folder=RESULTS)
     per_gpu = {k: v for k, v in s.items() if k != "fixed global"}
@@ -197,28 +254,24 @@ def c6() -> Claim:
 
 
 def c7() -> Claim:
-    """Decided by the recorded sweep of notebook 02: effective batch 64 / 128 / 256, two seeds each, same epochs."""
-    doc = results.read("sweep-02-h200/sweep")
-    by: dict[int, list[dict]] = {}
-    for p in doc["points"]:
-        if p["status"] == "ok":
-            by.setdefault(int(p["params"]["effective_batch"]), []).append(p["records"])  # the record's name for nbs
-    best = {b: [r["best_val_mAP50-95"] for r in rs] for b, rs in by.items()}
-    settle = {b: statistics.median(r["settle_epoch"] for r in rs) for b, rs in by.items()}
-    secs = {b: statistics.median(r["train_seconds"] for r in rs) for b, rs in by.items()}
+    """Decided by the recorded sweep of notebook 02 (read by helpers.records.sweep_record): batch 256 against 64 on
+    every seed, in the same epochs."""
+    rec = sweep_record.load(RESULTS / sweep_record.FOLDER.name)
+    best = rec.by("nbs", "best_val_mAP50-95")
+    settle, secs = rec.median("nbs", "settle_epoch"), rec.median("nbs", "train_seconds")
     higher = min(best[256]) > max(best[64])  # every seed of 256 above every seed of 64
     sooner = settle[256] < settle[64]
     status = "confirmed" if higher and sooner else "partly" if higher or sooner else "refuted"
-    epochs = doc["points"][0]["curves"]["epoch"][-1]
+    epochs = rec.epochs
     row = "; ".join(f"batch {b}: best mAP50-95 {statistics.median(best[b]):.3f} ({min(best[b]):.3f}-{max(best[b]):.3f}), "
-                    f"loss settles at epoch {settle[b]:g}, {secs[b]:.0f} s" for b in sorted(by))
+                    f"loss settles at epoch {settle[b]:g}, {secs[b]:.0f} s" for b in sorted(best))
     return Claim("7", "batch 256 reaches higher mAP than batch 64 in the same epochs and stabilises sooner (epoch 33 vs "
                  "87)", status,
                  f"sweep of notebook 02, {epochs:.0f} epochs, synthetic shapes, {len(best[64])} seeds each (median "
                  f"(min-max)): {row}. In the same epochs batch 64, with 4x the optimizer steps, reached "
                  f"{'higher' if statistics.median(best[64]) > statistics.median(best[256]) else 'no higher'} mAP; "
                  f"batch 256 finished {'sooner' if secs[256] < secs[64] else 'no sooner'} by the clock",
-                 doc["device"], "python -m helpers sweep --only 02 --profile gpu --grid nbs=64,128,256 --seeds 0,1")
+                 rec.device, rec.command())
 
 
 def c8() -> Claim:
@@ -234,29 +287,30 @@ def c8() -> Claim:
 
 
 def c9() -> Claim:
-    r = _rows("large-h100")
+    claim = MEMORY["9"]
+    r = _rows(claim.run)
     stock = r["yolo12l b32x2 fp16 stock"]
-    b32, b64 = r["yolo12l b32x2 fp16 sdpa ckpt-all+head"], r["yolo12l b64 fp16 sdpa ckpt-all+head"]
-    fits32, fits64 = b32["peak_reserved_gib"] < 8, b64["peak_reserved_gib"] < 8
+    b32, b64 = claim.measured(), r["yolo12l b64 fp16 sdpa ckpt-all+head"]
+    fits32, fits64 = b32["peak_reserved_gib"] < claim.gb, b64["peak_reserved_gib"] < claim.gb
     status = "confirmed" if fits32 and fits64 else ("partly" if fits32 else "refuted")
-    return Claim("9", "activation checkpointing lets YOLOv12-L train on an 8 GB card at batch 32-64", status,
+    return Claim("9", f"activation checkpointing lets YOLOv12-L train on an {claim.gb:g} GB card at batch 32-64", status,
                  f"yolo12l at batch 32: {stock['peak_allocated_gib']:.1f} GiB stock; with SDPA + checkpointing "
                  f"{b32['peak_allocated_gib']:.1f} GiB allocated / {b32['peak_reserved_gib']:.1f} reserved at "
                  f"{b32['img_s'] / stock['img_s']:.2f}x stock speed; batch 64: {b64['peak_allocated_gib']:.1f} / "
-                 f"{b64['peak_reserved_gib']:.1f} GiB (an 8 GB card also holds the CUDA context)",
-                 _device("large-h100"), "python benchmarks/train_throughput.py --matrix large")
+                 f"{b64['peak_reserved_gib']:.1f} GiB (an {claim.gb:g} GB card also holds the CUDA context)",
+                 claim.device(), "python benchmarks/train_throughput.py --matrix large")
 
 
 def c10() -> Claim:
     sizes = _doc("model-sizes")["models"]
-    claimed = {"yolo12n": 2.5, "yolo12s": 9.1, "yolo12l": 26.5, "yolo12x": 59.3}
-    got = {m: sizes[f"{m}.yaml"]["nc80"]["params"] / 1e6 for m in claimed}
-    worst = max(abs(got[m] - c) / c for m, c in claimed.items())
+    got = {m: sizes[f"{m}.yaml"]["nc80"]["params"] / 1e6 for m in PARAMS_M}
+    worst = max(abs(got[m] - c) / c for m, c in PARAMS_M.items())
     gpu = _doc("export-h100")
     b1 = next(r for r in gpu["latency"] if r["backend"] == "pytorch cuda fp16 + CUDA graph" and r["batch"] == 1)
-    params = ", ".join(f"{m[6:].upper()} {got[m]:.2f}" for m in claimed)
-    return Claim("10", "YOLOv12 N/S/L/X: 2.5/9.1/26.5/59.3 M parameters; T4 TensorRT 1.60/2.42/5.83/10.38 ms; COCO mAP "
-                 "40.4/47.6/53.8/55.4", "partly",
+    params = ", ".join(f"{m[6:].upper()} {got[m]:.2f}" for m in PARAMS_M)
+    return Claim("10", f"YOLOv12 {'/'.join(m[6:].upper() for m in PARAMS_M)}: "
+                 f"{'/'.join(f'{v:g}' for v in PARAMS_M.values())} M parameters; T4 TensorRT 1.60/2.42/5.83/10.38 ms; "
+                 "COCO mAP 40.4/47.6/53.8/55.4", "partly",
                  f"parameters as Ultralytics builds them (80 classes): {params} M (within {100 * worst:.0f}%); "
                  f"GFLOPs in benchmarks/results/model-sizes.json. Latency: no T4 and no TensorRT here; yolo12n on "
                  f"{gpu['environment']['device']}, PyTorch fp16 + CUDA graph, batch 1: {b1['median_ms']:.2f} ms. "
@@ -266,19 +320,20 @@ def c10() -> Claim:
 
 
 def c11() -> Claim:
-    r = _rows("b256-h100")["yolov9s b64 fp16 stock"]
+    claim = MEMORY["11"]
+    r = claim.measured()
     mon = {tag: _recorded(f"monitor-gpu-h100/{tag}-tables.md") for tag in ("default", "workers1-nocache")}
     loader = ""
     if all("train_img_s" in v for v in mon.values()):
         loader = (f"; the loader does matter: yolo12n at batch 256 trained at {mon['workers1-nocache']['train_img_s']:.0f} "
                   f"img/s with 1 worker and no cache vs {mon['default']['train_img_s']:.0f} with 8 workers and a RAM "
                   "cache (yolov9s's worker sweep was not run)")
-    return Claim("11", "YOLOv9-s at batch 64 on a 24 GB card uses 19.1 GB; tuning dataloader workers lifts 152 -> 184 "
-                 "img/s", "partly",
+    return Claim("11", f"YOLOv9-s at batch 64 on a 24 GB card uses {claim.gb:g} GB; tuning dataloader workers lifts "
+                 "152 -> 184 img/s", "partly",
                  f"yolov9s at batch 64: {r['peak_allocated_gib']:.1f} GiB allocated, {r['peak_reserved_gib']:.1f} GiB "
                  f"reserved ({'fits' if r['peak_reserved_gib'] < 23 else 'does not fit'} 24 GB; nvidia-smi adds the "
                  f"CUDA context), {r['img_s']:.0f} img/s on pre-loaded "
-                 f"tensors{loader}", _device("b256-h100"),
+                 f"tensors{loader}", claim.device(),
                  "python benchmarks/train_throughput.py --matrix b256; python -m helpers run --profile gpu --only 05 "
                  "--set workers=1 --set cache=false")
 

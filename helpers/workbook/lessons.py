@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from helpers.core.tables import listing  # noqa: F401  (notebooks call lessons.listing)
+
 PREFIX = "[recorded] "
 
 
@@ -13,12 +15,6 @@ def bullets(lessons: Iterable[str | None]) -> Any:
     from IPython.display import Markdown
 
     return Markdown("\n".join(f"- {line.strip()}" for line in lessons if line and line.strip()))
-
-
-def listing(items: Iterable[Any], last: str = "and") -> str:
-    """Items as prose: 'a', 'a and b', 'a, b and c' ('' for none)."""
-    words = [str(i) for i in items]
-    return words[0] if len(words) == 1 else (", ".join(words[:-1]) + f" {last} " + words[-1] if words else "")
 
 
 def recorded_figures(key: str) -> dict[str, Any]:

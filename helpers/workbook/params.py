@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.records.sweep_record import RENAMED  # parameters renamed to the TrainPlan field they set: old -> new
+
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-# Parameters renamed to the TrainPlan field they set: old name -> new. Only for the error message and for reading
-# records made under the old name (benchmarks/results/sweep-02-h200); no notebook declares an old name.
-RENAMED = {"effective_batch": "nbs", "micro_batch": "batch", "attention_backend": "attention"}
 
 
 class ParameterError(ValueError):

@@ -6,7 +6,8 @@ datasets folder (the data are generated once), and a point that finished is skip
 so an interrupted sweep resumes. With several GPUs the points run side by side, one per GPU. After every point the
 report is rewritten: `sweep.json` (each point's parameters, recorded figures and curves), `sweep.md` (a table per
 point and one per grid value over the seeds) and `sweep.png` (mAP by epoch, training time, peak memory, the epoch
-where the loss settles).
+where the loss settles). This module runs the sweep and writes the record; its format, its tables and its reading
+(under today's parameter names) are helpers.records.sweep_record's, the one reader of the record.
 """
 
 from __future__ import annotations
@@ -17,46 +18,22 @@ import json
 import math
 import os
 import queue
-import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from helpers.core import paths, profiles
 from helpers.core.tables import markdown
+from helpers.records.sweep_record import FIGURES, Point, command, read, spread, tables  # the record's one reader
 
-FIGURES = (("best_val_mAP50-95", "best mAP50-95", "{:.3f}"), ("last_epoch_mAP50-95", "last mAP50-95", "{:.3f}"),
-           ("train_seconds", "training s", "{:.0f}"), ("train_img_s", "img/s", "{:.0f}"),
-           ("train_peak_gib", "peak GiB", "{:.1f}"), ("settle_epoch", "loss settles (epoch)", "{:.0f}"))
+__all__ = ["FIGURES", "Point", "SweepError", "command", "parse_grid", "points", "read", "run_point", "spread", "sweep",
+           "tables", "write_report"]
 
 
 class SweepError(ValueError):
     """A sweep that cannot run as asked; the message says what to change."""
-
-
-@dataclass
-class Point:
-    """One grid point: its parameters, where it ran, and what it recorded."""
-
-    params: dict[str, Any]
-    status: str = "pending"  # pending | ok | failed | timeout
-    seconds: float = 0.0
-    records: dict[str, Any] = field(default_factory=dict)
-    curves: dict[str, list[float]] = field(default_factory=dict)  # epoch, mAP50-95, train loss
-    error: str = ""
-    gpu: str = ""
-    device: str = ""  # where it ran (a report merged from several machines names each)
-    versions: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.params.items())
-
-    @property
-    def slug(self) -> str:
-        return "_".join(f"{k}-{v}" for k, v in self.params.items()).replace("/", "-").replace(" ", "") or "default"
 
 
 def parse_grid(items: list[str], seeds: str | None = None) -> dict[str, list[Any]]:
@@ -136,34 +113,6 @@ def load_point(out: Path, point: Point) -> Point | None:
     return saved if saved.status == "ok" and saved.params == point.params else None
 
 
-def _stats(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.4g}"
-    return f"{statistics.median(values):.4g} ({min(values):.4g}-{max(values):.4g})"
-
-
-def tables(done: list[Point], grid: dict[str, list[Any]]) -> tuple[list[str], list[tuple], list[str], list[tuple]]:
-    """(headers, a row per point) and (headers, a row per grid value over the seeds: median (min-max))."""
-    names = list(grid)
-    heads = [*names, "status", "notebook s", *(label for _, label, _ in FIGURES)]
-    rows = []
-    for p in done:
-        figs = [fmt.format(p.records[k]) if isinstance(p.records.get(k), (int, float)) else "-"
-                for k, _, fmt in FIGURES]
-        rows.append((*(p.params[n] for n in names), p.status, f"{p.seconds:.0f}", *figs))
-    group = [n for n in names if n != "seed"]
-    g_heads = [*group, "runs", *(label for _, label, _ in FIGURES)]
-    g_rows = []
-    for combo in itertools.product(*(grid[n] for n in group)):
-        mine = [p for p in done if p.status == "ok" and all(p.params[n] == v for n, v in zip(group, combo))]
-        vals = [_stats([float(p.records[k]) for p in mine if isinstance(p.records.get(k), (int, float))])
-                for k, _, _ in FIGURES]
-        g_rows.append((*combo, len(mine), *vals))
-    return heads, rows, g_heads, g_rows
-
-
 def figure(done: list[Point], grid: dict[str, list[Any]]):
     """mAP50-95 by epoch per point; training time, peak memory and the settle epoch per point."""
     import matplotlib.pyplot as plt
@@ -207,9 +156,7 @@ def write_report(out: Path, nb: Path, profile: str, grid: dict[str, list[Any]], 
     doc = {"notebook": nb.stem, "profile": profile, "grid": grid, "fixed": fixed, "device": device, "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "points": [asdict(p) for p in done]}
     files["json"].write_text(json.dumps(doc, indent=1, default=str))
-    cmd = (f"python -m helpers sweep --only {nb.stem.split('_')[0]} --profile {profile} "
-           + " ".join(f"--grid {k}={','.join(map(str, v))}" for k, v in grid.items())
-           + "".join(f" --set {k}={v}" for k, v in fixed.items()))
+    cmd = command(nb.stem, profile, grid, fixed)
     md = (f"# Sweep of {nb.stem} ({profile} profile)\n\nDevice: {device}. Command: `{cmd}`.\n\n"
           f"## Per point\n\n{markdown(heads, rows)}\n\n## Per grid value over the seeds: median (min-max)\n\n"
           f"{markdown(g_heads, g_rows)}\n\n'loss settles': the first epoch from which the training loss (box + cls "
@@ -326,35 +273,3 @@ def _gpus(asked: int | None) -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def recorded(folder: str | Path):
-    """(the table per grid value over the seeds, the figure) of a sweep's record, for a notebook to show."""
-    from helpers.core.tables import Table
-
-    doc = read(folder)
-    done = [Point(**p) for p in doc["points"]]
-    _, _, heads, rows = tables(done, doc["grid"])
-    title = f"{doc['notebook']} over {', '.join(doc['grid'])} on {doc['device']} ({doc['profile']} profile): median (min-max)"
-    return Table(tuple(heads), rows, title), figure(done, doc["grid"])
-
-
-def read(path: str | Path) -> dict[str, Any]:
-    """A sweep record (sweep.json, or the folder holding it)."""
-    path = Path(path)
-    return json.loads((path / "sweep.json" if path.is_dir() else path).read_text())
-
-
-def spread(path: str | Path, figure: str, **params: Any) -> tuple[float, float] | None:
-    """(min, max) of one recorded figure over a sweep's finished points that match `params` (e.g. the seeds of one
-    nbs): the run-to-run range a single run's figure should be read against. A point recorded under a parameter's
-    old name (sweep-02-h200 ran with `effective_batch`, now `nbs`) matches under the new one."""
-    from helpers.workbook.params import RENAMED
-
-    def value(recorded: dict[str, Any], name: str) -> Any:
-        old = [k for k, new in RENAMED.items() if new == name and k in recorded]
-        return recorded[name] if name in recorded or not old else recorded[old[0]]
-
-    values = [p["records"][figure] for p in read(path)["points"] if p["status"] == "ok" and figure in p["records"]
-              and all(value(p["params"], k) == v for k, v in params.items())]
-    return (min(values), max(values)) if values else None
