@@ -1,14 +1,24 @@
-"""Notebook 08's recorded comparison of models at one plan: the table, the curves and a plain statement of when
-YOLO12 is worth it, each computed from the record's figures (so the prose cannot drift from the numbers)."""
+"""Notebook 08's comparison of models at one plan: this run's table, reading and curves, and the recorded GPU
+comparison (its settings, table, curves and a plain statement of when YOLO12 is worth it), each computed from the
+run's or the record's figures (so the prose cannot drift from the numbers)."""
 
 from __future__ import annotations
 
+import ast
+import json
+import math
+import shlex
+from pathlib import Path
 from typing import Any
 
 from helpers.core.tables import Table
 
 MODELS = ("yolo12n", "yolo11n", "yolo26n", "yolov9s")
+RECORD = "08.models"  # helpers.records.evidence: the recorded GPU comparison
+NOTEBOOK = "08_model_choice.ipynb"
 RISING_EPOCHS = 5  # "still climbing": mAP50-95 gained over the last epochs of the run
+NEAR_ZERO = 0.01  # mAP50 and mAP50-95 below this: the model detects nothing yet
+MOSAIC_EPOCHS = 2  # epochs before and after close_mosaic's switch compared by mosaic_reading
 
 
 def _fig(figures: dict[str, Any], model: str, name: str) -> Any:
@@ -100,3 +110,174 @@ def verdict(figures: dict[str, Any], runs: dict[str, dict[str, list[float]]] | N
         out.append("**On this data and plan the choice is a trade:** weigh the accuracy gaps above against the speed "
                    "and memory columns.")
     return " ".join(out)
+
+
+# ---- the settings the record ran with, read from the record ----------------------------------------------------
+
+def _default(name: str) -> Any:
+    """A parameter's default as notebook 08's parameters cell writes it (a literal), or None."""
+    from helpers.core import paths
+
+    cells = json.loads((paths.NOTEBOOKS / NOTEBOOK).read_text())["cells"]
+    source = next(("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
+
+
+def recorded_lr0(lr_pg0: list[float], epochs: int, lrf: float = 0.01) -> float:
+    """lr0 from a results.csv lr/pg0 column: Ultralytics logs lr0 x its linear factor lf(e) once warm-up is over
+    (and less during it), so lr0 is the largest lr/pg0 / lf(e) (4 significant digits)."""
+    from helpers.train import lr
+
+    return float(f"{max(v / lr.ultralytics_lf(e, epochs, lrf) for e, v in enumerate(lr_pg0)):.4g}")
+
+
+def recorded_settings(rec: Any, runs: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """What the recorded comparison ran with, from the record: the profile and `--set` values of its command over
+    the profile's values and the notebook's defaults (dataset, training images, image size, effective batch,
+    close_mosaic), the epochs its results.csv files hold and lr0 from their lr/pg0 column."""
+    from helpers.core import profiles
+    from helpers.records.sweep_record import RENAMED
+
+    words = shlex.split(rec.command)
+    flag = {w: words[i + 1] for i, w in enumerate(words[:-1]) if w == "--profile"}
+    sets = profiles.parse_assignments([words[i + 1] for i, w in enumerate(words[:-1]) if w == "--set"])
+    sets = {RENAMED.get(k, k): v for k, v in sets.items()}
+    summary = json.loads(Path(rec.paths()[0]).read_text())
+    prof = profiles.get(flag.get("--profile") or summary.get("profile"))
+    first = next(iter(runs.values()))
+    epochs = len(first["epoch"])
+    return {"profile": prof.name, "dataset": sets.get("dataset", _default("dataset")), "n_train": prof.n_train,
+            "imgsz": sets.get("imgsz", prof.imgsz), "nbs": sets.get("nbs", prof.nbs), "epochs": epochs,
+            "lr0": recorded_lr0(first["lr/pg0"], epochs),
+            "close_mosaic": sets.get("close_mosaic", _default("close_mosaic"))}
+
+
+def settings_text(s: dict[str, Any]) -> str:
+    """The recorded run's settings in one sentence."""
+    data = f"{s['n_train']} synthetic images" if s["dataset"] == "synthetic" else f"`{s['dataset']}`"
+    return (f"This notebook in the `{s['profile']}` profile: {data} at {s['imgsz']} px, {s['epochs']} epochs, "
+            f"effective batch {s['nbs']}, lr0 {s['lr0']:g}, the same warm-up, augmentation and "
+            f"`close_mosaic={s['close_mosaic']}` for every model. The table, the curves and the statement under them "
+            "are computed from that record.")
+
+
+# ---- this run ----------------------------------------------------------------------------------------------------
+
+def finals(runs: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each run's last-epoch metrics (mAP50, mAP50-95 ...); `runs`: model -> an object with .curves()
+    (helpers.measure.isolated.IsolatedRun)."""
+    from helpers.train import curves
+
+    return {m: curves.final(r.curves()) for m, r in runs.items()}
+
+
+def near_zero(fins: dict[str, dict[str, float]]) -> bool:
+    """Whether every model ended with mAP50 and mAP50-95 below NEAR_ZERO: it detects nothing yet."""
+    return bool(fins) and all(max(f.get("mAP50", 0.0), f.get("mAP50-95", 0.0)) < NEAR_ZERO for f in fins.values())
+
+
+def run_table(runs: dict[str, Any], sizes: dict[str, tuple[int, float]], plan: Any) -> Table:
+    """This run: one row per model (parameters, micro-batch x accumulate, img/s, peak GiB, wall time, mAP)."""
+    fins = finals(runs)
+    rows = [(name, f"{sizes[name][0] / 1e6:.2f} M", f"{r.plan.batch} x {r.plan.accumulate}",
+             "-" if r.img_s is None else f"{r.img_s:.0f}", "-" if r.peak_gib is None else f"{r.peak_gib:.1f}",
+             f"{r.seconds:.0f}", f"{fins[name].get('mAP50', 0):.3f}", f"{fins[name].get('mAP50-95', 0):.3f}")
+            for name, r in runs.items()]
+    return Table(("model", "params", "micro-batch x accumulate", "img/s (training loop)", "peak GiB", "train s",
+                  "mAP50", "mAP50-95"), rows,
+                 f"this run: effective batch {plan.effective_batch}, {plan.epochs} epochs, {plan.imgsz} px, same data "
+                 "and plan")
+
+
+def run_reading(fins: dict[str, dict[str, float]], plan: Any, where: str, recorded: dict[str, Any]) -> str:
+    """What this run's mAP columns say, in one sentence. All (near) zero: why (few epochs, random weights, small
+    images on this machine) and that the recorded GPU comparison is the one to read. `recorded`: recorded_settings."""
+    names = {m: m.removesuffix(".yaml") for m in fins}
+    start = "from random weights" if not plan.weights else f"from `{plan.weights}`"
+    gpu = (f"the recorded GPU comparison below ({recorded['epochs']} epochs at {recorded['imgsz']} px, effective batch "
+           f"{recorded['nbs']})")
+    if near_zero(fins):
+        return (f"**Why every mAP here is (near) zero:** {plan.epochs} epochs {start} at {plan.imgsz} px on {where} "
+                f"are far too few for any model to detect anything yet (all ended below mAP50 {NEAR_ZERO:g}), so this "
+                "run's mAP columns rank nothing and only its cost columns compare the models; what they reach shows "
+                f"in {gpu}.")
+    m = {k: f.get("mAP50-95", 0.0) for k, f in fins.items()}
+    hi, lo = max(m, key=m.get), min(m, key=m.get)
+    return (f"After {plan.epochs} epochs {start} at {plan.imgsz} px on {where}, the best mAP50-95 was "
+            f"{names[hi]}'s {m[hi]:.3f} and the lowest {names[lo]}'s {m[lo]:.3f}; compare it with {gpu}.")
+
+
+# ---- curves ------------------------------------------------------------------------------------------------------
+
+def loss_terms(cols: dict[str, list[float]], split: str = "train") -> list[str]:
+    """The loss terms a model logs (box, cls, dfl; YOLO26: box, cls, l1)."""
+    return [k.split("/", 1)[1].removesuffix("_loss") for k in cols if k.startswith(f"{split}/") and k.endswith("_loss")]
+
+
+def relative_loss(cols: dict[str, list[float]]) -> list[float]:
+    """A model's own total training loss (the sum of its terms) divided by its first epoch's: models with different
+    loss functions compare by how far each fell, not by their values."""
+    from helpers.train.curves import total_loss
+
+    loss = total_loss(cols)
+    first = loss[0] if loss and loss[0] and math.isfinite(loss[0]) else float("nan")
+    return [v / first for v in loss]
+
+
+def plot(runs: dict[str, dict[str, list[float]]], title: str = "", close_mosaic: int = 0, with_map: bool = True):
+    """Each model's own training loss relative to its first epoch and (with_map) its val mAP50-95 per epoch; a
+    dotted line where mosaic switches off (Ultralytics' close_mosaic: the last N epochs)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from helpers.train.curves import MAP50_95
+
+    fig, axes = plt.subplots(1, 2 if with_map else 1, figsize=(11 if with_map else 6, 3.4), squeeze=False)
+    axes = axes[0]
+    epochs = 0
+    for name, c in runs.items():
+        short = str(name).removesuffix(".yaml")
+        axes[0].plot(c["epoch"], relative_loss(c), marker="o", ms=3, label=f"{short} ({'+'.join(loss_terms(c))})")
+        if with_map:
+            axes[1].plot(c["epoch"], c[MAP50_95], marker="o", ms=3, label=short)
+        epochs = max(epochs, len(c["epoch"]))
+    axes[0].set(title="train loss / its epoch-1 value (each model's own loss terms)", xlabel="epoch",
+                ylabel="relative to epoch 1")
+    if with_map:
+        axes[1].set(title="val mAP50-95", xlabel="epoch", ylim=(0, None))
+    if close_mosaic and epochs > close_mosaic:
+        for ax in axes:
+            ax.axvline(epochs - close_mosaic + 0.5, color="grey", ls=":", label="mosaic off")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not fractions of one
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def mosaic_reading(runs: dict[str, dict[str, list[float]]], close_mosaic: int, k: int = MOSAIC_EPOCHS) -> str:
+    """What mAP50-95 did around close_mosaic's switch: each model's gain over the k epochs after it against the k
+    before, and which jumped (at least 0.05 and more than twice its gain before); '' when the switch is not inside
+    the run with k epochs either side."""
+    from helpers.train.curves import MAP50_95
+
+    epochs = min(len(c["epoch"]) for c in runs.values())
+    s = epochs - close_mosaic  # 0-based index of the first epoch without mosaic
+    if not close_mosaic or s - 1 - k < 0 or s - 1 + k >= epochs:
+        return ""
+    gain = {m: (c[MAP50_95][s - 1 + k] - c[MAP50_95][s - 1], c[MAP50_95][s - 1] - c[MAP50_95][s - 1 - k])
+            for m, c in runs.items()}
+    jumped = [m for m, (after, before) in gain.items() if after >= 0.05 and after > 2 * max(before, 0.0)]
+    return (f"Where `close_mosaic` switches mosaic off (the dotted line, from epoch {s + 1}), mAP50-95 gained over the "
+            f"{k} epochs after it, against the {k} before: "
+            + ", ".join(f"{m} {a:+.3f} ({b:+.3f})" for m, (a, b) in gain.items()) + ". "
+            + (f"{_and(jumped)} jumped: the training images change from 4-image mosaics at mixed scales to single "
+               "images like the validation ones." if jumped else "No model jumped at the switch."))
