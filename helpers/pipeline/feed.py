@@ -10,6 +10,7 @@ loader and CPU augmentation at its own speed, and says so in one line.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -48,7 +49,9 @@ class Feed:
                 dataset = trainer.build_dataset(dataset_path, "train", batch_size)
             why = augment.unsupported(trainer.args, dataset)
         if not why:
-            self.choice = stores.choose(self.mode, len(dataset.im_files), int(trainer.args.imgsz), trainer.device)
+            sharers = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # ranks on this host, each with its own store
+            self.choice = stores.choose(self.mode, len(dataset.im_files), int(trainer.args.imgsz), trainer.device,
+                                        sharers=sharers)
             if self.choice.mode == "off":
                 why = self.choice.why
         if why:

@@ -11,7 +11,8 @@ side = imgsz, its own cache), with its boxes in one table on the training device
   (about a tenth of the decoded size); each batch is decoded on the GPU by nvJPEG one step ahead (`jpeg.py`);
 - off: no store; Ultralytics' own loader and CPU augmentation, at its own speed.
 `auto` takes the first that fits: gpu within GPU_SHARE of the GPU's free memory, host within HOST_SHARE of the
-host's available memory, jpeg (on a GPU with nvJPEG) within HOST_SHARE, else off; `choose` says why in words.
+host's available memory (split between the training processes of a host: each builds its own store), jpeg (on a
+GPU with nvJPEG) within HOST_SHARE, else off; `choose` says why in words.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ def nvjpeg_works(device: torch.device) -> bool:
         return False
 
 
-def choose(mode: str, n: int, imgsz: int, device: torch.device) -> Choice:
+def choose(mode: str, n: int, imgsz: int, device: torch.device, sharers: int = 1) -> Choice:
     """The store for n images at imgsz on `device`: `mode` itself when forced (an error where it cannot run at all),
-    else the first that fits (see the module's docstring)."""
+    else the first that fits (see the module's docstring). `sharers` training processes on this host each build a
+    store of their own, so a host store may take only its part of the host's share."""
     if mode not in MODES:
         raise StoreError(f"store={mode!r}: choose one of {MODES}")
     need = decoded_bytes(n, imgsz)
@@ -96,7 +98,7 @@ def choose(mode: str, n: int, imgsz: int, device: torch.device) -> Choice:
             return Choice("gpu", f"{n} images, {gib:.2f} GiB in memory (training on the CPU)")
         return Choice("off", f"{n} images need {gib:.1f} GiB: more than {HOST_SHARE:.0%} of the available memory; "
                              "Ultralytics' own loader")
-    free, avail = gpu_free(device), host_available()
+    free, avail = gpu_free(device), host_available() // max(sharers, 1)
     jpeg_need = need // JPEG_RATIO
     if mode == "gpu":
         if need > free:
@@ -105,8 +107,9 @@ def choose(mode: str, n: int, imgsz: int, device: torch.device) -> Choice:
         return Choice("gpu", f"{n} images, {gib:.1f} GiB on the GPU ({free / 2**30:.0f} GiB free; forced)")
     if mode == "host":
         if need > avail:
+            per = f" for each of its {sharers} training processes" if sharers > 1 else ""
             raise StoreError(f"store='host' needs {gib:.1f} GiB of pinned memory and the host has "
-                             f"{avail / 2**30:.1f} GiB available: choose 'auto' or 'jpeg'")
+                             f"{avail / 2**30:.1f} GiB available{per}: choose 'auto' or 'jpeg'")
         return Choice("host", f"{n} images, {gib:.1f} GiB in pinned host memory (forced)")
     if mode == "jpeg":
         if not nvjpeg_works(device):

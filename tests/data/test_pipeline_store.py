@@ -265,6 +265,19 @@ def test_a_forced_store_runs_or_says_what_to_choose(machine):
         stores.choose("disk", n, 640, CUDA)
 
 
+def test_ranks_on_one_host_share_its_memory(machine):
+    """Each training process of a host builds its own store: with 4 of them a host store gets a quarter of the share."""
+    n = 6144
+    need = stores.decoded_bytes(n, 640)
+    machine["gpu"] = 4 * GIB  # too small for the set: the host decides
+    machine["host"] = int(need / stores.HOST_SHARE) + GIB  # room for one process's store, not four
+    assert stores.choose("auto", n, 640, CUDA, sharers=1).mode == "host"
+    assert stores.choose("auto", n, 640, CUDA, sharers=4).mode == "jpeg"
+    machine["host"] = need + GIB
+    with pytest.raises(stores.StoreError, match="for each of its 4 training processes"):
+        stores.choose("host", n, 640, CUDA, sharers=4)
+
+
 def test_a_card_size_can_be_pretended(monkeypatch):
     """CARD_GIB caps the free memory the choice sees at what a smaller card would have (the 16 GB case)."""
     monkeypatch.setattr(stores.torch.cuda, "mem_get_info", lambda device: (130 * GIB, 140 * GIB))
