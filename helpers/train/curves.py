@@ -62,28 +62,6 @@ def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
     return fig
 
 
-def compare(runs: dict[str, dict[str, list[float]]], title: str = "", close_mosaic: int = 0) -> Figure:
-    """Several runs' results.csv side by side: total train loss and val mAP50-95 per epoch; a dotted line where
-    mosaic switches off (Ultralytics' close_mosaic: the last N epochs)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
-    epochs = 0
-    for name, c in runs.items():
-        axes[0].plot(c["epoch"], total_loss(c), label=name)
-        axes[1].plot(c["epoch"], c[MAP50_95], marker="o", ms=3, label=name)
-        epochs = max(epochs, len(c["epoch"]))
-    axes[0].set(title="train loss (sum of its components)", xlabel="epoch")
-    axes[1].set(title="val mAP50-95", xlabel="epoch", ylim=(0, None))
-    if close_mosaic and epochs > close_mosaic:
-        for ax in axes:
-            ax.axvline(epochs - close_mosaic + 0.5, color="grey", ls=":", label="mosaic off")
-    for ax in axes:
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 def total_loss(cols: dict[str, list[float]], split: str = "train") -> list[float]:
     """The loss components a model logs, summed per epoch: box + cls + dfl (YOLO26: box + cls + l1)."""
     parts = [v for k, v in cols.items() if k.startswith(f"{split}/") and k.endswith("_loss")]
