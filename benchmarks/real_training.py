@@ -324,13 +324,9 @@ def run_child(cmd: list[str], timeout: float, log: Path) -> dict:
     it ended with."""
     from helpers.measure.isolated import fresh_process
 
-    fd, tmp = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    Path(tmp).unlink()
-    try:
-        rec = fresh_process(cmd + ["--json", tmp], Path(tmp), timeout, log)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "record.json"
+        rec = fresh_process(cmd + ["--json", str(out)], out, timeout, log)
     rec.pop("tail", None)  # the log file keeps the child's whole output
     return rec
 

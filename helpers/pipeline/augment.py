@@ -1,12 +1,12 @@
 """Ultralytics' training augmentation as batched tensor ops on the training device: mosaic, the random affine
 (degrees, translate, scale, shear), horizontal/vertical flip and HSV, with the boxes transformed and filtered as
-Ultralytics does. The CPU's part is only handing over cached uint8 images (the loader's workers) or indices into
-the set stored on the device (`helpers.pipeline.store`).
+Ultralytics does. The CPU's part is only handing over indices into the set stored by `helpers.pipeline.store` (or, in
+the parity tests, a batch Ultralytics' loader collated without augmenting it).
 
 One pass per batch (`render`): for every output pixel the composed transform (flip, then the inverse affine, then
 the mosaic layout) gives a tile and a source coordinate, read with four bilinear taps from that tile's image, with
 Ultralytics' fill value 114 outside every tile, then HSV; only gathers and element-wise maths, so `torch.compile`
-makes one kernel of it. The images come from the batch the workers collated (partners from the same batch) or from a
+makes one kernel of it. The images come from one batch (partners from the same batch) or from a
 resident store of the whole training set (`helpers.pipeline.store`; partners from the whole set, as Ultralytics
 draws them). Box maths follow `ultralytics.data.augment.Mosaic` and `RandomPerspective` (corners transformed,
 min/max, clipped, `box_candidates`).
@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
 import torch
 
 FILL = 114
@@ -351,38 +350,3 @@ def unsupported(args: Any, dataset: Any = None) -> str | None:
     if getattr(args, "task", "detect") != "detect":
         return f"task={args.task}: only boxes are transformed"
     return None
-
-
-class PadTopLeft:
-    """Loader transform: the cached image (long side = imgsz) at the top left of an imgsz x imgsz canvas of FILL;
-    its own (h, w) stays in labels['resized_shape'] for the GPU pipeline."""
-
-    def __init__(self, imgsz: int):
-        self.imgsz = imgsz
-
-    def __call__(self, labels: dict[str, Any]) -> dict[str, Any]:
-        img = labels["img"]
-        h, w = img.shape[:2]
-        canvas = np.full((self.imgsz, self.imgsz, img.shape[2]), FILL, dtype=np.uint8)
-        canvas[:h, :w] = img
-        labels["img"] = canvas
-        labels["resized_shape"] = (h, w)
-        inst = labels["instances"]
-        inst.convert_bbox(format="xywh")
-        if inst.normalized:
-            inst.denormalize(w, h)  # pixels of the image = pixels of the canvas; Format normalises by the canvas
-        return labels
-
-
-def adopt(dataset: Any) -> Any:
-    """Turn an Ultralytics training dataset into one for the GPU pipeline: no augmentation in the workers (the
-    cached image padded, Format for the boxes), and a close_mosaic that leaves the workers alone (the trainer switches
-    mosaic off on the GPU)."""
-    from ultralytics.data.augment import Compose, Format
-
-    dataset.transforms = Compose([PadTopLeft(dataset.imgsz),
-                                  Format(bbox_format="xywh", normalize=True, return_mask=False,
-                                         return_keypoint=False, return_obb=False, batch_idx=True, bgr=0.0)])
-    dataset.close_mosaic = lambda hyp=None: None
-    dataset.gpu_augment = True
-    return dataset

@@ -26,8 +26,8 @@ WORDS = {"gpu": "resident on the GPU", "host": "pinned host memory, staged one s
 class Feed:
     """What feeds one trainer's steps: the store, the augmentation, and what they were chosen from."""
 
-    def __init__(self, mode: str, seed: int, rank: int, world: int):
-        self.mode, self.seed, self.rank, self.world = mode, seed, rank, world
+    def __init__(self, mode: str, rank: int, world: int):
+        self.mode, self.rank, self.world = mode, rank, world
         self.augment: augment.GpuAugment | None = None
         self.store = None
         self.choice: stores.Choice | None = None
@@ -35,6 +35,7 @@ class Feed:
         self.first_batch_s: float | None = None  # seconds of the first augmented batch (compilation included)
         self.compile_ok = True
         self.gen: torch.Generator | None = None
+        self._pool: torch.Tensor | None = None  # every store index: the mosaic partners of a resident store
 
     def loader(self, trainer: Any, dataset_path: str, batch_size: int, rank: int) -> IndexLoader | None:
         """The index loader over a store, or None where Ultralytics' own loader must run (said in one line)."""
@@ -87,7 +88,7 @@ class Feed:
         s = self.store
         if s.resident:
             images, hw, boxes, sample = s.images, s.hw, s.boxes, idx
-            if getattr(self, "_pool", None) is None or self._pool.device != idx.device:
+            if self._pool is None or self._pool.device != idx.device:
                 self._pool = torch.arange(len(s), device=idx.device)
             pool = self._pool
         else:  # the batch's own images, staged for it; mosaic partners from the batch

@@ -237,8 +237,7 @@ class WorkbookTrainer(DetectionTrainer):
         if mode == "train" and self.plan is not None and self.plan.augment_device == "gpu":
             from helpers.pipeline.feed import Feed
 
-            self.feed = self.feed or Feed(self.plan.store, int(self.args.seed), distributed.global_rank(),
-                                          self.world_size)
+            self.feed = self.feed or Feed(self.plan.store, distributed.global_rank(), self.world_size)
             loader = self.feed.loader(self, dataset_path, batch_size, rank)
             if loader is not None:
                 if WorkbookTrainer._tell_epoch not in self.callbacks["on_train_epoch_start"]:
@@ -255,7 +254,7 @@ class WorkbookTrainer(DetectionTrainer):
 
     def _close_dataloader_mosaic(self):
         super()._close_dataloader_mosaic()
-        if self.feed is not None:  # the workers no longer augment: mosaic is switched off here
+        if self.feed is not None:  # the batched augmentation switches mosaic off with Ultralytics' workers
             self.feed.close_mosaic()
 
     def preprocess_batch(self, batch):

@@ -3,6 +3,7 @@ nothing is random, the same box statistics over many samples, the same HSV maths
 ends where Ultralytics' pipeline ends."""
 
 import random
+from typing import Any
 
 import cv2
 import numpy as np
@@ -11,8 +12,41 @@ import torch
 
 from helpers.core import profiles
 from helpers.data import sources, synthetic
-from helpers.pipeline.augment import GpuAugment, adopt, unsupported
+from helpers.pipeline.augment import FILL, GpuAugment, unsupported
 from helpers.train import planner
+
+
+class PadTopLeft:
+    """Loader transform: the cached image (long side = imgsz) at the top left of an imgsz x imgsz canvas of FILL;
+    its own (h, w) stays in labels['resized_shape'] for the GPU pipeline."""
+
+    def __init__(self, imgsz: int):
+        self.imgsz = imgsz
+
+    def __call__(self, labels: dict[str, Any]) -> dict[str, Any]:
+        img = labels["img"]
+        h, w = img.shape[:2]
+        canvas = np.full((self.imgsz, self.imgsz, img.shape[2]), FILL, dtype=np.uint8)
+        canvas[:h, :w] = img
+        labels["img"] = canvas
+        labels["resized_shape"] = (h, w)
+        inst = labels["instances"]
+        inst.convert_bbox(format="xywh")
+        if inst.normalized:
+            inst.denormalize(w, h)  # pixels of the image = pixels of the canvas; Format normalises by the canvas
+        return labels
+
+
+def adopt(dataset: Any) -> Any:
+    """An Ultralytics training dataset whose workers do not augment (the cached image padded, Format for the boxes):
+    its batches are what `GpuAugment.__call__` takes, to compare the batched augmentation with Ultralytics' own."""
+    from ultralytics.data.augment import Compose, Format
+
+    dataset.transforms = Compose([PadTopLeft(dataset.imgsz),
+                                  Format(bbox_format="xywh", normalize=True, return_mask=False,
+                                         return_keypoint=False, return_obb=False, batch_idx=True, bgr=0.0)])
+    dataset.close_mosaic = lambda hyp=None: None
+    return dataset
 
 
 def loaders(data, imgsz, batch=16, **hyp):
