@@ -64,6 +64,8 @@ STEP_VARIANTS: dict[str, dict] = {
     "sdpa-cudnn": dict(attention="sdpa", cudnn_benchmark=True, sdpa_kernel="cudnn"),
     "sdpa-bf16": dict(attention="sdpa", cudnn_benchmark=True, amp="bf16"),
     "sdpa-compiled": dict(attention="sdpa", cudnn_benchmark=True, compile=True, warmup=3),
+    "sdpa-cudagraphs": dict(attention="sdpa", cudnn_benchmark=True, compile=True, compile_mode="reduce-overhead",
+                            warmup=3),
 }
 
 
@@ -439,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-plain", action="store_true", help="plain Ultralytics at its default workers only")
     ap.add_argument("--steps", default=",".join(STEP_VARIANTS), help="GPU-only step variants ('' for none)")
     ap.add_argument("--pieces", default="loader,augment,probe,profile", help="which pieces to measure")
-    ap.add_argument("--profile-config", default="workbook-gpu-fast")
+    ap.add_argument("--profile-config", default="workbook-gpu-fast", help="comma-separated plans to profile")
     ap.add_argument("--pieces-from", default="", help="merge: records whose pieces (only) are added")
     ap.add_argument("--smoke", action="store_true", help="64 px, 16 images, batch 8, CPU: checks the harness")
     ap.add_argument("--out-dir", default=str(RESULTS))
@@ -596,9 +598,10 @@ def orchestrate(a: argparse.Namespace) -> int:
                 print(name + suffix, r, {k: rec.get(k) for k in ("img_s", "img_s_wall", "store", "peak_allocated_gib",
                                                                   "error", "process_s")}, flush=True)
                 write(doc, out, a.tag)
-    if "profile" in wanted and not a.smoke and a.profile_config in PLANS:
-        piece(f"profile:{a.profile_config}", me + ["child-profile", *common, "--config", a.profile_config,
-                                                   "--project", str(work / "runs")])
+    for config in (c for c in a.profile_config.split(",") if c in PLANS):
+        if "profile" in wanted and not a.smoke:
+            piece(f"profile:{config}", me + ["child-profile", *common, "--config", config,
+                                             "--project", str(work / "runs")])
     write(doc, out, a.tag)
     s = doc["summary"]
     print("summary:", json.dumps({k: v for k, v in s.items() if k != "img_s_by_config"}), flush=True)

@@ -30,6 +30,8 @@ class EpochClock:
         self._open: float | None = None
         self.waits: list[float] = []  # per epoch: host seconds between a batch's end and the next batch's start
         self._batch_end: float | None = None
+        self.first_step_s: float | None = None  # the run's first step, synchronised: start-up, autotuning, compilation
+        self.val_ms: list[dict[str, float]] = []  # per epoch: Ultralytics' validator stages, ms per image
 
     @staticmethod
     def _sync() -> None:
@@ -70,6 +72,9 @@ class EpochClock:
             self.waits[-1] += time.perf_counter() - self._batch_end
 
     def on_train_batch_end(self, trainer: Any) -> None:
+        if self.first_step_s is None and not self.loops and self._open is not None:  # once per run: one sync
+            self._sync()
+            self.first_step_s = time.perf_counter() - self._open
         self._batch_end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: Any) -> None:
@@ -81,6 +86,9 @@ class EpochClock:
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if len(self.fit_ends) < len(self.loops):  # not Ultralytics' extra call after validating best.pt
             self.fit_ends.append(time.perf_counter())
+            speed = getattr(getattr(trainer, "validator", None), "speed", None)
+            if speed and any(speed.values()):
+                self.val_ms.append({k: round(float(v), 3) for k, v in speed.items()})
 
     def on_train_end(self, trainer: Any) -> None:
         self.end = time.perf_counter()
@@ -126,6 +134,10 @@ class EpochClock:
         if self.end and self.train_start:
             out["train_wall_s"] = round(self.end - self.train_start, 2)
         out["epoch_end_s"] = self.epoch_end_s()
+        if self.first_step_s is not None:
+            out["first_step_s"] = round(self.first_step_s, 3)
+        if self.val_ms:
+            out["val_ms_per_image"] = self.val_ms
         return out
 
     def epoch_end_s(self) -> list[float]:

@@ -160,7 +160,10 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
                 for _ in range(cfg.accumulate):
                     b = dict(batch, img=batch["img"].float() / 255)
                     with torch.autocast(dev.type, dtype=dtype, enabled=amp_on) if amp_on else nullcontext():
-                        loss, items = model(b)
+                        if cfg.compile:  # as Ultralytics' trainer: the forward compiled, the loss eager
+                            loss, items = raw.loss(b, model(b["img"]))
+                        else:
+                            loss, items = model(b)
                     scaler.scale(loss.sum()).backward()
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(raw.parameters(), max_norm=10.0)

@@ -25,3 +25,23 @@ def test_the_store_table_has_a_row_per_store_run_and_one_per_plain_baseline():
         assert f"| {v['median']:.0f} |" in text, k
     for label, r in doc["summary"]["ratio_by_store"].items():
         assert f"{r:.2f}x" in text, label
+
+
+def test_the_step_record_is_read_with_its_own_figures():
+    doc = realtrain.read(realtrain.STEP_RECORD)
+    runs = realtrain.step_runs(doc)
+    labels = [r["label"] for r in runs]
+    assert sum("compile cache cold" in x for x in labels) == 1 and sum("compile cache warm" in x for x in labels) == 1
+    plain = next(r for r in runs if r["config"].startswith("ultralytics"))
+    table = str(realtrain.step_table(doc))
+    for r in runs:
+        assert f"| {r['img_s']:.0f} |" in table and f"{r['img_s'] / plain['img_s']:.2f}x" in table
+        assert f"{r['img_s_wall'] / plain['img_s_wall']:.2f}x" in table and f"| {r['first_step_s']:.0f} |" in table
+    kernels = str(realtrain.step_kernels(doc))
+    for key in ("profile:store-gpu", "profile:store-gpu-compile"):
+        p = doc["pieces"][key]
+        assert f"| {p['gpu_ms_per_step']:.1f} |" in kernels or f"| {p['gpu_ms_per_step']:.1f}" in kernels
+    text = realtrain.step_reading(doc)
+    eager = next(r for r in runs if r["config"] == "store-gpu")
+    assert f"{eager['img_s']:.0f} eager" in text and f"{eager['first_step_s']:.0f} s of {eager['loop_s'][0]:.0f} s" in text
+    assert f"{doc['pieces']['profile:store-gpu']['gpu_ms_per_step']:.0f} ms of an eager step" in text

@@ -54,3 +54,22 @@ def test_an_epoch_restarted_or_redone_is_counted_once():
     epoch(c, t)
     assert len(c.loops) == len(c.fit_ends) == len(c.waits) == 2
     assert not c.prefetch_hides_loader()
+
+
+def test_the_first_step_and_the_validators_stages_are_recorded():
+    c, t = EpochClock(), trainer(workers=0)
+    c.on_train_start(t)
+    c.on_train_epoch_start(t)
+    c.on_train_batch_start(t)
+    time.sleep(0.03)  # the run's first step: start-up
+    c.on_train_batch_end(t)
+    for _ in range(3):
+        c.on_train_batch_start(t)
+        c.on_train_batch_end(t)
+    c.on_train_epoch_end(t)
+    t.validator = SimpleNamespace(speed={"preprocess": 0.5, "inference": 2.0, "loss": 0.0, "postprocess": 4.25})
+    c.on_fit_epoch_end(t)
+    epoch(c, t)  # a later epoch's first step is not the run's first step
+    r = c.record()
+    assert 0.03 <= r["first_step_s"] < r["loop_s"][0] + 1e-6
+    assert r["val_ms_per_image"] == [t.validator.speed] * 2
