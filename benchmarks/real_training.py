@@ -124,6 +124,7 @@ def child_probe(a: argparse.Namespace) -> dict:
     r = probe.run(cfg)
     return {"label": r.label, "ok": r.ok, "error": r.error, "img_s": round(r.img_s, 1) if r.img_s else None,
             "step_ms": round(r.step_s * 1000, 1) if r.step_s else None, "peak_allocated_gib": r.peak_allocated_gib,
+            "first_step_s": round(r.first_step_s, 2) if r.first_step_s else None,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

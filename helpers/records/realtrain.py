@@ -26,7 +26,7 @@ SHORT = {"ultralytics-w8": "plain, 8 workers", "ultralytics-w15": "plain, 15 wor
 
 STORE_RECORD = "store-h200/store-h200"
 STORE_COMMAND = ("python benchmarks/real_training.py --tag store-h200 --plans store-gpu,store-host,store-jpeg,store-off,"
-                 "store-auto-16gb --jpeg-set DIR/coco128 --jpeg-plans store-auto --one-plain --epochs 3")
+                 "store-auto-16gb --jpeg-set DIR/coco128 --jpeg-plans store-auto --pieces augment --one-plain --epochs 3")
 STORE_NAMES = {  # the store record's runs (helpers.pipeline.store), in words
     "store-gpu": "decoded on the GPU", "store-host": "decoded, pinned host memory",
     "store-jpeg": "JPEG in host memory, nvJPEG", "store-off": "off: Ultralytics' loader",
@@ -41,9 +41,16 @@ def read(name: str = RECORD) -> dict[str, Any]:
 
 
 def provenance(doc: dict[str, Any], command: str = COMMAND) -> str:
+    """Device, date and command; for a record merged from several calls, how many (the command is their union)."""
     env = doc["environment"]
-    return results.provenance(f"{env['device']}, {env.get('cpu_count')} CPU cores (torch {env['torch']}, Ultralytics "
+    calls = {m["record"] for m in doc["setup"].get("merged_from", [])}
+    calls |= {v["from"].split(",")[0] for v in doc.get("pieces", {}).values() if isinstance(v, dict) and v.get("from")}
+    line = results.provenance(f"{env['device']}, {env.get('cpu_count')} CPU cores (torch {env['torch']}, Ultralytics "
                               f"{env['ultralytics']})", str(env["date"])[:10], command)
+    if len(calls) > 1:
+        line += (f" — recorded as {len(calls)} calls of at most ten minutes each, merged by `real_training.py merge` "
+                 "(`benchmarks/results/README.md` lists each call's arguments).")
+    return line
 
 
 def reading(doc: dict[str, Any]) -> str:
@@ -165,7 +172,8 @@ def _process_s(runs: list[dict[str, Any]], config: str) -> str:
 
 STEP_RECORD = "step-h200/step-h200"
 STEP_COMMAND = ("python benchmarks/real_training.py --tag step-h200 --plans store-gpu-compile,store-gpu,store-gpu-compile "
-                "--one-plain --epochs 3 --pieces probe,profile --profile-config store-gpu,store-gpu-compile")
+                "--one-plain --epochs 3 --pieces probe,profile --steps sdpa-compiled,sdpa-cudagraphs "
+                "--profile-config store-gpu,store-gpu-compile")
 STEP_NAMES = {"store-gpu": "gpu profile (set on the GPU), eager", "store-gpu-compile": "the same, model compiled"}
 
 

@@ -79,6 +79,7 @@ class ProbeResult:
     peak_allocated_gib: float | None = None
     peak_reserved_gib: float | None = None
     loss: float | None = None
+    first_step_s: float | None = None  # the first step: lazy start-up, cuDNN autotuning, compilation
 
 
 def fake_batch(n: int, imgsz: int, boxes: int, nc: int, device: torch.device, gen: torch.Generator) -> dict:
@@ -173,6 +174,8 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
                 ema.update(raw)
                 if cuda:
                     torch.cuda.synchronize(dev)
+                if step == 0:
+                    res.first_step_s = time.perf_counter() - t0
                 if step >= cfg.warmup:
                     times.append(time.perf_counter() - t0)
             res.step_s = statistics.median(times)

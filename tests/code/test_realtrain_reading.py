@@ -45,3 +45,14 @@ def test_the_step_record_is_read_with_its_own_figures():
     eager = next(r for r in runs if r["config"] == "store-gpu")
     assert f"{eager['img_s']:.0f} eager" in text and f"{eager['first_step_s']:.0f} s of {eager['loop_s'][0]:.0f} s" in text
     assert f"{doc['pieces']['profile:store-gpu']['gpu_ms_per_step']:.0f} ms of an eager step" in text
+
+
+def test_a_merged_record_says_how_many_calls_made_it():
+    step = realtrain.read(realtrain.STEP_RECORD)
+    sources = {m["record"] for m in step["setup"]["merged_from"]} | {
+        v["from"].split(",")[0] for v in step["pieces"].values() if v.get("from")}
+    assert len(sources) == 4  # call 2's runs, the pieces of calls 1, 3 and 4
+    assert "recorded as 4 calls" in realtrain.provenance(step, realtrain.STEP_COMMAND)
+    one = {**step, "setup": {k: v for k, v in step["setup"].items() if k != "merged_from"},
+           "pieces": {k: {x: y for x, y in v.items() if x != "from"} for k, v in step["pieces"].items()}}
+    assert "calls" not in realtrain.provenance(one, realtrain.STEP_COMMAND)
