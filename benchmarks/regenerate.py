@@ -1,0 +1,225 @@
+"""Every recorded GPU result the notebooks and the README show, with the calls that regenerate it on one GPU machine.
+
+    python benchmarks/regenerate.py list                         # records, calls, the device time each took
+    python benchmarks/regenerate.py plan --budget 1800           # the calls that fit in that much device time
+    python benchmarks/regenerate.py run --out DIR [NAME ...]     # run the calls not yet done by this tree, in order
+    python benchmarks/regenerate.py tree                         # this tree's fingerprint
+
+The GPU machine runs one command for at most ten minutes, so a record is regenerated as calls that each fit, and a
+run resumes: a call that finished writes `DIR/NAME/callN.done.json` (the tree's fingerprint, device, date, seconds,
+exit status), and `run` skips a call done by the same tree. One tree regenerates every record: a call done by another
+tree is run again. In a call, `$OUT` is the record's folder under DIR, `$DEV` the device tag of the names (`h200`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SOURCES = ("helpers", "benchmarks", "notebooks", "data", "pyproject.toml")  # what a record's figures depend on
+RT = "python benchmarks/real_training.py"
+TTA = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320 --imgsz 320 --out $OUT"
+SOLO = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320-solo --imgsz 320 --jobs 1 --workers 1 --seeds 0 --out $OUT"
+RUN = "python -m helpers run --profile gpu --out $OUT"
+MERGE = f"{RT} merge"
+SWEEP = "python -m helpers sweep --only 02 --profile gpu --out $OUT/sweep"
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str  # under benchmarks/results, with the device tag as `$DEV`
+    calls: tuple[str, ...]  # shell commands from the repository root, each within one ten-minute call
+    seconds: int  # device seconds its last recording took, as that record states (0: not stated)
+    shown_by: str
+    kind: str = "nvidia-h200"  # the GPU machine it needs
+
+
+RECORDS: tuple[Record, ...] = (
+    Record("realtrain-$DEV", (
+        f"{RT} --tag realtrain-$DEV-call1 --out-dir $OUT --no-val --epochs 2 --repeats 0 --pieces augment,probe "
+        "--plans workbook-gpu-fast --steps stock,sdpa,sdpa-nondet,sdpa-nondet-bench,sdpa-nondet-bench-fused,"
+        "sdpa-flash,sdpa-efficient,sdpa-cudnn,sdpa-bf16",
+        f"{RT} --tag realtrain-$DEV-call2 --out-dir $OUT --no-val --epochs 2 --repeats 1 --pieces none "
+        "--plans workbook-default,workbook-gpu-fast",
+        f"{RT} --tag realtrain-$DEV-call3 --out-dir $OUT --no-val --epochs 2 --repeats 1 --pieces profile "
+        "--profile-config workbook-gpu-fast --plans workbook-gpu-fast,workbook-default,workbook-lean",
+        f"{RT} merge $OUT/realtrain-$DEV-call2.json $OUT/realtrain-$DEV-call3.json "
+        "--pieces-from $OUT/realtrain-$DEV-call1.json --tag realtrain-$DEV --out-dir $OUT"),
+        1442, "notebook 03 §6, README (Memory and speed)"),
+    Record("store-$DEV", (
+        f"{RT} --tag store-$DEV-call1 --out-dir $OUT --plans store-gpu,store-host --pieces augment --one-plain "
+        "--epochs 3",
+        f"{RT} --tag store-$DEV-call2 --out-dir $OUT --plans store-jpeg,store-off --pieces none --one-plain --epochs 3",
+        "python -m pytest -q tests/data/test_pipeline_store_gpu.py > $OUT/gpu-tests.txt; "
+        f"{RT} --tag store-$DEV-call3 --out-dir $OUT --plans store-auto-16gb --jpeg-set .bench/coco128 "
+        "--jpeg-plans store-auto --pieces none --one-plain --epochs 3",
+        f"{RT} merge $OUT/store-$DEV-call1.json $OUT/store-$DEV-call2.json $OUT/store-$DEV-call3.json "
+        "--tag store-$DEV --out-dir $OUT"),
+        1227, "notebooks 02, 03 §7, 05; README (Where the training set lives); needs .bench/coco128, a copy of "
+        "../shared/datasets/coco128"),
+    Record("step-$DEV", (
+        f"{RT} --tag step-$DEV-call1 --out-dir $OUT --plans store-gpu-compile,store-gpu,store-gpu-compile "
+        "--one-plain --pieces none --epochs 3",
+        f"{RT} --tag step-$DEV-call2 --out-dir $OUT --plans store-gpu --repeats 0 --pieces probe,profile "
+        "--profile-config store-gpu,store-gpu-compile",
+        f"{RT} --tag step-$DEV-call3 --out-dir $OUT --plans '' --repeats 0 --pieces probe "
+        "--steps sdpa-compiled,sdpa-cudagraphs --timeout 280",
+        f"{RT} merge $OUT/step-$DEV-call1.json --pieces-from $OUT/step-$DEV-call2.json,$OUT/step-$DEV-call3.json "
+        "--tag step-$DEV --out-dir $OUT"),
+        1311, "notebooks 02, 03 §7; README (Where the training set lives)"),
+    Record("sweep-02-$DEV", (
+        f"{SWEEP} --grid nbs=64,128 --seeds 0", f"{SWEEP} --grid nbs=256 --seeds 0,1",
+        f"{SWEEP} --grid nbs=64,128 --seeds 1", f"{SWEEP} --grid nbs=64,128,256 --seeds 0,1"),
+        1249, "notebooks 02, 08, 09; README (claims)"),
+    Record("tta-$DEV", (f"{TTA} --jobs 8 --deadline 535",
+                        f"{TTA} --jobs 6 --workers 1 --deadline 350 --only b256-linear-bn-60ep,recipe-guards-bn",
+                        f"{SOLO} --epochs 8 --deadline 185 --only b256-linear-bn,b64-sqrt",
+                        f"{SOLO} --epochs 6 --deadline 140 --only b64-sqrt"),
+           1800, "notebooks 02b, 04, 09; README (claims)"),
+    Record("workbook-gpu-$DEV", (f"{RUN} --only 08", f"{RUN} --only 02,03", f"{RUN} --only 04,05",
+                                 f"{RUN} --only 00,07,10"),
+           1524, "notebooks 03, 08; README (The notebooks)"),
+    Record("b256-$DEV", ("python benchmarks/train_throughput.py --matrix b256 --tag b256-$DEV --out-dir $OUT",), 0,
+           "notebooks 02b, 03, 09; README (claims)"),
+    Record("ckpt-$DEV", ("python benchmarks/train_throughput.py --matrix ckpt --isolate --tag ckpt-$DEV --out-dir $OUT",), 0,
+           "notebooks 03, 09"),
+    Record("large-$DEV", ("python benchmarks/train_throughput.py --matrix large --tag large-$DEV --out-dir $OUT",), 0, "notebook 09"),
+    Record("attention-$DEV", ("python benchmarks/attention_check.py --out $OUT/attention-$DEV.json",), 0,
+           "notebooks 03, 09"),
+    Record("memory-$DEV", ("python benchmarks/memory_breakdown.py --batch 128 --tag memory-$DEV --out-dir $OUT",), 0,
+           "notebook 03"),
+    Record("export-$DEV", ("python benchmarks/export_latency.py --weights yolo12n-shapes --imgsz 640 "
+                           "--tag export-$DEV --out-dir $OUT",), 0, "notebooks 06, 09"),
+    Record("doctor-oom-$DEV", (
+        'python -c "import torch; from helpers.diagnose import doctor, failures; e = failures.cuda_oom(); '
+        "print(torch.cuda.get_device_name(0), torch.__version__); print('RAW:', type(e).__name__, e); "
+        'print(doctor.diagnose(e))" > $OUT/doctor-oom-$DEV.txt',), 0, "notebook 07"),
+    Record("ddp-2x$DEV", ("python -m helpers train --profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3 "
+                          "--project $OUT",),
+           0, "notebooks 02, 09; README (Several GPUs)", kind="nvidia-h200-x2"),
+)
+# under benchmarks/results, recorded once and read by nothing the reader sees, or a CPU result: kept, not regenerated
+NOT_REGENERATED = {
+    "model-sizes.json": "parameters and GFLOPs, computed on the CPU (`python benchmarks/model_sizes.py`)",
+    "b256-extra-h100": "read by no notebook", "ckpt-h100-run1": "an earlier run of ckpt-h100",
+    "loader-h100": "read by no notebook", "envcheck-h100.md": "read by no notebook",
+    "sdpa-pin-h200.md": "a GPU test's output", "pretrain-h100": "how data/weights were trained",
+    "realtrain-h200": "the calls merged into realtrain-h200.json",
+    "attention-h100-run1.json": "regenerated as attention-$DEV", "b256-h100": "regenerated as b256-$DEV",
+    "ckpt-h100": "regenerated as ckpt-$DEV", "large-h100": "regenerated as large-$DEV",
+    "memory-h100.json": "regenerated as memory-$DEV", "export-h100": "regenerated as export-$DEV",
+    "doctor-oom-h100.txt": "regenerated as doctor-oom-$DEV", "ddp-2xh200": "regenerated as ddp-2x$DEV",
+    "monitor-gpu-h100": "regenerated inside workbook-gpu-$DEV (notebook 05)",
+    "tricks-gpu-h100": "regenerated inside workbook-gpu-$DEV (notebook 04)",
+    "workbook-gpu-h100": "regenerated as workbook-gpu-$DEV", "workbook-gpu-h100-2": "regenerated as workbook-gpu-$DEV",
+}
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """A hash of the sources a record's figures depend on (no git needed: the GPU machine gets a copy of the tree)."""
+    h = hashlib.sha256()
+    for top in SOURCES:
+        p = root / top
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and _counts(f, p))
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _counts(f: Path, top: Path) -> bool:
+    rel = f.relative_to(top).parts
+    return "__pycache__" not in rel and "results" not in rel[:1] and f.suffix in {".py", ".ipynb", ".yaml", ".txt"}
+
+
+def named(rec: Record, dev: str) -> str:
+    return rec.name.replace("$DEV", dev)
+
+
+def plan(records: tuple[Record, ...], budget_s: float) -> list[tuple[str, int, str]]:
+    """(record, call number, command) in order while the records' recorded device time fits the budget; a record
+    whose time is not recorded counts one call limit (600 s) a call."""
+    out, spent = [], 0.0
+    for rec in records:
+        device_calls = [c for c in rec.calls if not c.startswith(MERGE)]
+        per_call = rec.seconds / len(device_calls) if rec.seconds else 600.0
+        for i, cmd in enumerate(rec.calls, 1):
+            cost = 0.0 if cmd.startswith(MERGE) else per_call  # a merge is a few seconds of the CPU
+            if spent + cost > budget_s:
+                return out
+            spent += cost
+            out.append((rec.name, i, cmd))
+    return out
+
+
+def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict | None = None) -> list[dict]:
+    """Each call not yet done by this tree, in order; stops at the first call that fails (a later run resumes)."""
+    done = []
+    for rec in records:
+        folder = out / named(rec, dev)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, cmd in enumerate(rec.calls, 1):
+            mark = folder / f"call{i}.done.json"
+            if mark.exists() and json.loads(mark.read_text()).get("tree") == tree:
+                continue
+            t0 = time.time()
+            rc = subprocess.call(cmd, shell=True, cwd=ROOT, env={**os.environ, **(env or {}), "OUT": str(folder),
+                                                                  "DEV": dev})
+            note = {"record": named(rec, dev), "call": i, "command": cmd, "tree": tree, "rc": rc,
+                    "seconds": round(time.time() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "device": _device()}
+            done.append(note)
+            if rc != 0:
+                (folder / f"call{i}.failed.json").write_text(json.dumps(note, indent=1))
+                return done
+            mark.write_text(json.dumps(note, indent=1))
+    return done
+
+
+def _device() -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=["list", "plan", "run", "tree"])
+    ap.add_argument("names", nargs="*", help="records to run (default: every one for this machine's kind)")
+    ap.add_argument("--out", default="runs/regenerate")
+    ap.add_argument("--dev", default="h200", help="the device tag in the records' names")
+    ap.add_argument("--budget", type=float, default=1800.0, help="plan: device seconds available")
+    ap.add_argument("--kind", default="nvidia-h200")
+    a = ap.parse_args(argv)
+    chosen = tuple(r for r in RECORDS if (named(r, a.dev) in a.names or r.name in a.names) or
+                   (not a.names and r.kind == a.kind))
+    if a.action == "tree":
+        print(fingerprint())
+    elif a.action == "list":
+        for r in RECORDS:
+            print(f"{named(r, a.dev):22s} {r.kind:16s} {len(r.calls)} calls  {r.seconds or '?':>5} s  {r.shown_by}")
+        total = sum(r.seconds for r in RECORDS if r.kind == a.kind)
+        print(f"recorded device time of the {a.kind} records that state it: {total} s")
+    elif a.action == "plan":
+        for name, i, cmd in plan(chosen, a.budget):
+            print(f"{name.replace('$DEV', a.dev)} call {i}: {cmd.replace('$DEV', a.dev)}")
+    else:
+        notes = run(chosen, Path(a.out), a.dev, fingerprint())
+        print(json.dumps(notes, indent=1))
+        return 1 if notes and notes[-1]["rc"] != 0 else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
