@@ -602,7 +602,8 @@ def orchestrate(a: argparse.Namespace) -> int:
     for config in (c for c in a.profile_config.split(",") if c in PLANS):
         if "profile" in wanted and not a.smoke:
             piece(f"profile:{config}", me + ["child-profile", *common, "--config", config,
-                                             "--project", str(work / "runs")])
+                                             "--project", str(work / "runs"), "--profile-skip", str(a.profile_skip),
+                                             "--profile-steps", str(a.profile_steps)])
     write(doc, out, a.tag)
     s = doc["summary"]
     print("summary:", json.dumps({k: v for k, v in s.items() if k != "img_s_by_config"}), flush=True)

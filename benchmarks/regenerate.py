@@ -9,6 +9,9 @@ The GPU machine runs one command for at most ten minutes, so a record is regener
 run resumes: a call that finished writes `DIR/NAME/callN.done.json` (the tree's fingerprint, device, date, seconds,
 exit status), and `run` skips a call done by the same tree. One tree regenerates every record: a call done by another
 tree is run again. In a call, `$OUT` is the record's folder under DIR, `$DEV` the device tag of the names (`h200`).
+On the GPU machine DIR must outlive the call: keep it under the tree's ignored `runs/` while the machine stays warm,
+or copy it to the command's `$OUT` at the end of each call and back into the tree before the next (`--max-calls 1`
+runs one call at a time).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class Record:
 
 
 RECORDS: tuple[Record, ...] = (
-    Record("realtrain-$DEV", (
+    Record("realtrain-$DEV", (  # validation off, as recorded
         f"{RT} --tag realtrain-$DEV-call1 --out-dir $OUT --no-val --epochs 2 --repeats 0 --pieces augment,probe "
         "--plans workbook-gpu-fast --steps stock,sdpa,sdpa-nondet,sdpa-nondet-bench,sdpa-nondet-bench-fused,"
         "sdpa-flash,sdpa-efficient,sdpa-cudnn,sdpa-bf16",
@@ -57,22 +60,24 @@ RECORDS: tuple[Record, ...] = (
         1442, "notebook 03 §6, README (Memory and speed)"),
     Record("store-$DEV", (
         f"{RT} --tag store-$DEV-call1 --out-dir $OUT --plans store-gpu,store-host --pieces augment --one-plain "
-        "--epochs 3",
-        f"{RT} --tag store-$DEV-call2 --out-dir $OUT --plans store-jpeg,store-off --pieces none --one-plain --epochs 3",
-        "python -m pytest -q tests/data/test_pipeline_store_gpu.py > $OUT/gpu-tests.txt; "
+        "--epochs 3 --repeats 1",
+        f"{RT} --tag store-$DEV-call2 --out-dir $OUT --plans store-jpeg,store-off --pieces none --one-plain --epochs 3 "
+        "--repeats 1",
+        "test -d .bench/coco128 || (mkdir -p .bench && cp -r ../shared/datasets/coco128 .bench/); "
+        "python -m pytest -q tests/data/test_pipeline_store_gpu.py > $OUT/gpu-tests-call3.txt; "
         f"{RT} --tag store-$DEV-call3 --out-dir $OUT --plans store-auto-16gb --jpeg-set .bench/coco128 "
-        "--jpeg-plans store-auto --pieces none --one-plain --epochs 3",
+        "--jpeg-plans store-auto --pieces none --one-plain --epochs 3 --repeats 1",
         f"{RT} merge $OUT/store-$DEV-call1.json $OUT/store-$DEV-call2.json $OUT/store-$DEV-call3.json "
         "--tag store-$DEV --out-dir $OUT"),
         1227, "notebooks 02, 03 §7, 05; README (Where the training set lives); needs .bench/coco128, a copy of "
         "../shared/datasets/coco128"),
     Record("step-$DEV", (
         f"{RT} --tag step-$DEV-call1 --out-dir $OUT --plans store-gpu-compile,store-gpu,store-gpu-compile "
-        "--one-plain --pieces none --epochs 3",
-        f"{RT} --tag step-$DEV-call2 --out-dir $OUT --plans store-gpu --repeats 0 --pieces probe,profile "
+        "--one-plain --pieces none --epochs 3 --repeats 1",
+        f"{RT} --tag step-$DEV-call2 --out-dir $OUT --plans store-gpu --repeats 0 --pieces probe,profile --steps '' "
         "--profile-config store-gpu,store-gpu-compile",
-        f"{RT} --tag step-$DEV-call3 --out-dir $OUT --plans '' --repeats 0 --pieces probe "
-        "--steps sdpa-compiled,sdpa-cudagraphs --timeout 280",
+        f"{RT} --tag step-$DEV-call3 --out-dir $OUT --plans '' --repeats 0 --pieces probe --images 256 "
+        "--val-images 16 --steps sdpa-compiled,sdpa-cudagraphs --timeout 280",
         f"{RT} merge $OUT/step-$DEV-call1.json --pieces-from $OUT/step-$DEV-call2.json,$OUT/step-$DEV-call3.json "
         "--tag step-$DEV --out-dir $OUT"),
         1311, "notebooks 02, 03 §7; README (Where the training set lives)"),
@@ -160,8 +165,10 @@ def plan(records: tuple[Record, ...], budget_s: float) -> list[tuple[str, int, s
     return out
 
 
-def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict | None = None) -> list[dict]:
-    """Each call not yet done by this tree, in order; stops at the first call that fails (a later run resumes)."""
+def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict | None = None,
+        max_calls: int = 0) -> list[dict]:
+    """Each call not yet done by this tree, in order (at most `max_calls`, 0: all); stops at the first call that
+    fails (a later run resumes)."""
     done = []
     for rec in records:
         folder = out / named(rec, dev)
@@ -170,6 +177,8 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
             mark = folder / f"call{i}.done.json"
             if mark.exists() and json.loads(mark.read_text()).get("tree") == tree:
                 continue
+            if max_calls and len(done) >= max_calls:
+                return done
             t0 = time.time()
             rc = subprocess.call(cmd, shell=True, cwd=ROOT, env={**os.environ, **(env or {}), "OUT": str(folder),
                                                                   "DEV": dev})
@@ -181,6 +190,7 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
                 (folder / f"call{i}.failed.json").write_text(json.dumps(note, indent=1))
                 return done
             mark.write_text(json.dumps(note, indent=1))
+            (folder / f"call{i}.failed.json").unlink(missing_ok=True)
     return done
 
 
@@ -201,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", default="h200", help="the device tag in the records' names")
     ap.add_argument("--budget", type=float, default=1800.0, help="plan: device seconds available")
     ap.add_argument("--kind", default="nvidia-h200")
+    ap.add_argument("--max-calls", type=int, default=0, help="run: stop after this many calls (0: all)")
     a = ap.parse_args(argv)
+    unknown = [n for n in a.names if n not in {r.name for r in RECORDS} | {named(r, a.dev) for r in RECORDS}]
+    if unknown:
+        ap.error(f"unknown records {unknown}; `list` names them")
     chosen = tuple(r for r in RECORDS if (named(r, a.dev) in a.names or r.name in a.names) or
                    (not a.names and r.kind == a.kind))
     if a.action == "tree":
@@ -215,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, i, cmd in plan(chosen, a.budget):
             print(f"{name.replace('$DEV', a.dev)} call {i}: {cmd.replace('$DEV', a.dev)}")
     else:
-        notes = run(chosen, Path(a.out), a.dev, fingerprint())
+        notes = run(chosen, Path(a.out).resolve(), a.dev, fingerprint(), max_calls=a.max_calls)
         print(json.dumps(notes, indent=1))
         return 1 if notes and notes[-1]["rc"] != 0 else 0
     return 0

@@ -143,10 +143,7 @@ PROFILES: dict[str, Profile] = {
     "gpu": _GPU,
     "full": dataclasses.replace(  # the gpu recipe, longer and on more images
         _GPU, name="full", description="Long run: the 600-epoch recipe at effective batch 256 (hours to days).",
-        n_train=8192, n_val=1024, notebook_timeout_s=7 * 24 * 3600,
-        # compile: a faster, leaner step that pays its compilation back over hundreds of epochs, not over the gpu
-        # profile's 30 (benchmarks/results/step-h200)
-        overrides={**_GPU.overrides, "epochs": 600, "compile": True}),
+        n_train=8192, n_val=1024, notebook_timeout_s=7 * 24 * 3600, overrides={**_GPU.overrides, "epochs": 600}),
 }
 
 

@@ -1,8 +1,8 @@
 """Where a run's wall time goes, as a stopwatch sees it: the set-up, each epoch's training loop, what follows each
 loop (validation, checkpoint, plots) and the final validation, with images per second of loop time and of wall time.
 
-CUDA is synchronised at the ends of each epoch only, never per batch (a per-batch synchronisation would let the
-loader's workers catch up and hide them). This file imports nothing of the workbook at module level, so the
+CUDA is synchronised at the ends of each epoch and once after the run's first step, never per batch (a per-batch
+synchronisation would let the loader's workers catch up and hide them). This file imports nothing of the workbook at module level, so the
 benchmarks time plain Ultralytics with the same clock (`benchmarks/plain_ultralytics.py` loads this file alone).
 """
 
@@ -31,7 +31,8 @@ class EpochClock:
         self.waits: list[float] = []  # per epoch: host seconds between a batch's end and the next batch's start
         self._batch_end: float | None = None
         self.first_step_s: float | None = None  # the run's first step, synchronised: start-up, autotuning, compilation
-        self.val_ms: list[dict[str, float]] = []  # per epoch: Ultralytics' validator stages, ms per image
+        self.val_ms: list[dict[str, float]] = []  # per validation: Ultralytics' validator stages, ms per image
+        self._speed: dict | None = None  # the validator's last timings (a skipped validation leaves them)
 
     @staticmethod
     def _sync() -> None:
@@ -87,8 +88,9 @@ class EpochClock:
         if len(self.fit_ends) < len(self.loops):  # not Ultralytics' extra call after validating best.pt
             self.fit_ends.append(time.perf_counter())
             speed = getattr(getattr(trainer, "validator", None), "speed", None)
-            if speed and any(speed.values()):
+            if speed and any(speed.values()) and speed is not self._speed:  # a validation ran (a new dict)
                 self.val_ms.append({k: round(float(v), 3) for k, v in speed.items()})
+            self._speed = speed
 
     def on_train_end(self, trainer: Any) -> None:
         self.end = time.perf_counter()

@@ -191,6 +191,8 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
         del model, raw, opt, ema, batch
         if cfg.checkpoint:
             checkpointing.uninstall()
+        if cfg.compile:  # the next compile in this process (a probe of another batch, the training) starts afresh
+            torch._dynamo.reset()
         torch.backends.cudnn.benchmark = prev_bench
         torch.use_deterministic_algorithms(prev_det[0], warn_only=True)
         torch.backends.cudnn.deterministic = prev_det[1]

@@ -233,8 +233,8 @@ class WorkbookTrainer(DetectionTrainer):
 
     def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
         """Ultralytics' loader, except for augment_device='gpu' training: the index loader over the plan's store,
-        where the feed finds one (it says in one line when Ultralytics' own loader runs instead); validation batches
-        split over the loader's workers (helpers.pipeline.val_loader)."""
+        where the feed finds one (it says in one line when Ultralytics' own loader runs instead); on a GPU,
+        validation batches split over the loader's workers (helpers.pipeline.val_loader)."""
         if mode == "train" and self.plan is not None and self.plan.augment_device == "gpu":
             from helpers.pipeline.feed import Feed
 
@@ -244,7 +244,7 @@ class WorkbookTrainer(DetectionTrainer):
                 if WorkbookTrainer._tell_epoch not in self.callbacks["on_train_epoch_start"]:
                     self.add_callback("on_train_epoch_start", WorkbookTrainer._tell_epoch)
                 return loader
-        if mode == "val":
+        if mode == "val" and self.device.type == "cuda":  # a CPU validates in the training process (Ultralytics')
             from helpers.pipeline import val_loader
 
             return val_loader.build(self, dataset_path, batch_size, rank)

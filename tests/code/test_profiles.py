@@ -81,7 +81,7 @@ def test_full_is_gpu_with_exactly_its_written_differences():
     own = {k for k in profiles.Profile.own() if getattr(gpu, k) != getattr(full, k)}
     assert own == {"name", "description", "n_train", "n_val", "notebook_timeout_s"}
     changed = {k for k in {*gpu.overrides, *full.overrides} if gpu.overrides.get(k) != full.overrides.get(k)}
-    assert changed == {"epochs", "compile"} and full.epochs == 600 and full.overrides["compile"] is True
+    assert changed == {"epochs"} and full.epochs == 600
 
 
 def test_the_plan_is_the_plans_defaults_with_the_profiles_overrides(tmp_path, monkeypatch):

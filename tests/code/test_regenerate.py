@@ -85,8 +85,15 @@ def test_a_run_resumes_and_a_changed_tree_runs_again(tmp_path):
     assert json.loads((tmp_path / "demo-h200" / "call3.failed.json").read_text())["rc"] == 3
     again = regen.run((rec,), tmp_path, "h200", tree="t1")
     assert [n["call"] for n in again] == [3]  # the two done calls are skipped
-    changed = regen.run((rec,), tmp_path, "h200", tree="t2")
-    assert [n["call"] for n in changed] == [1, 2, 3]
+    changed = regen.run((rec,), tmp_path, "h200", tree="t2", max_calls=1)
+    assert [n["call"] for n in changed] == [1]  # one call at a time
+    assert [n["call"] for n in regen.run((rec,), tmp_path, "h200", tree="t2")] == [2, 3]
+
+
+def test_an_unknown_record_is_refused():
+    with pytest.raises(SystemExit) as got:
+        regen.main(["run", "no-such-record"])
+    assert got.value.code == 2
 
 
 def test_the_fingerprint_follows_the_sources(tmp_path):

@@ -69,7 +69,9 @@ def test_the_first_step_and_the_validators_stages_are_recorded():
     c.on_train_epoch_end(t)
     t.validator = SimpleNamespace(speed={"preprocess": 0.5, "inference": 2.0, "loss": 0.0, "postprocess": 4.25})
     c.on_fit_epoch_end(t)
+    epoch(c, t)  # validation skipped (val_every): the validator keeps its last timings
+    t.validator.speed = {"preprocess": 0.25, "inference": 1.0, "loss": 0.0, "postprocess": 2.0}
     epoch(c, t)  # a later epoch's first step is not the run's first step
     r = c.record()
     assert 0.03 <= r["first_step_s"] < r["loop_s"][0] + 1e-6
-    assert r["val_ms_per_image"] == [t.validator.speed] * 2
+    assert [v["postprocess"] for v in r["val_ms_per_image"]] == [4.25, 2.0]  # one entry per validation that ran

@@ -41,6 +41,8 @@ def test_probe_runs_real_steps_on_cpu():
     r = probe.run(cfg, "cpu")
     assert r.ok and r.img_s > 0 and r.step_s > 0 and r.loss > 0 and r.first_step_s > 0
     assert r.label == "yolo12n 64px b2x2 fp16 sdpa ckpt-attention"
+    assert attention.current() == "stock"  # the probe leaves no patch behind
+    assert not checkpointing._ORIGINAL
 
 
 def test_a_compiled_probe_compiles_the_forward_and_keeps_the_loss_eager(monkeypatch):
