@@ -599,8 +599,8 @@ def orchestrate(a: argparse.Namespace) -> int:
                 print(name + suffix, r, {k: rec.get(k) for k in ("img_s", "img_s_wall", "store", "peak_allocated_gib",
                                                                   "error", "process_s")}, flush=True)
                 write(doc, out, a.tag)
-    for config in (c for c in a.profile_config.split(",") if c in PLANS):
-        if "profile" in wanted and not a.smoke:
+    if "profile" in wanted and not a.smoke:
+        for config in (c for c in a.profile_config.split(",") if c in PLANS):
             piece(f"profile:{config}", me + ["child-profile", *common, "--config", config,
                                              "--project", str(work / "runs"), "--profile-skip", str(a.profile_skip),
                                              "--profile-steps", str(a.profile_steps)])

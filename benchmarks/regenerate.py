@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the workbook's package
 RESULTS = ROOT / "benchmarks" / "results"
 SOURCES = ("helpers", "benchmarks", "notebooks", "data", "pyproject.toml")  # what a record's figures depend on
 RT = "python benchmarks/real_training.py"
@@ -169,6 +170,8 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
         max_calls: int = 0) -> list[dict]:
     """Each call not yet done by this tree, in order (at most `max_calls`, 0: all); stops at the first call that
     fails (a later run resumes)."""
+    from helpers.core.versions import describe  # device, versions and date: the benchmarks' one definition
+
     done = []
     for rec in records:
         folder = out / named(rec, dev)
@@ -183,8 +186,7 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
             rc = subprocess.call(cmd, shell=True, cwd=ROOT, env={**os.environ, **(env or {}), "OUT": str(folder),
                                                                   "DEV": dev})
             note = {"record": named(rec, dev), "call": i, "command": cmd, "tree": tree, "rc": rc,
-                    "seconds": round(time.time() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "device": _device()}
+                    "seconds": round(time.time() - t0, 1), "environment": describe()}
             done.append(note)
             if rc != 0:
                 (folder / f"call{i}.failed.json").write_text(json.dumps(note, indent=1))
@@ -192,15 +194,6 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
             mark.write_text(json.dumps(note, indent=1))
             (folder / f"call{i}.failed.json").unlink(missing_ok=True)
     return done
-
-
-def _device() -> str:
-    try:
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

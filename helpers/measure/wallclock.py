@@ -2,8 +2,9 @@
 loop (validation, checkpoint, plots) and the final validation, with images per second of loop time and of wall time.
 
 CUDA is synchronised at the ends of each epoch and once after the run's first step, never per batch (a per-batch
-synchronisation would let the loader's workers catch up and hide them). This file imports nothing of the workbook at module level, so the
-benchmarks time plain Ultralytics with the same clock (`benchmarks/plain_ultralytics.py` loads this file alone).
+synchronisation would let the loader's workers catch up and hide them). This file imports nothing of the workbook at
+module level, so the benchmarks time plain Ultralytics with the same clock (`benchmarks/plain_ultralytics.py` loads
+this file alone).
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ def build(trainer: Any, dataset_path: str, batch_size: int, rank: int) -> Any:
 
     with torch_distributed_zero_first(rank):  # as Ultralytics' get_dataloader: the label cache built once under DDP
         dataset = trainer.build_dataset(dataset_path, "val", batch_size)
+    asked = trainer.args.workers * 2  # Ultralytics' validation workers
     gpus = torch.cuda.device_count() if trainer.device.type == "cuda" else 0
-    workers = min((os.cpu_count() or 1) // max(gpus, 1), trainer.args.workers * 2)  # as build_dataloader counts them
+    workers = min((os.cpu_count() or 1) // max(gpus, 1), asked)  # as build_dataloader counts them
     share = math.ceil(len(dataset) / max(getattr(trainer, "world_size", 1), 1))  # this rank's images under DDP
-    return build_dataloader(dataset, batch=spread(batch_size, share, workers), workers=trainer.args.workers * 2,
-                            shuffle=False, rank=rank, drop_last=False, device=trainer.device)
+    return build_dataloader(dataset, batch=spread(batch_size, share, workers), workers=asked, shuffle=False,
+                            rank=rank, drop_last=False, device=trainer.device)

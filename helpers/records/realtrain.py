@@ -3,6 +3,7 @@ figure, the GPU-only step beside them, and where a real step's GPU time goes."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from helpers.core.tables import Table
@@ -199,7 +200,7 @@ def step_table(doc: dict[str, Any]) -> Table:
     runs = step_runs(doc)
     plain = next(r for r in runs if r["config"].startswith("ultralytics"))
     rows = [(r["label"], f"{r['img_s']:.0f}", f"{r['img_s'] / plain['img_s']:.2f}x",
-             f"{r['img_s_wall'] / plain['img_s_wall']:.2f}x", f"{_median(r['overhead_s'][1:]):.1f}",
+             f"{r['img_s_wall'] / plain['img_s_wall']:.2f}x", f"{statistics.median(r['overhead_s'][1:]):.1f}",
              f"{r['loop_s'][0]:.0f}", f"{r['first_step_s']:.0f}", f"{r['process_s']:.0f}",
              f"{r['peak_allocated_gib']:.1f}") for r in runs]
     return Table(("run", "loop img/s", "loop vs plain", "epoch incl. val vs plain", "after each loop s",
@@ -208,9 +209,14 @@ def step_table(doc: dict[str, Any]) -> Table:
                  "validation and checkpoint, epochs 2-3)")
 
 
+def step_profiles(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The record's profiled real steps, by plan (pieces `profile:PLAN` that were analysed)."""
+    return {k.split(":", 1)[1]: v for k, v in doc["pieces"].items() if k.startswith("profile:") and "groups_pct" in v}
+
+
 def step_kernels(doc: dict[str, Any]) -> Table:
     """Where a real step's GPU time goes, eager against compiled: GPU ms per step by kernel group."""
-    profs = {k.split(":", 1)[1]: v for k, v in doc["pieces"].items() if k.startswith("profile:") and "groups_pct" in v}
+    profs = step_profiles(doc)
     groups = list(dict.fromkeys(g for v in profs.values() for g in v["groups_pct"]))
     name = {"augmentation (fused)": "Triton kernels (augmentation; compiled: the model's fused kernels too)"}
     rows = [(name.get(g, g), *(f"{v['gpu_ms_per_step'] * v['groups_pct'].get(g, 0) / 100:.1f}" for v in profs.values()))
@@ -227,12 +233,13 @@ def step_reading(doc: dict[str, Any]) -> str:
     plain = next(r for r in runs if r["config"].startswith("ultralytics"))
     eager = next(r for r in runs if r["config"] == "store-gpu")
     comp = [r for r in runs if r["config"] == "store-gpu-compile"]
-    profs = {k.split(":", 1)[1]: v for k, v in doc["pieces"].items() if k.startswith("profile:") and "groups_pct" in v}
+    profs = step_profiles(doc)
     pe, pc = profs.get("store-gpu"), profs.get("store-gpu-compile")
     batch = doc["setup"]["batch"]
     lo, hi = min(r["img_s"] for r in comp), max(r["img_s"] for r in comp)
-    out = [f"- **Validation after each loop** took {_median(eager['overhead_s'][1:]):.1f} s against plain's "
-           f"{_median(plain['overhead_s'][1:]):.1f} s (validation and checkpoint): the workbook splits Ultralytics' "
+    after = {r["config"]: statistics.median(r["overhead_s"][1:]) for r in (eager, plain)}
+    out = [f"- **Validation after each loop** took {after['store-gpu']:.1f} s against plain's "
+           f"{after[plain['config']]:.1f} s (validation and checkpoint): the workbook splits Ultralytics' "
            "one validation batch of twice the training batch over the loader's workers "
            "(`helpers/pipeline/val_loader.py`), where Ultralytics loads it in the training process. The epoch with "
            f"validation is {eager['img_s_wall'] / plain['img_s_wall']:.2f}x plain's.",
@@ -258,8 +265,3 @@ def step_reading(doc: dict[str, Any]) -> str:
                + f", {plain['first_step_s']:.0f} s of {plain['loop_s'][0]:.0f} s for plain Ultralytics: the run's "
                "start-up, paid in its first step.")
     return "\n".join(out)
-
-
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
