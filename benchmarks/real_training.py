@@ -77,7 +77,7 @@ def _median(xs: list[float]) -> float | None:
 def child_plan(a: argparse.Namespace) -> dict:
     """One workbook plan trained through `helpers.train.run.train`, timed by the same clock as plain Ultralytics."""
     import helpers  # noqa: F401  (offline before ultralytics is imported)
-    from helpers.core import profiles
+    from helpers.core import paths, profiles
     from helpers.measure.wallclock import EpochClock
     from helpers.train.plan import TrainPlan
     from helpers.train.run import train
@@ -85,6 +85,9 @@ def child_plan(a: argparse.Namespace) -> dict:
     from helpers.pipeline import store as stores
 
     clock = EpochClock()
+    paths.keep_compile_cache()
+    inductor = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])  # files there before the run: 0 means a cold cache
+    cached = sum(1 for f in inductor.rglob("*") if f.is_file()) if inductor.is_dir() else 0
     fields = dict(PLANS[a.config])
     stores.CARD_GIB = fields.pop("card_gib", None)  # the 16 GB case: the store's choice sees a 16 GB card
     prof = profiles.get("gpu")
@@ -96,7 +99,7 @@ def child_plan(a: argparse.Namespace) -> dict:
     t = result.trainer
     feed = t.feed
     return {**clock.record(), "peak_allocated_gib": _peak_gib(), "plan_workers": plan.workers,
-            "input_pipeline": t.input_pipeline, "augment_first_batch_s": feed.first_batch_s if feed else None,
+            "compile_cache_files_before": cached, "input_pipeline": t.input_pipeline, "augment_first_batch_s": feed.first_batch_s if feed else None,
             "store": feed.choice.mode if feed and feed.choice else None,
             "store_why": feed.choice.why if feed and feed.choice else None,
             "store_gib": round(feed.store.nbytes / 2**30, 3) if feed and feed.store is not None else None,

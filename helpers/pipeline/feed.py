@@ -67,7 +67,7 @@ class Feed:
         self.augment = augment.GpuAugment.from_args(trainer.args)
         self.gen = torch.Generator(device=trainer.device).manual_seed(int(trainer.args.seed) + max(self.rank, 0))
         return IndexLoader(dataset, self.store, batch_size, trainer.device, rank=self.rank, world=self.world,
-                           seed=int(trainer.args.seed))
+                           seed=int(trainer.args.seed), drop_last=bool(trainer.args.compile))
 
     def release(self, device: torch.device) -> None:
         if self.store is not None:

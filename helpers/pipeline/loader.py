@@ -1,6 +1,7 @@
 """What the trainer iterates instead of a DataLoader when a store holds the set: batches of store indices (and, for
 a store off the device, the batch's images, staged one step ahead), plus the file names Ultralytics' plots read.
-Every image once per epoch, shuffled per epoch, split over the ranks as DistributedSampler splits; no workers.
+Every image once per epoch, shuffled per epoch, split over the ranks as DistributedSampler splits; no workers. A
+compiled model drops each epoch's last incomplete batch, as Ultralytics' own loader does, so its shapes stay static.
 """
 
 from __future__ import annotations
@@ -42,23 +43,25 @@ class IndexLoader:
     """Batches of {'store_idx', 'im_file'} (and 'store_images' for a store off the device), one epoch per pass."""
 
     num_workers = 0
-    drop_last = False
 
     def __init__(self, dataset: Any, store: Any, batch_size: int, device: torch.device, rank: int = -1,
-                 world: int = 1, seed: int = 0, shuffle: bool = True):
+                 world: int = 1, seed: int = 0, shuffle: bool = True, drop_last: bool = False):
         self.dataset, self.store, self.batch_size, self.device = dataset, store, batch_size, device
         self.sampler = _Sampler(len(store), rank, world, seed, shuffle)
+        n = len(self.sampler)  # as Ultralytics' build_dataloader: a shard of one batch or less is kept whole
+        self.drop_last = drop_last and n > batch_size > 0 and n % batch_size != 0
         self.stager = None if store.resident else Stager(store, device, batch_size)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.sampler) / self.batch_size)
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
         order = self.sampler.indices()
         if not self.sampler.told:  # iterated on its own: a new order each time
             self.sampler.epoch += 1
         files = self.dataset.im_files
-        batches = [order[a:a + self.batch_size] for a in range(0, len(order), self.batch_size)]
+        batches = [order[a:a + self.batch_size] for a in range(0, len(self) * self.batch_size, self.batch_size)]
         staged = self.stager.run(batches) if self.stager is not None else ((idx, None) for idx in batches)
         for idx, images in staged:
             batch = {"store_idx": idx.to(self.device, non_blocking=True), "im_file": [files[i] for i in idx.tolist()]}

@@ -180,7 +180,8 @@ STEP_NAMES = {"store-gpu": "gpu profile (set on the GPU), eager", "store-gpu-com
 
 
 def step_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The step record's runs in the order they ran, each with its label (a compiled run's cache cold or warm)."""
+    """The step record's runs in the order they ran, each with its label (a compiled run's cache cold or warm: by the
+    files the cache held before the run where the record says, else by the run's order in its call)."""
     out, seen = [], set()
     for r in doc["runs"]:
         if "error" in r:
@@ -188,7 +189,8 @@ def step_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
         name = r["config"]
         label = "plain Ultralytics, 8 workers" if name.startswith("ultralytics") else STEP_NAMES.get(name, name)
         if name == "store-gpu-compile":
-            label += ", compile cache warm" if name in seen else ", compile cache cold"
+            warm = r["compile_cache_files_before"] > 0 if "compile_cache_files_before" in r else name in seen
+            label += ", compile cache warm" if warm else ", compile cache cold"
         seen.add(name)
         out.append({**r, "label": label})
     return out

@@ -47,6 +47,13 @@ def test_the_step_record_is_read_with_its_own_figures():
     assert f"{doc['pieces']['profile:store-gpu']['gpu_ms_per_step']:.0f} ms of an eager step" in text
 
 
+def test_a_compiled_run_is_cold_or_warm_by_the_cache_it_found_where_the_record_says():
+    run = {"config": "store-gpu-compile"}
+    doc = {"runs": [{**run, "compile_cache_files_before": 12}, {**run, "compile_cache_files_before": 0}, run, run]}
+    labels = [r["label"].rsplit(", ", 1)[1] for r in realtrain.step_runs(doc)]
+    assert labels == ["compile cache warm", "compile cache cold", "compile cache warm", "compile cache warm"]
+
+
 def test_a_merged_record_says_how_many_calls_made_it():
     step = realtrain.read(realtrain.STEP_RECORD)
     sources = {m["record"] for m in step["setup"]["merged_from"]} | {

@@ -90,6 +90,21 @@ def test_the_index_loader_visits_every_image_once_per_epoch_and_splits_ranks(sha
     assert len(ranks[0]) == len(ranks[1]) == 12 and sorted(ranks[0] + ranks[1]) == list(range(24))
 
 
+def test_a_compiled_run_drops_the_last_incomplete_batch_as_ultralytics_loader_does(shapes):
+    """Ultralytics drops each epoch's last short batch when compiling (static shapes); the index loader follows its
+    build_dataloader, batch for batch, and keeps every image otherwise."""
+    from ultralytics.data.build import build_dataloader
+
+    ds, _ = dataset(shapes, 96)
+    store = stores.build(ds, CPU, "gpu", threads=2)
+    for batch, drop, sizes in [(5, True, [5] * 4), (5, False, [5] * 4 + [4]), (6, True, [6] * 4), (24, True, [24]),
+                               (30, True, [24])]:
+        ours = IndexLoader(ds, store, batch_size=batch, device=CPU, seed=0, drop_last=drop)
+        theirs = build_dataloader(ds, batch, workers=0, shuffle=True, drop_last=drop, device=CPU)
+        got = [len(b["store_idx"]) for b in ours]
+        assert got == [len(b["img"]) for b in theirs] == sizes and len(ours) == len(theirs) == len(sizes)
+
+
 def test_from_the_store_without_randomness_the_images_and_boxes_pass_through(shapes):
     """mosaic 0, no scale/translate/flips/HSV: each output is its stored image (square synthetic images)."""
     ds, cfg = dataset(shapes, 96, mosaic=0.0, scale=0.0, translate=0.0, fliplr=0.0, hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
