@@ -36,7 +36,8 @@ class Parsed(Exception):
 def _program_args(cmd: str) -> tuple[str, list[str]] | None:
     if cmd.startswith("python -c"):
         return None
-    first = cmd.split(";")[-1].split(">")[0].strip()  # the call's program (after a set-up step, before a redirect)
+    # the call's program: after a set-up step, before a redirect or a step that follows it
+    first = cmd.split(";")[-1].split("&&")[0].split(">")[0].strip()
     words = shlex.split(first.replace("$OUT", "/tmp/o").replace("$DEV", "h200"))
     if words[:2] == ["python", "-m"] and words[2] == "helpers":
         return "helpers", words[3:]
