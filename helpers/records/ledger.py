@@ -174,7 +174,7 @@ def c4() -> Claim:
                  f"({s['sqrt']['best_min']:.3f}-{s['sqrt']['best_max']:.3f}); epochs below half the best so far per run: "
                  f"linear {s['linear']['collapses']}, sqrt {s['sqrt']['collapses']}. Ultralytics clips every step's "
                  "gradient norm at 10, so a step's length is lr x 10: the larger lr gives back the progress per epoch "
-                 "that 4x fewer steps lose (the plan's default rule is now linear)",
+                 "that 4x fewer steps lose (the plan's default rule is linear)",
                  _tta_device(rec), TTA_COMMAND)
 
 
@@ -282,7 +282,7 @@ def c8() -> Claim:
                  f"PyTorch's fused attention (SDPA, a flash kernel under fp16) in place of the stock area attention: "
                  f"{f['img_s'] / s['img_s']:.2f}x speed and {s['peak_allocated_gib'] - f['peak_allocated_gib']:.1f} GiB "
                  f"less at batch 256; one layer {layer['stock']['ms']:.1f} -> {layer['sdpa_auto']['ms']:.1f} ms. The "
-                 "flash-attn package itself could not be installed on the GPU machine, so it is not measured",
+                 "flash-attn package ships as source only and is not built for this stack, so it is not measured",
                  _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256; benchmarks/attention_check.py")
 
 
@@ -352,7 +352,7 @@ def c13() -> Claim:
                  "not checkable here",
                  "needs paired runs (mixup on/off, several seeds) on real data; the workbook's recipe and its "
                  "augmentation presets keep Ultralytics' default mixup=0.0",
-                 "-", "python -m helpers run --profile gpu --only 02 with extra mixup set on the plan")
+                 "-", "python -m helpers train --profile gpu --set mixup=0.5 against the same without it, several seeds")
 
 
 def c14() -> Claim:

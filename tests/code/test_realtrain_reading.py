@@ -27,6 +27,19 @@ def test_the_store_table_has_a_row_per_store_run_and_one_per_plain_baseline():
         assert f"{r:.2f}x" in text, label
 
 
+def test_the_store_reading_states_its_figures_and_follows_the_off_run():
+    doc = json.loads((RESULTS / "store-h200" / "store-h200.json").read_text())
+    loop, epoch = doc["summary"]["ratio_by_store"], doc["summary"]["epoch_ratio_by_store"]
+    text = realtrain.store_reading(doc)
+    assert f"`off` included ({loop['off']:.2f}x" in text and f"{epoch['off']:.2f}x for `off`" in text
+    lo = min(loop[k] for k in ("gpu", "host", "jpeg"))
+    assert f"{lo:.2f}-{max(loop[k] for k in ('gpu', 'host', 'jpeg')):.2f}x for the stores" in text
+    changed = {**doc, "summary": {**doc["summary"], "ratio_by_store": {**loop, "off": 0.5}}}
+    assert "kernels, not where the set lives" in text
+    slow = realtrain.store_reading(changed)
+    assert "(0.50x" in slow and "kernels, not where the set lives" not in slow
+
+
 def test_the_step_record_is_read_with_its_own_figures():
     doc = realtrain.read(realtrain.STEP_RECORD)
     runs = realtrain.step_runs(doc)
