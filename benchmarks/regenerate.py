@@ -120,6 +120,7 @@ RECORDS: tuple[Record, ...] = (
 # under benchmarks/results, recorded once and read by nothing the reader sees, or a CPU result: kept, not regenerated
 NOT_REGENERATED = {
     "model-sizes.json": "parameters and GFLOPs, computed on the CPU (`python benchmarks/model_sizes.py`)",
+    "tests-cpu.md": "the test suite's time on two CPU cores (`bash scripts/time_check.sh`)",
     "b256-extra-h100": "read by no notebook", "ckpt-h100-run1": "an earlier run of ckpt-h100",
     "loader-h100": "read by no notebook", "envcheck-h100.md": "read by no notebook",
     "sdpa-pin-h200.md": "a GPU test's output", "pretrain-h100": "how data/weights were trained",
