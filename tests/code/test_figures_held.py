@@ -2,10 +2,12 @@
 it), at the precision shown; what is a setting rather than a measurement is listed here with where it is checked.
 Notebooks state their figures through the record readers (tests/notebooks/test_notebooks_style.py)."""
 
+import functools
 import re
 from pathlib import Path
 
 from helpers.core import paths, profiles
+from helpers.train import lr
 
 ROOT = paths.ROOT
 RESULTS = ROOT / "benchmarks" / "results"
@@ -16,7 +18,7 @@ UNIT = r"(?:\s?(?:img/s|images/s|s\b|ms\b|GiB|GB|MB|%|x\b|×|min\b|minutes|secon
 FIGURE = re.compile(r"(?<![\w.$/-])(?<![<>]= )(?<![≥≤] )(\d+\.\d+|\d+(?=" + UNIT + r"))(?![\w.]*\d)")
 # settings and requirements, not measurements: (document, the sentence's words around the figure), and where checked
 NOT_MEASURED = {
-    ("README.md", "(0.04 at 256 from 0.01 at 64)"): "the linear rule's arithmetic (test_lr.py)",
+    ("README.md", "(0.04 at 256 from 0.01 at 64)"): "the linear rule (test_the_lr_rule_as_the_readme_states_it)",
 }
 
 
@@ -29,6 +31,7 @@ def entries() -> dict[str, set[Path]]:
     return found
 
 
+@functools.cache
 def numbers(entry: Path) -> set[float]:
     """Every number a record holds (a folder's files; a rendered .md with its .json)."""
     files = [f for f in entry.rglob("*") if f.is_file()] if entry.is_dir() else [entry]
@@ -59,8 +62,11 @@ def held(figure: str, records: set[Path]) -> bool:
 def a_ratio_of(figure: str, stated: list[str]) -> bool:
     """A ratio (1.65x) of two held figures the same document states, within what their rounding allows."""
     r = float(figure)
-    return any(abs(float(a) / float(b) - r) <= half_unit(figure) + r * (half_unit(a) / float(a) + half_unit(b) / float(b))
-               for a in stated for b in stated if float(b) > 0 and float(a) > 0 and a != b)
+    def near(a: str, b: str) -> bool:
+        slack = half_unit(figure) + r * (half_unit(a) / float(a) + half_unit(b) / float(b))
+        return abs(float(a) / float(b) - r) <= slack
+
+    return any(near(a, b) for a in stated for b in stated if float(a) > 0 and float(b) > 0 and a != b)
 
 
 def unheld(name: str, text: str) -> list[str]:
@@ -111,6 +117,12 @@ def test_the_profiles_table_is_the_profiles():
         p = lambda k: getattr(prof, k)  # noqa: E731
         row = next(ln for ln in text.splitlines() if ln.startswith(f"| `{name}` |"))
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[2:5] == [str(p("imgsz")), str(p("epochs")), f"{p('batch')} × {max(round(p('nbs') / p('batch')), 1)}"]
+        steps = max(round(p("nbs") / p("batch")), 1)
+        assert cells[2:5] == [str(p("imgsz")), str(p("epochs")), f"{p('batch')} × {steps}"]
         assert cells[5].startswith(f"{p('n_train')} ") and cells[5].endswith(f" {p('n_val')} val" if name == "quick"
                                                                              else f" {p('n_val')}")
+
+
+def test_the_lr_rule_as_the_readme_states_it():
+    assert lr.scale_lr(0.01, 64, 256, "linear") == 0.04
+    assert "(0.04 at 256 from 0.01 at 64)" in (ROOT / "README.md").read_text()
