@@ -160,8 +160,9 @@ def _images_checked(images: list[Path]) -> dict[Path, list[Problem]]:
         return dict(zip(images, pool.map(_image_problems, images)))
 
 
-def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, float, float, float]]:
-    """Check one label file line by line; return its valid boxes."""
+def _check_labels(path: Path, nc: int, rep: Report, single_cls: bool = False) -> list[tuple[int, float, float, float, float]]:
+    """Check one label file line by line; return its valid boxes. With `single_cls` any class id that is a whole
+    number of at least 0 is one class, as Ultralytics' verify_image_label takes it."""
     good = []
     seen: dict[str, int] = {}
     text = path.read_bytes().decode("utf-8-sig", errors="replace")  # a byte-order mark is fine (Ultralytics)
@@ -190,8 +191,9 @@ def _check_labels(path: Path, nc: int, rep: Report) -> list[tuple[int, float, fl
             bad("not-a-number", "a value is not a number")
             continue
         cls, coords = values[0], values[1:]
-        if cls != int(cls) or not 0 <= cls < nc:
-            bad("class-out-of-range", f"class id {parts[0]} is not an integer in 0..{nc - 1}")
+        if cls != int(cls) or cls < 0 or (cls >= nc and not single_cls):
+            bad("class-out-of-range", f"class id {parts[0]} is not an integer in 0..{nc - 1}" if not single_cls
+                else f"class id {parts[0]} is not a whole number of at least 0 (single_cls)")
             continue
         if not all(-0.01 <= v <= 1.01 for v in coords):  # Ultralytics' tolerance for rounding
             bad("coord-out-of-range", "coordinates must be normalised to 0..1")
@@ -236,8 +238,9 @@ def _split_without_labels(images: list[Path], split: str, rep: Report) -> bool:
     return True
 
 
-def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
-    """Validate a YOLO detection dataset described by a yaml file; never raises for dataset content."""
+def validate(data_yaml: str | Path, *, check_images: bool = True, single_cls: bool = False) -> Report:
+    """Validate a YOLO detection dataset described by a yaml file; never raises for dataset content. `single_cls`:
+    trained as one class (Ultralytics' argument), so class ids beyond `names` are no error."""
     rep = Report(dataset=str(data_yaml))
     try:
         data = load_yaml(data_yaml)
@@ -293,7 +296,7 @@ def validate(data_yaml: str | Path, *, check_images: bool = True) -> Report:
                                                 "no label file: trained as a background image"))
                 continue
             used_labels.add(lab)
-            boxes = _check_labels(lab, nc, rep)
+            boxes = _check_labels(lab, nc, rep, single_cls)
             rep.labels[str(img)] = boxes
             rep.boxes += len(boxes)
             rep.class_counts.update(b[0] for b in boxes)
@@ -341,24 +344,25 @@ def fingerprint(data_yaml: str | Path) -> str:
     return h.hexdigest()
 
 
-def _stamp(data_yaml: str | Path) -> Path:
+def _stamp(data_yaml: str | Path, single_cls: bool = False) -> Path:
     from helpers.core import paths
 
-    return paths.runs_dir() / "validated" / f"{fingerprint(data_yaml)}.txt"
+    return paths.runs_dir() / "validated" / f"{fingerprint(data_yaml)}{'-single-cls' if single_cls else ''}.txt"
 
 
-def known_good(data_yaml: str | Path) -> str | None:
-    """The summary of an earlier clean validation of exactly these files, or None (then validate again)."""
+def known_good(data_yaml: str | Path, single_cls: bool = False) -> str | None:
+    """The summary of an earlier clean validation of exactly these files (and class rule), or None (then validate
+    again)."""
     try:
-        stamp = _stamp(data_yaml)
+        stamp = _stamp(data_yaml, single_cls)
     except (OSError, DatasetError):
         return None
     return stamp.read_text() if stamp.exists() else None
 
 
-def remember_good(data_yaml: str | Path, report: Report) -> None:
+def remember_good(data_yaml: str | Path, report: Report, single_cls: bool = False) -> None:
     """Record a clean validation (under runs/, never beside the user's data) so the next run skips decoding."""
     if report.ok:
-        stamp = _stamp(data_yaml)
+        stamp = _stamp(data_yaml, single_cls)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(report.summary() + " (checked earlier; files unchanged)")

@@ -132,7 +132,8 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
          "previous file whole"], "04_stability_recipe")),
     (r"'[^']+\.ya?ml' does not exist", lambda t: _missing_yaml(t)),
     (r"Dataset yaml not found|[Dd]ataset '.*' error .* does not exist|Error loading data from|images not found|"
-     r"missing-split|Unknown dataset|FileNotFoundError.*\.ya?ml", lambda t: Finding(
+     r"missing-split|Unknown dataset|FileNotFoundError.*\.ya?ml|is a folder; it should hold exactly one dataset",
+     lambda t: Finding(
         "dataset-path", "the dataset yaml, or a split it names, does not exist",
         "a wrong path to the yaml, or 'train:'/'val:' (relative to the yaml's 'path:', else to its folder) "
         "pointing nowhere",

@@ -43,8 +43,22 @@ def _value(text: str) -> Any:
     return yaml.safe_load(text) if text.strip() else ""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that names the nearest option for one it does not know (`--attenton` -> `--attention`)."""
+
+    def error(self, message: str):  # noqa: ANN201 - argparse's signature
+        from helpers.train.plan import closest
+
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            options = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            hints = [f"{w}{closest(w, options)}" for w in unknown.group(1).split() if w.startswith("--")]
+            message += "".join(f"\n  {h}" for h in hints if "did you mean" in h)
+        super().error(message)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m helpers train", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="python -m helpers train", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=None, help="quick | gpu | full: the defaults (default: gpu with CUDA)")
     ap.add_argument("--data", default=None,
                     help="synthetic | coco8 | coco128 | path/to/data.yaml | a folder (default: synthetic)")

@@ -106,18 +106,18 @@ def epochs_for_floor(images: int, effective: int) -> int:
 
 
 def proposal(epochs: int, images: int, nbs: int, effective: int) -> str:
-    """What gives a run short of the floor its steps, in words: a smaller nbs where one does, else more images
-    and/or more epochs ('' for a run that meets the floor)."""
+    """What gives a run short of the floor its steps, in words: a smaller nbs where one does, else enough images for
+    the steps per epoch (with the epochs those images then need), else more epochs ('' for a run that meets it)."""
     if not below_floor(epochs, images, effective):
         return ""
     smaller = fitting_nbs(epochs, images, nbs)
     if smaller < nbs and not below_floor(epochs, images, smaller):
         return f"nbs={smaller}"
-    ways = [f"at least {MIN_STEPS_PER_EPOCH * effective} training images"] \
-        if steps_per_epoch(images, effective) < MIN_STEPS_PER_EPOCH else []
-    if total_steps(epochs, images, effective) < MIN_STEPS:
-        ways.append(f"epochs={epochs_for_floor(images, effective)}")
-    return " and ".join(ways)
+    if steps_per_epoch(images, effective) < MIN_STEPS_PER_EPOCH:  # more images first, then the epochs they need
+        need = MIN_STEPS_PER_EPOCH * effective
+        more = epochs_for_floor(need, effective)
+        return f"at least {need} training images" + (f" with epochs={more}" if more > epochs else "")
+    return f"epochs={epochs_for_floor(images, effective)}"
 
 
 def warmup_epochs(epochs: int, images: int, effective: int, base: float = 3.0, min_steps: int = 50,

@@ -32,7 +32,8 @@ from helpers.tricks.recipe import AUGMENT_PRESETS
 
 ENV_VAR = "WORKBOOK_PLAN"
 LR_RULES = ("linear", "sqrt", "none")
-OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSProp", "auto")
+# Ultralytics' build_optimizer names, which it matches whatever their case; the plan keeps its spelling
+OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
 CACHES = (False, True, "ram", "disk")
 AUGMENT_DEVICES = ("cpu", "gpu")
 STORES = ("auto", "gpu", "host", "jpeg", "off")  # helpers.pipeline.store.MODES
@@ -49,8 +50,9 @@ class PlanError(ValueError):
 
 def closest(name: str, known: list[str] | tuple[str, ...]) -> str:
     """' (did you mean X?)' for the nearest known name, or ''."""
-    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f" (did you mean {near[0]!r}?)" if near else ""
+    spelled = {str(k).lower(): k for k in known}  # case aside: 'adamx' is nearest 'Adamax'
+    near = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.5)
+    return f" (did you mean {spelled[near[0]]!r}?)" if near else ""
 
 
 TYPE_WORDS = {bool: "must be true or false", int: "must be an integer", float: "must be a number", str: "must be text"}
@@ -137,6 +139,9 @@ class TrainPlan:
             bad("fitted_from", "must be >= 0")
         for name in ("imgsz", "epochs", "batch", "nbs", "batch_ref", "nnodes"):
             v = getattr(self, name)
+            if name == "batch" and not isinstance(v, bool) and isinstance(v, (int, float)) and (v == -1 or 0 < v < 1):
+                bad(name, "is Ultralytics' AutoBatch; the workbook sizes the micro-batch from measured memory instead "
+                    "(`planner.fit_memory(plan)`, notebook 02 section 2): give a whole number of images")
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
         for name in ("exist_ok", "plots", "compile", "deterministic", "tensorboard"):
@@ -146,8 +151,10 @@ class TrainPlan:
             bad("workers" if self.workers < 0 else "train_images", "must be >= 0")
         if self.lr_rule not in LR_RULES:
             bad("lr_rule", f"choose one of {LR_RULES}{closest(str(self.lr_rule), LR_RULES)}")
-        if self.optimizer not in OPTIMIZERS:
+        spelled = {o.lower(): o for o in OPTIMIZERS}.get(str(self.optimizer).lower())
+        if spelled is None:
             bad("optimizer", f"choose one of {OPTIMIZERS}{closest(str(self.optimizer), OPTIMIZERS)}")
+        object.__setattr__(self, "optimizer", spelled)
         if self.augment and self.augment not in AUGMENT_PRESETS:
             bad("augment", f"choose '' or one of {sorted(AUGMENT_PRESETS)}{closest(self.augment, list(AUGMENT_PRESETS))}")
         if self.amp not in precision.CHOICES:
@@ -219,6 +226,17 @@ class TrainPlan:
     def total_steps(self) -> float:
         """Optimizer steps over the whole run."""
         return lr.total_steps(self.epochs, self.train_images, self.effective_batch)
+
+    @property
+    def over_data(self) -> str:
+        """What becomes of a micro-batch larger than the training set, in words ('' when it fits): Ultralytics'
+        build_dataloader caps it at the set, so every step sees fewer images than lr0 is scaled for."""
+        if not 0 < self.train_images < self.per_gpu_batch:
+            return ""
+        n = self.train_images
+        return (f"batch {self.per_gpu_batch} is more than the {n} training images: Ultralytics trains batches of {n} "
+                f"(its loader caps the batch at the data) while lr0 and the weight decay are set for "
+                f"{self.effective_batch} images per step; set batch and nbs to {n} or fewer, or add images")
 
     @property
     def below_floor(self) -> str:
@@ -339,7 +357,10 @@ def _check_extra(extra: dict[str, Any]) -> None:
 
     for k in extra:
         if k in OWNED:
-            raise PlanError(f"extra argument {k!r} belongs to the plan: set TrainPlan.{OWNED[k]} instead")
+            field_ = OWNED[k]
+            raise PlanError(f"extra argument {k!r} belongs to the plan: set its field {field_!r} instead "
+                            f"(`--{field_.replace('_', '-')}` on the command line, `plan.replace({field_}=...)` in "
+                            "a notebook)")
         if k not in DEFAULT_CFG_DICT:
             from helpers.tricks.translate import TUTORIAL_KEYS, did_you_mean
 

@@ -58,7 +58,7 @@ def core_rows(plan: TrainPlan) -> list[Row]:
         ("data", plan.data, f"{plan.train_images} training images"),
         ("image size", str(plan.imgsz), "pixels of the longer side: Ultralytics resizes and pads every image to it"),
         ("epochs", str(plan.epochs), "passes over the training images"),
-        ("micro-batch (batch)", str(plan.batch), gpus or "images per forward/backward pass"),
+        ("micro-batch (batch)", str(plan.batch), plan.over_data or gpus or "images per forward/backward pass"),
         ("accumulate", str(plan.accumulate), f"max(round(nbs {plan.nbs} / batch {plan.batch}), 1)"),
         ("effective batch", str(plan.effective_batch), "images per optimizer step"),
         *([steps_row(plan)] if plan.train_images else []),

@@ -58,12 +58,13 @@ def checked_data(plan: TrainPlan, drop_bad: bool = False) -> tuple[TrainPlan, li
     each file and line, unless `drop_bad`: then the plan points at a view without those files."""
     from helpers.data import clean, validate
 
-    summary = validate.known_good(plan.data)
+    one_class = bool(plan.extra.get("single_cls", False))  # Ultralytics then takes any class id as the one class
+    summary = validate.known_good(plan.data, one_class)
     if summary is not None:
         return plan, [], summary
-    report = validate.validate(plan.data)
+    report = validate.validate(plan.data, single_cls=one_class)
     if report.ok:
-        validate.remember_good(plan.data, report)
+        validate.remember_good(plan.data, report, one_class)
         return plan, [], report.summary()
     if not drop_bad:
         droppable = all(p.kind in clean.PER_FILE for p in report.errors)
@@ -152,17 +153,19 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
 
 
 def warn_steps(plan: TrainPlan) -> None:
-    """One line when the run is short of the step floor (helpers.train.lr): it trains, as asked, but may learn
-    nothing."""
-    short = plan.below_floor
-    if short:
-        from ultralytics.utils import LOGGER
+    """One line when the batch is larger than the training set or the run is short of the step floor
+    (helpers.train.lr): it trains, as asked, but may learn nothing."""
+    from ultralytics.utils import LOGGER
 
-        from helpers.train import lr
+    from helpers.train import lr
 
-        LOGGER.warning(f"{plan.train_images} images at effective batch {plan.effective_batch} for {plan.epochs} epochs: "
-                       f"{short}; a run this short may learn nothing; "
-                       f"{lr.proposal(plan.epochs, plan.train_images, plan.nbs, plan.effective_batch)} would meet the floor")
+    said = [plan.over_data] if plan.over_data else []
+    if plan.below_floor:
+        said.append(f"{plan.train_images} images at effective batch {plan.effective_batch} for {plan.epochs} epochs: "
+                    f"{plan.below_floor}; a run this short may learn nothing; "
+                    f"{lr.proposal(plan.epochs, plan.train_images, plan.nbs, plan.effective_batch)} would meet the floor")
+    if said:
+        LOGGER.warning("; ".join(said))
 
 
 def holds_run(folder: Path) -> bool:

@@ -71,9 +71,9 @@ def test_ultralytics_args_are_real_arguments():
     ({"augment": "long_run"}, "did you mean 'long-run'"),
     ({"extra": {"close_mosiac": 10}}, "did you mean 'close_mosaic'"),
     ({"extra": {"accumulate": 4}}, "tutorial argument"),
-    ({"extra": {"batch": 4}}, "TrainPlan.batch"),
-    ({"extra": {"lr0": 0.1}}, "TrainPlan.lr_fixed"),
-    ({"extra": {"deterministic": False}}, "TrainPlan.deterministic"),
+    ({"extra": {"batch": 4}}, "field 'batch' instead .`--batch`"),
+    ({"extra": {"lr0": 0.1}}, "field 'lr_fixed' instead .`--lr-fixed`"),
+    ({"extra": {"deterministic": False}}, "field 'deterministic'"),
     ({"sdpa_kernel": "flash2"}, "choose '' or one of"),
     ({"cudnn_benchmark": True}, "set deterministic=False too"),
 ])
@@ -203,4 +203,64 @@ def test_the_planner_fits_the_batch_to_the_data_and_an_explicit_batch_trains_wit
     assert len(seen) == 1 and "\n" not in seen[0] and "may learn nothing" in seen[0] and "nbs=16" in seen[0]
     # a smaller batch a user chose is never raised, and more epochs are proposed where no batch would do
     assert lr.fitting_nbs(3, 32, 8) == 8
-    assert lr.proposal(3, 32, 16, 16) == "at least 128 training images and epochs=100"
+    assert lr.proposal(3, 32, 16, 16) == "at least 128 training images with epochs=25"  # 8 steps x 25 = 200
+    assert lr.proposal(30, 32, 16, 16) == "at least 128 training images"  # 8 steps x 30 epochs meet both floors
+    assert lr.proposal(10, 160, 16, 16) == "epochs=20"  # 10 steps per epoch: only the total is short
+
+
+@pytest.mark.parametrize("name", ["sgd", "ADAM", "adamax", "adamw", "nadam", "RAdam", "rmsprop", "RMSProp"])
+def test_an_optimizer_ultralytics_builds_is_taken_in_its_spelling(name):
+    """Ultralytics matches optimizer names whatever their case: the plan takes what it builds, in its spelling."""
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.engine.trainer import BaseTrainer
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    built = BaseTrainer.build_optimizer(SimpleNamespace(args=SimpleNamespace()), model, name=name)
+    assert TrainPlan(data="x.yaml", optimizer=name).optimizer == type(built).__name__
+
+
+def test_an_optimizer_ultralytics_refuses_is_refused_with_the_nearest_name():
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.engine.trainer import BaseTrainer
+
+    with pytest.raises(NotImplementedError):
+        BaseTrainer.build_optimizer(SimpleNamespace(args=SimpleNamespace()), torch.nn.Linear(2, 2), name="adamx")
+    with pytest.raises(PlanError, match="did you mean 'Adamax'"):
+        TrainPlan(data="x.yaml", optimizer="adamx")
+
+
+def test_a_batch_larger_than_the_data_is_said_where_the_plan_is_shown_and_when_it_trains(monkeypatch):
+    """Ultralytics' build_dataloader caps the batch at the data: the plan says so (and what lr0 was set for)."""
+    from ultralytics.data.build import build_dataloader
+    from ultralytics.utils import LOGGER
+
+    from helpers.train import run
+
+    loader = build_dataloader(list(range(4)), 64, workers=0, shuffle=False, device="cpu")
+    assert loader.batch_size == 4  # the oracle: four images give batches of four
+    plan = TrainPlan(data="x.yaml", batch=64, nbs=64, train_images=4)
+    assert plan.over_data.startswith("batch 64 is more than the 4 training images: Ultralytics trains batches of 4")
+    assert {r[0]: r for r in plan_view.rows(plan)}["micro-batch (batch)"][2] == plan.over_data
+    seen = []
+    monkeypatch.setattr(LOGGER, "warning", lambda msg, *a, **k: seen.append(msg))
+    run.warn_steps(plan)
+    assert len(seen) == 1 and seen[0].startswith(plan.over_data + "; 4 images at effective batch 64")  # one line
+    assert not TrainPlan(data="x.yaml", batch=4, nbs=64, train_images=4).over_data
+
+
+def test_an_unknown_train_option_names_the_nearest(capsys):
+    from helpers.train import launch
+
+    with pytest.raises(SystemExit) as e:
+        launch.parser().parse_args(["--attenton", "sdpa"])
+    assert e.value.code == 2 and "--attenton (did you mean '--attention'?)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("batch", [-1, 0.7])
+def test_ultralytics_autobatch_is_answered_with_the_workbooks_own_planner(batch):
+    with pytest.raises(PlanError, match="AutoBatch.*fit_memory"):
+        TrainPlan(data="x.yaml", batch=batch)

@@ -85,13 +85,17 @@ LABEL_VARIANTS = {  # label text -> what it tests; Ultralytics' verify_image_lab
     "rounding-over-1": "0 0.5 0.5 0.2 1.005\n",
     "over-1": "0 0.5 0.5 0.2 1.2\n",
     "class-out-of-range": "7 0.5 0.5 0.2 0.2\n",
+    "negative-class": "-1 0.5 0.5 0.2 0.2\n",
+    "fractional-class": "1.5 0.5 0.5 0.2 0.2\n",
     "not-a-number": "0 0.5 x 0.2 0.2\n",
 }
 
 
+@pytest.mark.parametrize("single_cls", [False, True])
 @pytest.mark.parametrize("variant", sorted(LABEL_VARIANTS))
-def test_the_validator_keeps_and_refuses_what_ultralytics_does(variant, tmp_path):
-    """Per image: the validator calls it OK exactly when Ultralytics' own verify_image_label keeps it."""
+def test_the_validator_keeps_and_refuses_what_ultralytics_does(variant, single_cls, tmp_path):
+    """Per image: the validator calls it OK exactly when Ultralytics' own verify_image_label keeps it, with and
+    without single_cls (one class: any whole class id of at least 0)."""
     from ultralytics.data.utils import verify_image_label
 
     root = tmp_path / variant
@@ -99,8 +103,8 @@ def test_the_validator_keeps_and_refuses_what_ultralytics_does(variant, tmp_path
     label = root / "labels/train/train_000000.txt"
     label.write_text(LABEL_VARIANTS[variant], encoding="utf-8")
     image = root / "images/train/train_000000.jpg"
-    kept = verify_image_label((str(image), str(label), "", False, 5, 0, 0, False))[0] is not None
-    rep = validate.validate(root / "dataset.yaml")
+    kept = verify_image_label((str(image), str(label), "", False, 5, 0, 0, single_cls))[0] is not None
+    rep = validate.validate(root / "dataset.yaml", single_cls=single_cls)
     ours = not [p for p in rep.errors if p.file == str(label) or p.file == str(image)]
     assert ours == kept, (variant, kept, [p.message for p in rep.problems])
 
@@ -198,3 +202,19 @@ def test_validate_accepts_a_folder_as_train_does(tmp_path):
     p = subprocess.run([sys.executable, "-m", "helpers", "validate", str(root)], capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0 and "error" not in p.stdout.split("|")[0].lower(), p.stdout + p.stderr
+
+
+def test_a_dataset_clean_only_as_one_class_is_checked_again_without_it(tmp_path, runs):
+    """train() skips the validator for files validated clean before; a pass under single_cls (class ids beyond
+    `names` allowed) must not excuse a run without it."""
+    from helpers.train.plan import TrainPlan
+    from helpers.train.run import checked_data
+
+    root = tmp_path / "one-class"
+    synthetic.generate(root, synthetic.SynthSpec(n_train=2, n_val=1, imgsz=64))
+    (root / "labels/train/train_000000.txt").write_text("9 0.5 0.5 0.2 0.2\n")
+    yaml_file = str(root / "dataset.yaml")
+    plan = TrainPlan(data=yaml_file, extra={"single_cls": True})
+    assert checked_data(plan)[0] is plan and checked_data(plan)[2].endswith("(checked earlier; files unchanged)")
+    with pytest.raises(datasets.DatasetError, match="class id 9"):
+        checked_data(plan.replace(extra={}))

@@ -49,6 +49,19 @@ def test_each_dataset_problem_has_its_own_finding(text, expected):
     assert f.kind == expected and f.fix
 
 
+def test_a_folder_without_one_yaml_is_a_path_problem_not_broken_files(tmp_path):
+    from helpers.data import sources
+
+    for names in ((), ("a.yaml", "b.yaml")):
+        folder = tmp_path / f"data{len(names)}"
+        folder.mkdir()
+        for n in names:
+            (folder / n).write_text("train: images\n")
+        with pytest.raises(sources.DatasetError) as e:
+            sources.dataset_yaml(str(folder))
+        assert kind(e.value) == "dataset-path"
+
+
 def test_flash_attn_missing():
     e = failures.flash_attn_missing()
     assert isinstance(e, ImportError) and kind(e) == "flash-attn"
