@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -53,6 +54,21 @@ def closest(name: str, known: list[str] | tuple[str, ...]) -> str:
     spelled = {str(k).lower(): k for k in known}  # case aside: 'adamx' is nearest 'Adamax'
     near = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.5)
     return f" (did you mean {spelled[near[0]]!r}?)" if near else ""
+
+
+def one_size(imgsz: Any) -> Any:
+    """A list of image sizes ([64, 96], '64,96') as Ultralytics' trainer takes it: its largest, said in a warning;
+    anything else unchanged (the plan checks it)."""
+    sizes = re.findall(r"\d+", str(imgsz))
+    if not isinstance(imgsz, (str, list, tuple)) or len(sizes) < 2 or \
+            not re.fullmatch(r"[\[(]?\s*\d+(\s*,\s*\d+)+\s*,?\s*[\])]?", str(imgsz).replace("'", "")):
+        return imgsz
+    from ultralytics.utils import LOGGER
+
+    largest = max(map(int, sizes))
+    LOGGER.warning(f"imgsz={imgsz!r}: training takes one square size; {largest}, the largest, as Ultralytics' "
+                   "trainer takes it (check_imgsz)")
+    return largest
 
 
 TYPE_WORDS = {bool: "must be true or false", int: "must be an integer", float: "must be a number", str: "must be text"}
@@ -142,6 +158,9 @@ class TrainPlan:
             if name == "batch" and not isinstance(v, bool) and isinstance(v, (int, float)) and (v == -1 or 0 < v < 1):
                 bad(name, "is Ultralytics' AutoBatch; the workbook sizes the micro-batch from measured memory instead "
                     "(`planner.fit_memory(plan)`, notebook 02 section 2): give a whole number of images")
+            if name == "imgsz" and one_size(v) != v:
+                v = one_size(v)
+                object.__setattr__(self, name, v)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(name, "must be a positive integer")
         for name in ("exist_ok", "plots", "compile", "deterministic", "tensorboard"):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from helpers.core import profiles
 from helpers.core.profiles import Profile
 from helpers.train import lr
-from helpers.train.plan import OWNED, PlanError, TrainPlan, _check_names
+from helpers.train.plan import OWNED, PlanError, TrainPlan, _check_names, one_size
 
 if TYPE_CHECKING:
     from helpers.train.memory import Plan as MemoryPlan
@@ -31,6 +31,8 @@ def from_profile(profile: Profile, *, dataset: str | Path = "synthetic", **overr
 
     profile.check()
     _check_names(overrides)
+    if "imgsz" in overrides:
+        overrides["imgsz"] = one_size(overrides["imgsz"])
     sized = profile.replace(imgsz=overrides["imgsz"]) if "imgsz" in overrides else profile
     data = sources.choose(str(dataset), sized)  # the synthetic set is drawn at the run's image size
     base = profile_values(profile)
