@@ -7,8 +7,8 @@ module imported them) at `runs/cache/labels/<hash of the folder>/<split>.cache`.
 (the hash of the files' paths and sizes, and the cache version) is unchanged. Ultralytics also rewrites, in place, a JPEG that does not end with its end marker
 (`check_image` -> `_replace_image`); `install()` lets it decode and re-encode the image as before (a file that does
 not decode is still dropped) but into a scratch file that is then removed, so the user's image stays as it was and
-the loader reads it as it is. `cache="disk"` is another matter:
-Ultralytics writes one `.npy` per image beside the image (the README says so); the workbook does not move those.
+the loader reads it as it is. With `cache="disk"` Ultralytics writes one `.npy` per image beside the image;
+`install()` points those at `runs/cache/npy/<hash of the image folder>/` and checks that folder's free space instead.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ UPSTREAM = {  # sha256 of inspect.getsource of the replaced functions (tests/cod
     "ultralytics.data.utils.save_dataset_cache_file":
         "ff400df7acf00376a38489ee03480c5cbcd06c98df45b1b055e9f8752be4a63f",
     "ultralytics.data.utils._replace_image": "355d12b4e757f5e9c7a2db124e608b5b7b664f9cc05697a3e0a68f928310cbd0",
+    "ultralytics.data.base.BaseDataset.check_cache_disk":
+        "fdf8df68df57e1f35197ad8817014cd8917cff0c1c0e271714e83762ec9e24be",
 }
 _STATE: dict = {}
 
@@ -40,6 +42,13 @@ def cached_path(path: str | Path) -> Path:
     path = Path(path)
     key = hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:16]
     return cache_dir() / key / path.name
+
+
+def npy_path(im_file: str | Path) -> Path:
+    """Where cache='disk' keeps an image's decoded copy: one folder per image folder, under the cache folder."""
+    im_file = Path(im_file)
+    key = hashlib.sha1(str(im_file.resolve().parent).encode()).hexdigest()[:16]
+    return paths.runs_dir() / "cache" / "npy" / key / im_file.with_suffix(".npy").name
 
 
 def forget(root: str | Path) -> int:
@@ -85,6 +94,7 @@ def install() -> bool:
     ds.load_dataset_cache_file, ds.save_dataset_cache_file = load_elsewhere, save_elsewhere
     _STATE.update(installed=True, original=(load, save))
     _keep_images()
+    _npy_elsewhere()
     return True
 
 
@@ -109,6 +119,42 @@ def _keep_images() -> None:
 
     decode_only._workbook_original = replace
     du._replace_image = decode_only
+
+
+def _npy_elsewhere() -> None:
+    """cache='disk': Ultralytics' check before it writes the .npy files (called only then) moves them to the cache
+    folder and checks that folder's free space, as Ultralytics checks the images' folder."""
+    from ultralytics.data.base import BaseDataset
+
+    check = BaseDataset.check_cache_disk
+    if hasattr(check, "_workbook_original") or list(inspect.signature(check).parameters) != ["self", "safety_margin"]:
+        return  # installed already, or a different Ultralytics (the UPSTREAM hash test says which)
+
+    def check_cache_disk(self, safety_margin: float = 0.1) -> bool:
+        import random
+
+        from ultralytics.utils import LOGGER
+        from ultralytics.utils.patches import imread
+
+        self.npy_files = [npy_path(f) for f in self.im_files]
+        for folder in {f.parent for f in self.npy_files}:
+            folder.mkdir(parents=True, exist_ok=True)
+        b, gb, n = 0, 1 << 30, min(self.ni, 30)  # bytes of 30 random images, extrapolated as Ultralytics does
+        for _ in range(n):
+            im = imread(random.choice(self.im_files), flags=self.cv2_flag)
+            b += im.nbytes if im is not None else 0
+        required = b * self.ni / max(n, 1) * (1 + safety_margin)
+        total, _used, free = shutil.disk_usage(self.npy_files[0].parent)
+        if required > free:
+            self.cache = None
+            LOGGER.warning(f"{self.prefix}{required / gb:.1f}GB disk space required, with {int(safety_margin * 100)}% "
+                           f"safety margin but only {free / gb:.1f}/{total / gb:.1f}GB free in "
+                           f"{self.npy_files[0].parent.parent}, not caching images to disk")
+            return False
+        return True
+
+    check_cache_disk._workbook_original = check
+    BaseDataset.check_cache_disk = check_cache_disk
 
 
 def why_not() -> str:

@@ -1,5 +1,5 @@
-"""The user's dataset folder is left as it was: training and evaluation write Ultralytics' label caches into the
-workbook's cache folder (helpers.data.label_cache), never beside the user's labels."""
+"""The user's dataset folder is left as it was: training and evaluation write Ultralytics' label caches and its
+cache='disk' images into the workbook's cache folder (helpers.data.label_cache), never beside the user's files."""
 
 import hashlib
 import shutil
@@ -52,3 +52,25 @@ def test_the_patch_knows_the_ultralytics_it_was_written_for():
     from ultralytics.data import dataset as ds
 
     assert ds.save_dataset_cache_file.__name__ == "save_elsewhere"
+
+
+def test_a_disk_cache_lives_in_the_cache_folder_and_loads_the_same_pixels(runs, tmp_path):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.build import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    user = tmp_path / "my_data"
+    synthetic.generate(user, synthetic.SynthSpec(n_train=6, n_val=2, imgsz=64))
+    before = digest(user)
+    assert label_cache.install(), label_cache.why_not()
+    data = check_det_dataset(str(user / "dataset.yaml"))
+
+    def build(cache):
+        return build_yolo_dataset(get_cfg(overrides={"imgsz": 64, "cache": cache}), data["train"], 2, data)
+
+    disk, plain = build("disk"), build(False)
+    assert digest(user) == before  # no .npy beside the images
+    assert all(f.exists() and f.is_relative_to(runs / "cache" / "npy") for f in disk.npy_files)
+    for i in range(len(plain)):
+        a, b = disk.load_image(i)[0], plain.load_image(i)[0]
+        assert (a == b).all()
