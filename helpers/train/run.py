@@ -145,11 +145,25 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
         print(f"dropped {len(dropped)} image(s) with errors (drop_bad=True):")
         for f, why in dropped:
             print(f"  {f}: {why}")
+    claimed = not plan.exist_ok  # own_folder makes the folder: a run that fails before writing to it gives it back
     plan = own_folder(plan)
-    start, why = plan.start()
-    print(f"start: {why}")
-    warn_steps(plan)
-    return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
+    try:
+        start, why = plan.start()
+        print(f"start: {why}")
+        warn_steps(plan)
+        return _fit(YOLO(start), plan, cls, callbacks, verbose, progress, plan.ultralytics_args(), dropped, data_check)
+    except BaseException:
+        if claimed:
+            release_if_empty(plan.run_dir)
+        raise
+
+
+def release_if_empty(folder: Path) -> None:
+    """Remove a run folder that holds no file (its empty subfolders too), so the next run may take its name."""
+    if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+        for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            d.rmdir()
+        folder.rmdir()
 
 
 def warn_steps(plan: TrainPlan) -> None:

@@ -94,3 +94,34 @@ def test_resume_of_a_plan_without_exist_ok_continues_its_newest_run(tmp_path):
     with pytest.raises(Exception) as e:  # it reaches the checkpoint of exp2, which is not a real one
         resume(_plan(tmp_path))
     assert "exp2" in str(e.value) or "exp2" in repr(e.value.__cause__ or e.value.__context__)
+
+
+def test_a_run_that_fails_before_writing_gives_its_folder_back(tmp_path, runs, monkeypatch):
+    """The workbook makes the run folder before Ultralytics starts; a run that fails before writing a file leaves no
+    empty folder behind, so the next run takes the name; a folder a run wrote to, or one a user kept, stays."""
+    from helpers.train import run
+
+    data = synthetic.generate(tmp_path / "d", synthetic.SynthSpec(n_train=4, n_val=2, imgsz=64))
+    plan = planner.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, weights="",
+                                project=str(tmp_path / "out"), name="exp")
+
+    def fails_early(*a, **k):
+        raise RuntimeError("before the first file")
+
+    monkeypatch.setattr(run, "_fit", fails_early)
+    with pytest.raises(RuntimeError, match="before the first file"):
+        train(plan)
+    assert not (tmp_path / "out" / "exp").exists() and own_folder(plan).name == "exp"
+
+    def fails_late(model, plan, *a, **k):
+        (plan.run_dir / "args.yaml").write_text("written\n")
+        raise RuntimeError("after the first file")
+
+    monkeypatch.setattr(run, "_fit", fails_late)
+    with pytest.raises(RuntimeError, match="after the first file"):
+        train(plan)  # exp is taken (claimed above): this run is exp2
+    assert (tmp_path / "out" / "exp2" / "args.yaml").exists()
+    with pytest.raises(RuntimeError):
+        monkeypatch.setattr(run, "_fit", fails_early)
+        train(plan.replace(exist_ok=True))  # a folder the user named to keep is never removed
+    assert (tmp_path / "out" / "exp").is_dir()
