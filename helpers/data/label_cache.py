@@ -40,15 +40,18 @@ def cache_dir() -> Path:
 def cached_path(path: str | Path) -> Path:
     """Where the cache Ultralytics would write at `path` lives: one folder per labels folder."""
     path = Path(path)
-    key = hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:16]
-    return cache_dir() / key / path.name
+    return cache_dir() / _folder_key(path) / path.name
+
+
+def _folder_key(path: Path) -> str:
+    """The cache subfolder of the folder holding `path`: a short hash of its resolved path."""
+    return hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:16]
 
 
 def npy_path(im_file: str | Path) -> Path:
     """Where cache='disk' keeps an image's decoded copy: one folder per image folder, under the cache folder."""
     im_file = Path(im_file)
-    key = hashlib.sha1(str(im_file.resolve().parent).encode()).hexdigest()[:16]
-    return paths.runs_dir() / "cache" / "npy" / key / im_file.with_suffix(".npy").name
+    return paths.runs_dir() / "cache" / "npy" / _folder_key(im_file) / im_file.with_suffix(".npy").name
 
 
 def forget(root: str | Path) -> int:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from helpers.core import profiles
-from helpers.train.plan import ENV_VAR, TrainPlan
+from helpers.train.plan import ENV_VAR, TrainPlan, closest
 from helpers.train.planner import profile_values
 from helpers.train import plan_view
 from helpers.train import planner
@@ -47,13 +47,11 @@ class _Parser(argparse.ArgumentParser):
     """argparse that names the nearest option for one it does not know (`--attenton` -> `--attention`)."""
 
     def error(self, message: str):  # noqa: ANN201 - argparse's signature
-        from helpers.train.plan import closest
-
         unknown = re.match(r"unrecognized arguments: (.*)", message)
         if unknown:
             options = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
-            hints = [f"{w}{closest(w, options)}" for w in unknown.group(1).split() if w.startswith("--")]
-            message += "".join(f"\n  {h}" for h in hints if "did you mean" in h)
+            near = [(w, closest(w, options)) for w in unknown.group(1).split() if w.startswith("--")]
+            message += "".join(f"\n  {w}{hint}" for w, hint in near if hint)
         super().error(message)
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ class TrainPlan:
             if name == "batch" and not isinstance(v, bool) and isinstance(v, (int, float)) and (v == -1 or 0 < v < 1):
                 bad(name, "is Ultralytics' AutoBatch; the workbook sizes the micro-batch from measured memory instead "
                     "(`planner.fit_memory(plan)`, notebook 02 section 2): give a whole number of images")
-            if name == "imgsz" and one_size(v) != v:
+            if name == "imgsz":  # a list of sizes becomes its largest (said once, in one_size)
                 v = one_size(v)
                 object.__setattr__(self, name, v)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

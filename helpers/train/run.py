@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -161,9 +162,7 @@ def train(plan: TrainPlan, callbacks: Iterable[Any] = (), *, drop_bad: bool = Fa
 def release_if_empty(folder: Path) -> None:
     """Remove a run folder that holds no file (its empty subfolders too), so the next run may take its name."""
     if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
-        for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            d.rmdir()
-        folder.rmdir()
+        shutil.rmtree(folder)  # only empty folders are left in it
 
 
 def warn_steps(plan: TrainPlan) -> None:

@@ -267,9 +267,13 @@ def test_ultralytics_autobatch_is_answered_with_the_workbooks_own_planner(batch)
 
 
 @pytest.mark.parametrize("imgsz", [[64, 96], (96, 64), "64,96", "[64, 96]", 96])
-def test_a_list_of_image_sizes_trains_at_the_size_ultralytics_trains(imgsz):
+def test_a_list_of_image_sizes_trains_at_the_size_ultralytics_trains(imgsz, monkeypatch):
+    from ultralytics.utils import LOGGER
     from ultralytics.utils.checks import check_imgsz
 
     sizes = [int(x) for x in str(imgsz).strip("[]()").split(",")]
     theirs = check_imgsz(sizes if len(sizes) > 1 else sizes[0], stride=32, floor=32, max_dim=1)
+    seen = []
+    monkeypatch.setattr(LOGGER, "warning", lambda msg, *a, **k: seen.append(msg))
     assert TrainPlan(data="x.yaml", imgsz=imgsz).imgsz == theirs == 96
+    assert len(seen) == (len(sizes) > 1)  # a list is said once
