@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 # Ultralytics' own texts for problems with a dataset's files (ultralytics/data/utils.py and dataset.py)
 DATA_MESSAGES = ("ignoring corrupt", "duplicate labels removed", "corrupt JPEG restored", "No labels found",
-                 "Labels are missing or empty", "images not found",
+                 "JPEG without its end marker", "Labels are missing or empty", "images not found",
                  "augment_device='gpu': training set")  # where the workbook's store keeps the set, and why
 
 

@@ -7,7 +7,7 @@ module imported them) at `runs/cache/labels/<hash of the folder>/<split>.cache`.
 (the hash of the files' paths and sizes, and the cache version) is unchanged. Ultralytics also rewrites, in place, a JPEG that does not end with its end marker
 (`check_image` -> `_replace_image`); `install()` lets it decode and re-encode the image as before (a file that does
 not decode is still dropped) but into a scratch file that is then removed, so the user's image stays as it was and
-the loader reads it as it is. With `cache="disk"` Ultralytics writes one `.npy` per image beside the image;
+the loader reads it as it is; Ultralytics' log line about it says so. With `cache="disk"` Ultralytics writes one `.npy` per image beside the image;
 `install()` points those at `runs/cache/npy/<hash of the image folder>/` and checks that folder's free space instead.
 """
 
@@ -122,6 +122,20 @@ def _keep_images() -> None:
 
     decode_only._workbook_original = replace
     du._replace_image = decode_only
+    from ultralytics.utils import LOGGER
+
+    LOGGER.addFilter(_say_kept)
+
+
+REPAIRED, KEPT = "corrupt JPEG restored and saved", "JPEG without its end marker: read as it is, the file left unchanged"
+
+
+def _say_kept(record) -> bool:
+    """Ultralytics' log says the JPEG was repaired in place; with the redirect the file was left as it was."""
+    text = record.getMessage()
+    if REPAIRED in text:
+        record.msg, record.args = text.replace(REPAIRED, KEPT), ()
+    return True
 
 
 def _npy_elsewhere() -> None:

@@ -239,7 +239,35 @@ def test_training_leaves_a_jpeg_without_end_marker_as_it_was(base, tmp_path, run
     before = (root / IMAGE).read_bytes()
     assert label_cache.install()
     check_image(str(root / IMAGE))
+    said = _logged_while(lambda: _scan(root / "images" / "train"))  # Ultralytics' scan logs what it did to the file
+    assert label_cache.KEPT in said and label_cache.REPAIRED not in said, said
     assert (root / IMAGE).read_bytes() == before and sorted(p.name for p in (root / IMAGE).parent.iterdir()) == \
         sorted(p.name for p in (base / IMAGE).parent.iterdir())
     rep = validate.validate(root / "dataset.yaml")
     assert rep.ok and [p.kind for p in rep.warnings if p.file.endswith(".jpg")] == ["jpeg-end"]
+
+
+def _scan(folder: Path) -> None:
+    """Ultralytics' own scan of a training folder's labels (what training runs first), from a fresh cache."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.dataset import YOLODataset
+
+    YOLODataset(img_path=str(folder), imgsz=64, augment=False, hyp=get_cfg(), data={"names": dict(enumerate("abcde")),
+                "channels": 3}, cache=False)
+
+
+def _logged_while(action) -> str:
+    """What Ultralytics' logger printed while `action` ran."""
+    import logging
+
+    from ultralytics.utils import LOGGER
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    LOGGER.addHandler(handler)
+    try:
+        action()
+    finally:
+        LOGGER.removeHandler(handler)
+    return "\n".join(lines)
