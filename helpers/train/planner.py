@@ -58,8 +58,9 @@ def fit_steps(plan: TrainPlan) -> TrainPlan:
 
 
 def with_memory(plan: TrainPlan, memory_plan: MemoryPlan) -> TrainPlan:
-    """The micro-batch and nbs of a `helpers.train.memory.Plan` (the planner's choice for this card)."""
-    return plan.replace(batch=memory_plan.micro_batch, nbs=memory_plan.nbs)
+    """The plan at a `helpers.train.memory.Plan`'s micro-batch and nbs, which are one GPU's: the plan's are global,
+    over its `world` processes."""
+    return plan.replace(batch=memory_plan.micro_batch * plan.world, nbs=memory_plan.nbs * plan.world)
 
 
 def probe_config(plan: TrainPlan) -> ProbeConfig:
@@ -84,7 +85,8 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
     memory plan says so and the micro-batch stays."""
     from helpers.train import memory
 
-    mem = memory.plan(probe_config(plan), target=plan.nbs, fallback_batch=plan.batch, **kwargs)
+    per_gpu = max(plan.nbs // plan.world, 1)  # the probe measures one GPU; the plan's batch and nbs are global
+    mem = memory.plan(probe_config(plan), target=per_gpu, fallback_batch=max(plan.per_gpu_batch, 1), **kwargs)
     return with_memory(plan, mem), mem
 
 

@@ -277,3 +277,18 @@ def test_a_list_of_image_sizes_trains_at_the_size_ultralytics_trains(imgsz, monk
     monkeypatch.setattr(LOGGER, "warning", lambda msg, *a, **k: seen.append(msg))
     assert TrainPlan(data="x.yaml", imgsz=imgsz).imgsz == theirs == 96
     assert len(seen) == (len(sizes) > 1)  # a list is said once
+
+
+@pytest.mark.parametrize("device, batch, nbs", [("", 128, 256), ("0,1", 256, 512), ("0,1,2,3", 512, 1024)])
+def test_the_memory_planner_fits_each_gpu_and_the_plan_counts_them_all(device, batch, nbs):
+    """The probe measures one GPU (20 GiB + 0.3 GiB per image here: 128 fit an 80 GiB card); the plan's batch and nbs
+    are global, so on several GPUs each gets what one fits and the effective batch per GPU stays nbs / GPUs."""
+    from helpers.train.probe import ProbeResult
+
+    def fake(cfg):
+        return ProbeResult({}, "", "fake", ok=True, peak_allocated_gib=20 + 0.3 * cfg.batch, img_s=1.0)
+
+    plan = TrainPlan(data="d.yaml", device=device, batch=nbs, nbs=nbs, train_images=4096)
+    fitted, mem = planner.fit_memory(plan, run=fake, card_gib=80.0)
+    assert mem.micro_batch == 128
+    assert (fitted.batch, fitted.nbs, fitted.per_gpu_batch, fitted.accumulate) == (batch, nbs, 128, nbs // batch)
