@@ -157,10 +157,11 @@ def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[Probe
 
 def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = MARGIN,
          card_gib: float | None = None, run: Callable[[ProbeConfig], ProbeResult] | None = None,
-         fallback_batch: int = 8, verify: bool = True) -> Plan:
+         fallback_batch: int = 8, verify: bool = True, reserved_gib: float = 0.0) -> Plan:
     """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch).
 
-    With `verify`, the chosen micro-batch is probed too (a prediction is not a measurement); if it runs out of
+    `reserved_gib` of the card are taken before training (the training set stored on the GPU): the micro-batch is
+    planned on the rest. With `verify`, the chosen micro-batch is probed too (a prediction is not a measurement); if it runs out of
     memory, that point joins the others and the choice is made again below it."""
     import torch
 
@@ -177,6 +178,7 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
             card_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     if card_gib is None:
         raise ValueError("card_gib is needed when a custom probe runner is given")
+    card_gib -= reserved_gib
     points = probe_points(base, batches, run)
     chosen = choose(points, card_gib, target, margin)
     while verify and chosen.micro_batch not in {p.batch for p in points}:  # ends: each pass adds a new batch
@@ -185,6 +187,9 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
         chosen = choose(points, card_gib, target, margin)
         chosen.notes.insert(0, f"checked: micro-batch {checked.batch} " +
                             ("ran out of memory" if checked.oom else f"measured {checked.peak_gib:.1f} GiB"))
+    if reserved_gib:
+        chosen.notes.insert(0, f"the training set stored on the GPU takes {reserved_gib:.1f} GiB: the micro-batch is "
+                               f"planned on the card's other {card_gib:.1f} GiB")
     return chosen
 
 

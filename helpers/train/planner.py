@@ -86,8 +86,25 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
     from helpers.train import memory
 
     per_gpu = max(plan.nbs // plan.world, 1)  # the probe measures one GPU; the plan's batch and nbs are global
-    mem = memory.plan(probe_config(plan), target=per_gpu, fallback_batch=max(plan.per_gpu_batch, 1), **kwargs)
+    mem = memory.plan(probe_config(plan), target=per_gpu, fallback_batch=max(plan.per_gpu_batch, 1),
+                      reserved_gib=gpu_store_gib(plan), **kwargs)
     return with_memory(plan, mem), mem
+
+
+def gpu_store_gib(plan: TrainPlan) -> float:
+    """GiB of each GPU the plan's training set will take, decoded on the GPU, before training starts (0 elsewhere):
+    the store's own choice (helpers.pipeline.store.choose) for this plan."""
+    import torch
+
+    if plan.augment_device != "gpu" or not torch.cuda.is_available():
+        return 0.0
+    from helpers.pipeline import store
+
+    try:
+        choice = store.choose(plan.store, plan.train_images, plan.imgsz, torch.device("cuda", 0))
+    except store.StoreError:
+        return 0.0  # a forced store that cannot run: train() says so before anything is planned on it
+    return store.decoded_bytes(plan.train_images, plan.imgsz) / 2**30 if choice.mode == "gpu" else 0.0
 
 
 def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Translation]:

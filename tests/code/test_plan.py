@@ -292,3 +292,23 @@ def test_the_memory_planner_fits_each_gpu_and_the_plan_counts_them_all(device, b
     fitted, mem = planner.fit_memory(plan, run=fake, card_gib=80.0)
     assert mem.micro_batch == 128
     assert (fitted.batch, fitted.nbs, fitted.per_gpu_batch, fitted.accumulate) == (batch, nbs, 128, nbs // batch)
+
+
+def test_the_training_set_stored_on_the_gpu_is_planned_around(monkeypatch):
+    """With the set decoded on the GPU (the store's own choice), the micro-batch is planned on what the store leaves."""
+    import torch
+
+    from helpers.pipeline import store
+    from helpers.train.probe import ProbeResult
+
+    def fake(cfg):
+        return ProbeResult({}, "", "fake", ok=True, peak_allocated_gib=20 + 0.3 * cfg.batch, img_s=1.0)
+
+    plan = TrainPlan(data="d.yaml", batch=256, nbs=256, train_images=8192, augment_device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(store, "choose", lambda mode, n, imgsz, device, sharers=1: store.Choice("gpu", "fits"))
+    fitted, mem = planner.fit_memory(plan, run=fake, card_gib=70.0)  # 8192 images at 640 px: 9.4 GiB
+    assert planner.gpu_store_gib(plan) == pytest.approx(store.decoded_bytes(8192, 640) / 2**30)
+    assert (mem.micro_batch, fitted.batch) == (64, 64) and "9.4 GiB" in mem.notes[0]  # 128 needs 58.4 GiB of 0.9 x 60.6
+    monkeypatch.setattr(store, "choose", lambda mode, n, imgsz, device, sharers=1: store.Choice("host", "fits"))
+    assert planner.fit_memory(plan, run=fake, card_gib=70.0)[1].micro_batch == 128  # 58.4 of 0.9 x 70
