@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -128,7 +127,7 @@ def run_point(plan: TrainPlan, jobs: int, timeout: float) -> dict:
     try:
         r = isolated.train(plan, timeout_s=max(timeout, 1))
         return summarise(r.plan, r.save_dir, r.clock, jobs, "ok", peak=r.peak_gib, seconds=r.seconds)
-    except subprocess.TimeoutExpired:
+    except isolated.IsolatedTimeout:
         return summarise(plan, plan.run_dir, {}, jobs, "cut", "stopped at the call's deadline")
     except Exception as e:  # noqa: BLE001  (recorded, the other points go on)
         return summarise(plan, plan.run_dir, {}, jobs, "error", f"{type(e).__name__}: {str(e)[-1500:]}")

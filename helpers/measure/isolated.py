@@ -42,11 +42,15 @@ class IsolatedRunError(RuntimeError):
     """The child process failed; the message holds the end of its output."""
 
 
+class IsolatedTimeout(IsolatedRunError):
+    """The child process was stopped at its time-out (what it wrote before stays in its run folder)."""
+
+
 def fresh_process(cmd: list[str], result: Path, timeout: float | None = None, log: Path | None = None,
                   env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `cmd` as its own process and read the JSON record it writes to `result`; its output is appended to `log`
     (a temporary file otherwise). Returns the record plus `process_s` (wall seconds), or {'error', 'tail',
-    'process_s'} when it failed, timed out or wrote nothing."""
+    'process_s'} when it failed, timed out (then with 'timed_out') or wrote nothing."""
     import os
     import time
 
@@ -64,7 +68,7 @@ def fresh_process(cmd: list[str], result: Path, timeout: float | None = None, lo
             if p.returncode and "error" not in rec:
                 rec["error"] = f"exit code {p.returncode}"
         except subprocess.TimeoutExpired:
-            rec = {"error": f"timed out after {timeout:.0f} s"}
+            rec = {"error": f"timed out after {timeout:.0f} s", "timed_out": True}
         if "error" in rec:
             rec["tail"] = "\n".join(out.read_text(errors="replace").splitlines()[-15:])
     rec["process_s"] = round(time.perf_counter() - t0, 1)
@@ -80,7 +84,7 @@ def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
         r = fresh_process([sys.executable, "-m", "helpers.measure.isolated", str(spec), str(out)], out, timeout_s, log)
         text = log.read_text(errors="replace")
         if "error" in r:
-            raise IsolatedRunError(f"training {plan.model} in its own process failed ({r['error']}):\n{r['tail']}")
+            raise (IsolatedTimeout if r.get("timed_out") else IsolatedRunError)(f"training {plan.model} in its own process failed ({r['error']}):\n{r['tail']}")
     save_dir = Path(r["save_dir"])
     (save_dir / "child.log").write_text(text)
     return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"], r["clock"])

@@ -40,3 +40,12 @@ def test_a_failing_child_says_why(data, tmp_path, runs):
     shutil.rmtree(copy / "images" / "val")  # the dataset loses its val split after the plan was made
     with pytest.raises(isolated.IsolatedRunError, match="val"):
         isolated.train(plan, timeout_s=300)
+
+
+def test_a_child_stopped_at_its_time_out_is_told_apart_from_a_failure(data, tmp_path, runs):
+    """The time-to-accuracy benchmark records such a point as cut (its finished epochs kept), not as an error."""
+    plan = planner.from_profile(profiles.get("quick"), dataset=data, imgsz=64, epochs=1, weights="",
+                                project=str(tmp_path / "p"), name="cut", exist_ok=True)
+    with pytest.raises(isolated.IsolatedTimeout, match="timed out"):
+        isolated.train(plan, timeout_s=0.5)  # importing torch alone takes longer
+    assert issubclass(isolated.IsolatedTimeout, isolated.IsolatedRunError)
