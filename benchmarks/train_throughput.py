@@ -118,15 +118,16 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention:
             "mosaic": True, "workers": workers, "wall_s": round(time.time() - t0, 1), **timer.summary()}
 
 
-def isolated(matrix_name: str, index: str, cfg: probe.ProbeConfig, device: str) -> probe.ProbeResult:
-    """Run one configuration of the matrix in a child process and read back its result."""
+def isolated(matrix_name: str, index: str, cfg: probe.ProbeConfig, device: str,
+             on: str | None = None) -> probe.ProbeResult:
+    """Run one configuration of the matrix in a child process (on the `--device` given, if any) and read it back."""
     import tempfile
 
     from helpers.measure.isolated import fresh_process
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = fresh_process([sys.executable, __file__, "--matrix", matrix_name, "--only", index, "--tag", "one",
-                             "--out-dir", tmp], Path(tmp) / "one.json")
+                             "--out-dir", tmp, *(["--device", on] if on else [])], Path(tmp) / "one.json")
         try:
             return probe.ProbeResult(**rec["results"][0])
         except (KeyError, IndexError, TypeError):
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for i, cfg in enumerate(configs):
         if a.isolate:
-            r = isolated(a.matrix, a.only.split(",")[i] if a.only else str(i), cfg, env["device"])
+            r = isolated(a.matrix, a.only.split(",")[i] if a.only else str(i), cfg, env["device"], a.device)
         else:
             try:
                 r = probe.run(cfg, dev)

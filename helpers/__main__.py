@@ -79,9 +79,10 @@ def _cmd_ledger(a: argparse.Namespace) -> int:
 
 
 def _cmd_freeze(a: argparse.Namespace) -> int:
+    from helpers.core import paths
     from helpers.workbook import runner
 
-    for p in runner.freeze(a.executed):
+    for p in runner.freeze(a.executed or paths.runs_dir() / "workbook-quick"):
         print("refreshed", p)
     return 0
 
@@ -177,7 +178,8 @@ def _dispatch(argv: list[str]) -> int:
     lg.set_defaults(fn=_cmd_ledger)
 
     f = sub.add_parser("freeze", help="refresh committed notebooks from a quick run (keeps NBVAL_CHECK_OUTPUT outputs)")
-    f.add_argument("executed", nargs="?", default="runs/workbook-quick")
+    f.add_argument("executed", nargs="?", default=None, help="an executed run's folder (default: the runs folder's "
+                   "workbook-quick, where `make workbook` writes)")
     f.set_defaults(fn=_cmd_freeze)
 
     a = p.parse_args(argv)
