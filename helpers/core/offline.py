@@ -1,7 +1,7 @@
 """Offline by default: no weights, datasets or fonts fetched from the network.
 
-Ultralytics reads YOLO_OFFLINE when it is imported, so `configure()` runs in `helpers/__init__` before anything
-imports ultralytics. Set WORKBOOK_ONLINE=1 to let Ultralytics go online (e.g. to fetch official weights yourself).
+Ultralytics reads YOLO_OFFLINE and YOLO_CONFIG_DIR when it is imported, so `configure()` runs in `helpers/__init__`
+before anything imports ultralytics. Set WORKBOOK_ONLINE=1 to let Ultralytics go online (e.g. to fetch official weights yourself).
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ def is_offline() -> bool:
 
 
 def configure() -> bool:
-    """Set YOLO_OFFLINE=1 (unless WORKBOOK_ONLINE=1) and return whether the workbook is offline."""
+    """Set YOLO_OFFLINE=1 (unless WORKBOOK_ONLINE=1) and Ultralytics' config folder (its settings, fonts) to the
+    workbook's cache unless YOLO_CONFIG_DIR is set: nothing is read from or written to the user's own; return
+    whether the workbook is offline."""
+    from helpers.core import paths
+
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(paths.runs_dir() / "cache"))  # Ultralytics adds /Ultralytics
     offline = is_offline()
     if offline:
         os.environ["YOLO_OFFLINE"] = "1"

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,19 @@ def test_downloads_are_refused_before_any_network_call(monkeypatch):
         downloads.attempt_download_asset("yolo12n.pt")
     with pytest.raises(offline.OfflineError, match="Not downloading .*coco8.zip"):
         check_det_dataset("coco8.yaml")  # a built-in dataset name Ultralytics would fetch
+
+
+def test_ultralytics_settings_and_fonts_stay_in_the_workbooks_cache(tmp_path):
+    """A fresh process on a home with nothing set: Ultralytics' config folder (its settings.json, which can hold an
+    API key, and the fonts) is the runs folder's cache; no Ultralytics folder appears in the home."""
+    home, runs = tmp_path / "home", tmp_path / "runs"
+    home.mkdir()
+    code = ("import helpers; from helpers.core import offline; "
+            "from ultralytics.utils import USER_CONFIG_DIR, SETTINGS; offline.install_fonts(); "
+            "print(USER_CONFIG_DIR, SETTINGS.file_path)")
+    env = {k: v for k, v in os.environ.items() if k not in ("YOLO_CONFIG_DIR", "HOME", "XDG_CONFIG_HOME")}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, HOME=str(home), WORKBOOK_RUNS=str(runs)),
+                         capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
+    config, settings = map(Path, out)
+    assert config.is_relative_to(runs / "cache") and settings.parent == config, out
+    assert not [p for p in home.rglob("*") if "ultralytics" in p.name.lower()] and (config / "Arial.ttf").exists()
