@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
 from helpers.core import versions  # noqa: E402
 from helpers.deploy import backends, export, latency, parity  # noqa: E402
-from helpers.core import offline  # noqa: E402
+from helpers.core import offline, paths  # noqa: E402
 from helpers.data import synthetic  # noqa: E402
 from helpers.train import weights  # noqa: E402
 
@@ -86,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
     pt = weights.get(a.weights).path
     t = time.time()
-    onnx = export.export_onnx(pt, a.imgsz, dynamic=True, out_dir="/tmp/wb-export")
+    onnx = export.export_onnx(pt, a.imgsz, dynamic=True, out_dir=paths.runs_dir() / "bench" / "export")
     doc["onnx"] = {"path": onnx.path.name, "mib": round(onnx.mib, 2), "opset": onnx.meta["opset"],
                    "export_s": round(time.time() - t, 1)}
     print("onnx:", doc["onnx"], flush=True)
 
-    data = synthetic.generate(Path("/tmp/wb-export") / f"fresh-{a.imgsz}",
+    data = synthetic.generate(paths.runs_dir() / "bench" / "export" / f"fresh-{a.imgsz}",
                               synthetic.SynthSpec(n_train=1, n_val=a.images, imgsz=a.imgsz, seed=9))
     imgs = [cv2.imread(str(p)) for p in sorted((data.parent / "images" / "val").iterdir())]
     x = backends.letterbox_batch(imgs, a.imgsz)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ok, why = export.engine_status()
     try:
-        export.export_engine(pt, a.imgsz, out_dir="/tmp/wb-export")
+        export.export_engine(pt, a.imgsz, out_dir=paths.runs_dir() / "bench" / "export")
         doc["tensorrt"] = f"built: {why}"
     except export.ExportUnavailable as e:
         doc["tensorrt"] = f"not built: {e}"

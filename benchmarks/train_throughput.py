@@ -103,13 +103,13 @@ def loader_share(imgsz: int, batch: int, n_images: int, workers: int, attention:
     Ultralytics' loader starts its workers when it is built, so the first ~2 x workers batches are ready before the
     first step; only later epochs show the steady state, hence several epochs and `skip` batches each.
     """
-    from helpers.core import profiles
+    from helpers.core import paths, profiles
     from helpers.train.callbacks import StepTimer
     from helpers.train.run import train
 
     prof = profiles.get("gpu").replace(imgsz=imgsz, n_train=n_images, n_val=16)
     plan = planner.from_profile(prof, batch=batch, nbs=batch, epochs=epochs, attention=attention,
-                                workers=workers, cache=False, project="/tmp/wb-bench", name="loader",
+                                workers=workers, cache=False, project=str(paths.runs_dir() / "bench"), name="loader",
                                 extra={"close_mosaic": 0, "val": False})
     timer = StepTimer(skip=3)
     t0 = time.time()
