@@ -29,12 +29,18 @@ class Record:
     device: str
     date: str
     command: str
-    files: tuple[str, ...]  # under benchmarks/results: .png figures, .md tables, results.csv curves, summary .json
+    files: tuple[str, ...]  # under benchmarks/results: .png/.jpg figures, .md tables, results.csv curves, summary .json
     note: str = ""  # what to read in it (Markdown written here, not built from data)
     omit: tuple[str, ...] = ()  # recorded figures not shown: measured in a way the workbook no longer trusts
 
     def paths(self) -> list[Path]:
         return [RESULTS / f for f in self.files]
+
+    @property
+    def profile(self) -> str:
+        """The profile its command ran (`--profile NAME`)."""
+        words = self.command.split()
+        return words[words.index("--profile") + 1]
 
     def label(self) -> str:
         """The provenance line, as Markdown (the command in a code span)."""
@@ -43,27 +49,25 @@ class Record:
 
 RECORDS: dict[str, Record] = {
     "02.plan": Record(
-        "the memory plan for yolo12n at 640 px, effective batch 256", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 02", ("workbook-gpu-h100/02_train_b256-fig1.png",),
-        "Probes at micro-batch 8/16/32 fitted a line; batch 256 was predicted to fit and then probed at 37.5 GiB: "
-        "**physical batch 256 × 1**, no accumulation (`workbook-gpu-h100/README.md`)."),
+        "the memory plan for yolo12n at 640 px, effective batch 256", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 02 --set lr_rule=sqrt",
+        ("workbook-gpu-h200/02-memory-plan-fig1.png", "workbook-gpu-h200/02-memory-plan.md"),
+        "The planner's cell of the executed notebook (`benchmarks/results/workbook-gpu-h200/02_train_b256.html`), cut "
+        "out by `benchmarks/cut_outputs.py`: the probes, the fitted line and the micro-batch it chose."),
     "02.train": Record(
-        "30 epochs of the b256 recipe, synthetic shapes (2048 train / 256 val images)", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 02",
-        ("workbook-gpu-h100/02_train_b256-summary.json", "workbook-gpu-h100/02_train_b256-results.csv"),
-        "A later run of the same notebook, executed cell by cell: `benchmarks/results/workbook-gpu-h100-2/"
-        "02_train_b256.html` (mAP50-95 0.888 there: run-to-run variation of 240 optimizer steps)."
-        " Its img/s figures are not shown: they were per-batch medians that a per-batch synchronisation and the "
-        "loader's prefetch made look faster than the run was; this notebook now times epochs by the wall clock "
-        "(`helpers/measure/wallclock.py`) and `benchmarks/results/realtrain-h200.md` has real-training speed.", omit=("img_s", "loader_stall_pct")),
+        "30 epochs of the b256 recipe of its day, synthetic shapes (2048 train / 256 val images)", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 02 --set lr_rule=sqrt",
+        ("workbook-gpu-h200/02_train_b256-summary.json", "workbook-gpu-h200/02-gpu-results.csv"),
+        "img/s is the training loop's, by the epoch wall clock with the first epoch left out; `train_seconds` is the "
+        "whole `train()` call, validation and the first epoch in. The whole executed notebook: "
+        "`benchmarks/results/workbook-gpu-h200/02_train_b256.html`."),
     "02.sweep": Record(
-        "notebook 02 at effective batch 64, 128 and 256, two seeds each (gpu profile, 30 epochs)",
-        "NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-12-01",
-        "python -m helpers sweep --only 02 --profile gpu --grid effective_batch=64,128,256 --seeds 0,1",
+        "notebook 02 at effective batch 64, 128 and 256, two seeds each (gpu profile, 30 epochs)", H200, "2026-12-01",
+        "python -m helpers sweep --only 02 --profile gpu --grid nbs=64,128,256 --seeds 0,1 --set lr_rule=sqrt",
         ("sweep-02-h200/sweep.json", "sweep-02-h200/sweep.png", "sweep-02-h200/README.md"),
         "Six fresh kernels, one per point; the memory planner put each effective batch in one micro-batch. How the "
-        "record was made: `benchmarks/results/sweep-02-h200/README.md`. The parameter is now called `nbs` "
-        "(`--grid nbs=64,128,256`); the record keeps the name it ran under."),
+        "record was made: `benchmarks/results/sweep-02-h200/README.md`. It ran as `--grid effective_batch=64,128,256` "
+        "(the parameter's name then) with the square-root lr rule, the profile's default then."),
     "02.ddp": Record(
         "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
         "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",
@@ -79,22 +83,29 @@ RECORDS: dict[str, Record] = {
         "each configuration in a fresh process: section 6.",
         omit=("b256_stock_peak_gib", "b256_lean_peak_gib", "b256_lean_speed_vs_stock")),  # section 2's tables, not this run
     "04.nan": Record(
-        "the NaN guard demo: the images of two consecutive steps made NaN", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 04", ("tricks-gpu-h100/nan-demo/guard_events.csv",)),
+        "the NaN guard demo: the images of two consecutive steps made NaN", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 04", ("workbook-gpu-h200/04-nan-gpu-guard_events.csv",)),
     "04.empty_cache": Record(
-        "torch.cuda.empty_cache() every 5 epochs at batch 256 (the recipe's callback)", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 04", ("tricks-gpu-h100/empty_cache.md",)),
+        "torch.cuda.empty_cache() every 5 epochs at batch 256 (the recipe's callback)", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 04", ("workbook-gpu-h200/04-empty_cache.md",),
+        "The recipe run's own table in the executed notebook (`benchmarks/results/workbook-gpu-h200/"
+        "04_stability_recipe.html`), cut out by `benchmarks/cut_outputs.py`."),
     "05.monitor": Record(
-        "a monitored 5-epoch run: yolo12n, batch 256, 8 workers, cache in RAM", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 05", ("monitor-gpu-h100/default-fig1.png",
-                                                           "monitor-gpu-h100/default-tables.md")),
+        "a monitored 5-epoch run: yolo12n, batch 256, the gpu profile of its day", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 05",
+        ("workbook-gpu-h200/05-monitor-fig1.jpg", "workbook-gpu-h200/05-monitor.md",
+         "workbook-gpu-h200/05_monitoring-summary.json"),
+        "The run's figure, step table and verdict in the executed notebook (`benchmarks/results/workbook-gpu-h200/"
+        "05_monitoring.html`), cut out by `benchmarks/cut_outputs.py`."),
     "05.data_bound": Record(
-        "the same run with 1 worker and no cache: the loader starves the GPU", H100, "2026-11-23",
-        "python -m helpers run --profile gpu --only 05 --set workers=1 --set cache=false",
-        ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md")),
+        "a monitored run fed by Ultralytics' CPU loader with 1 worker and no cache: the loader starves the GPU", H100,
+        "2026-11-23", "python -m helpers run --profile gpu --only 05 --set augment_device=cpu --set workers=1 "
+        "--set cache=false", ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md"),
+        "The only record of this case, made on the H100 (not the H200 above); its own baseline, the same run with 8 "
+        "workers and the cache on that H100, is `benchmarks/results/monitor-gpu-h100/default-tables.md`."),
     "08.models": Record(
         "yolo12n, yolo11n, yolo26n and yolov9s at effective batch 256, 30 epochs, 640 px, one plan, same data",
-        H200, "2026-12-01", "python -m helpers run --profile gpu --only 08",
+        H200, "2026-12-01", "python -m helpers run --profile gpu --only 08 --set lr_rule=sqrt",
         ("workbook-gpu-h200/08_model_choice-summary.json", *(f"workbook-gpu-h200/08-gpu-{m}-results.csv"
                                                              for m in ("yolo12n", "yolo11n", "yolo26n", "yolov9s"))),
         "One run per model, each in a fresh process, in the order of the table (not alternated, one repeat): yolo12n "
@@ -103,7 +114,7 @@ RECORDS: dict[str, Record] = {
         "`benchmarks/results/workbook-gpu-h200/08_model_choice.html`."),
     "08.compare": Record(
         "yolov9s vs yolo12n at batch 64, close_mosaic 15, 30 epochs, same data and settings", H100, "2026-11-24",
-        "python -m helpers run --profile gpu --only 08 --set effective_batch=64 --set close_mosaic=15 "
+        "python -m helpers run --profile gpu --only 08 --set nbs=64 --set lr_rule=sqrt --set close_mosaic=15 "
         "--set \"models=['yolov9s.yaml', 'yolo12n.yaml']\"",
         ("workbook-gpu-h100-2/08_yolov9_b64-summary.json", "workbook-gpu-h100-2/08-gpu-yolov9s-results.csv",
          "workbook-gpu-h100-2/08-gpu-yolo12n-results.csv"),
@@ -159,7 +170,7 @@ def show(key: str, live: dict[str, Any] | None = None) -> Record:
     display(Markdown(f"{rec.label()}  \n*{html.escape(rec.title)}*" + (f"\n\n{rec.note}" if rec.note else "")))
     shown_summary = False
     for p in rec.paths():
-        if p.suffix == ".png":
+        if p.suffix in (".png", ".jpg"):
             display(small_image(p))
         elif p.suffix == ".md":
             display(Markdown(p.read_text()))

@@ -170,7 +170,7 @@ def ddp_figure(name: str = "ddp-2xh200", folder: Path | None = None):
         if i == 0:
             bars[0].set_label("1 GPU (batch 256)")
             bars[1].set_label("2 GPUs (256 each, global 512)")
-    ax.set_xticks(range(len(s)), [f"{att}\n{v['gb_two']:g} GB per GPU" for att, v in s.items()])
+    ax.set_xticks(range(len(s)), [f"{att}\n{v['gb_two']:g} GB per GPU (nvidia-smi peak)" for att, v in s.items()])
     ax.set_ylabel("images / s (real loader)")
     ax.set_title(f"yolo12n 640 px, {doc['setup']['images']} images — {doc['environment']['device']}", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", ncol=2)

@@ -149,15 +149,43 @@ class SweepRecord:
     def seeds(self) -> list[Any]:
         return list(self.grid.get("seed", []))
 
+    def lr_rule(self, name: str = "nbs") -> str:
+        """The lr scaling rule the recorded lr0s follow across `name` (linear, sqrt, none), or ''."""
+        values = [v for v in self.grid.get(name, []) if self.ok(**{name: v})]
+        lr0 = {v: r["lr0"] for v in values if _number((r := self.ok(**{name: v})[0].records).get("lr0"))}
+        return _rule(lr0)
+
     def command(self) -> str:
-        """The line that runs this sweep again, under today's parameter names."""
-        return command(self.notebook, self.profile, self.grid, self.fixed)
+        """The line that runs this sweep again, under today's parameter names and with the lr rule it ran under where
+        the profile's default is another today."""
+        from helpers.core import profiles
+
+        fixed, rule = dict(self.fixed), self.lr_rule()
+        if rule and "lr_rule" not in {*fixed, *self.grid} and rule != profiles.get(self.profile).lr_rule:
+            fixed["lr_rule"] = rule
+        return command(self.notebook, self.profile, self.grid, fixed)
 
     def table(self) -> Table:
         """The table per grid value over the seeds: median (min-max) of each figure."""
         _, _, heads, rows = tables(list(self.points), self.grid)
         return Table(tuple(heads), rows, f"{self.notebook} over {', '.join(self.grid)} on {self.device} "
                                          f"({self.profile} profile): median (min-max)")
+
+    def leaves_zero(self, level: float = 0.01, name: str = "nbs") -> Table:
+        """Per finished point, the epoch and the optimizer step at which its mAP50-95 first reached `level`: a model
+        from scratch leaves 0 after a number of steps, not of epochs."""
+        from helpers.core import profiles
+        from helpers.train.curves import first_epoch_at
+
+        images = profiles.get(self.profile).n_train
+        rows = []
+        for p in self.ok():
+            steps = images // p.params[name]
+            epoch = first_epoch_at(p.curves["epoch"], p.curves["mAP50-95"], level)
+            rows.append((p.params[name], p.params.get("seed", ""), steps, epoch or "never",
+                         epoch * steps if epoch else "-"))
+        return Table((name, "seed", "steps per epoch", f"first epoch at mAP50-95 >= {level:g}", "optimizer step"),
+                     rows, f"when each recorded run left 0 ({self.device})")
 
     def setup(self, name: str = "nbs") -> str:
         """What the sweep varied and what it kept, as one Markdown paragraph whose every figure is the record's: the
@@ -170,7 +198,7 @@ class SweepRecord:
         images = profiles.get(self.profile).n_train
         plans = ", ".join(f"{r.get('plan_micro_batch', '?')} x {r.get('plan_accumulate', '?')}" for r in first.values())
         lr0 = {v: r["lr0"] for v, r in first.items() if _number(r.get("lr0"))}
-        rule = _rule(lr0)
+        rule = self.lr_rule(name)
         steps = ", ".join(f"{images / v:g} at {v}" for v in values)
         seeds = f"seeds {', '.join(map(str, self.seeds))}" if self.seeds else "one seed"
         then = f" (recorded as `{self.renamed[name]}`, its name then)" if name in self.renamed else ""

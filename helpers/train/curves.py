@@ -80,3 +80,19 @@ def settle_epoch(cols: dict[str, list[float]], share: float = 0.9) -> int | None
         if all(v <= limit for v in loss[i:]):
             return int(cols["epoch"][i])
     return None
+
+
+def first_epoch_at(epochs: list[float], values: list[float], level: float = 0.01) -> int | None:
+    """The first epoch whose value reaches `level` (0.01 mAP50-95: a detector leaving 0), or None."""
+    return next((int(e) for e, v in zip(epochs, values) if v >= level), None)
+
+
+def val_cls_spike(cols: dict[str, list[float]], within: float = 2.0) -> dict[str, float] | None:
+    """The validation class loss at its peak (value, epoch) and the first later epoch where it is back within `within`
+    times the training class loss; None without both losses."""
+    val, train = cols.get("val/cls_loss"), cols.get("train/cls_loss")
+    if not val or not train:
+        return None
+    i = max(range(len(val)), key=val.__getitem__)
+    back = next((int(cols["epoch"][j]) for j in range(i + 1, len(val)) if val[j] <= within * train[j]), None)
+    return {"peak": val[i], "epoch": int(cols["epoch"][i]), "back_by": back, "train_at_peak": train[i]}

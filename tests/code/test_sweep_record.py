@@ -9,7 +9,7 @@ import statistics
 import nbformat
 
 from helpers.core import paths, profiles
-from helpers.records import ledger, sweep_record
+from helpers.records import evidence, ledger, sweep_record
 from helpers.workbook import sweep
 
 
@@ -45,7 +45,9 @@ def test_the_setup_paragraph_states_the_records_own_figures():
         assert f"{r['plan_micro_batch']} x {r['plan_accumulate']}" in text and f"{r['lr0']:.3g}" in text
         assert f"{images / b:g} at {b}" in text
     assert "(the sqrt rule)" in text and f"`{rec.command()}`" in text
-    assert rec.command() == "python -m helpers sweep --only 02 --profile gpu --grid nbs=64,128,256 --seeds 0,1"
+    assert rec.command() == ("python -m helpers sweep --only 02 --profile gpu --grid nbs=64,128,256 --seeds 0,1 "
+                             "--set lr_rule=sqrt")  # the rule it ran under, the profile's default being linear now
+    assert evidence.get("02.sweep").command == rec.command()
 
 
 def test_the_table_has_a_row_per_batch_with_the_median_over_the_seeds():
@@ -59,7 +61,7 @@ def test_the_table_has_a_row_per_batch_with_the_median_over_the_seeds():
 
 def test_a_report_the_runner_writes_is_read_back_by_the_reader(tmp_path):
     grid = {"nbs": [16, 32], "seed": [0]}
-    done = [sweep.Point({"nbs": b, "seed": 0}, "ok", 5.0, {"best_val_mAP50-95": m, "lr0": 0.01},
+    done = [sweep.Point({"nbs": b, "seed": 0}, "ok", 5.0, {"best_val_mAP50-95": m, "lr0": 0.01 * b / 64},
                         {"epoch": [1.0, 2.0], "mAP50-95": [0.0, m]}) for b, m in ((16, 0.2), (32, 0.1))]
     sweep.write_report(tmp_path, paths.NOTEBOOKS / "02_train_b256.ipynb", "quick", grid, {"epochs": 2}, done, "CPU")
     rec = sweep_record.load(tmp_path)

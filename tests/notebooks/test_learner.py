@@ -112,3 +112,49 @@ def test_a_findings_commands_render_exactly_in_the_html(tmp_path, runs):
     assert "<code>pkill -f _temp_</code>" in page  # not "pkill -f" + an italic "temp"
     assert "<code>ss -ltnp | grep &lt;port&gt;</code>" in page  # <port> kept, not swallowed as a tag
     assert "batch=&lt;half&gt;" in page or "batch=128" in page
+
+
+def recorded_command(command: str) -> tuple[str, str | None, list[str], dict]:
+    """(subcommand, profile, notebooks, parameters) of a record's `python -m helpers run|sweep ...` line; a grid's
+    first value stands for its values."""
+    from helpers.core import profiles
+
+    words = shlex.split(command)
+    sub, words = words[3], words[4:]
+    profile, only, sets = None, [], []
+    while words:
+        flag, value = words.pop(0), words.pop(0)
+        if flag == "--profile":
+            profile = value
+        elif flag == "--only":
+            only = value.split(",")
+        elif flag in ("--set", "--grid"):
+            sets.append(value.split(",")[0] if flag == "--grid" else value)
+        elif flag != "--seeds":
+            raise AssertionError(f"unexpected {flag} in {command!r}")
+    return sub, profile, only, profiles.parse_assignments(sets)
+
+
+@pytest.mark.parametrize("key", sorted(evidence.RECORDS))
+def test_a_records_command_runs_today_and_trains_at_the_recorded_lr(key):
+    """Its names pass today's parameter check (a renamed parameter fails here), and the lr0 the command's plan gets
+    today is the lr0 the record ran at (a changed profile default the command does not set fails here)."""
+    from helpers.core import profiles
+    from helpers.train import launch, planner
+    from helpers.train.plan import TrainPlan
+
+    rec = evidence.get(key)
+    if rec.command.startswith("python -m helpers train "):
+        launch.add_launcher_options(launch.parser()).parse_args(shlex.split(rec.command)[4:])
+        return
+    sub, profile, only, values = recorded_command(rec.command)
+    assert sub in ("run", "sweep") and only, rec.command
+    params.check(values, runner.discover(only))
+    summaries = [p for p in rec.paths() if p.name.endswith("-summary.json")]
+    recorded = evidence.summary_figures(summaries[0]).get("lr0") if summaries else None
+    if recorded is not None:
+        fields = {f for f in TrainPlan.__dataclass_fields__}
+        given = {**planner.profile_values(profiles.get(profile)), **{k: v for k, v in values.items() if k in fields}}
+        given.pop("workers", None)  # -1: sized from the cores by the planner; no part of lr0
+        plan = TrainPlan(data="d.yaml", **given)
+        assert plan.lr0 == pytest.approx(recorded, rel=1e-3), (rec.command, plan.lr0, recorded)
