@@ -140,7 +140,7 @@ def c3() -> Claim:
     t4 = "the workbook refuses bf16 on a T4 (compute capability 7.5, no bf16 tensor cores)" if value != "bf16" else ""
     return Claim("3", "bf16 autocast on a T4 gives +22% throughput with no accuracy loss", "refuted",
                  f"{t4}; on the H100, which has them, bf16 ran at {ratio:.2f}x fp16 speed for yolo12n at batch 256 "
-                 "(same run, same memory): a stability lever (no loss scaling), not a speed one",
+                 "(same run, same memory); it needs no loss scaling, and its effect on stability was not measured",
                  _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256")
 
 
@@ -313,7 +313,8 @@ def c10() -> Claim:
                  "COCO mAP 40.4/47.6/53.8/55.4", "partly",
                  f"parameters as Ultralytics builds them (80 classes): {params} M (within {100 * worst:.0f}%); "
                  f"GFLOPs in benchmarks/results/model-sizes.json. Latency: no T4 and no TensorRT here; yolo12n on "
-                 f"{gpu['environment']['device']}, PyTorch fp16 + CUDA graph, batch 1: {b1['median_ms']:.2f} ms. "
+                 f"{gpu['environment']['device']}, PyTorch fp16 + CUDA graph, batch 1: {b1['median_ms']:.2f} ms (another "
+                 "GPU and another runtime: not comparable with the claimed T4 TensorRT times). "
                  "COCO mAP: needs COCO training or the official weights (offline here): not checkable",
                  "CPU; " + gpu["environment"]["device"],
                  "python benchmarks/model_sizes.py; python benchmarks/export_latency.py --weights yolo12n-shapes")
