@@ -19,7 +19,10 @@ def class_histogram(counts: Counter, names: Sequence[str], title: str = "Boxes p
     fig, ax = plt.subplots(figsize=(min(2 + 0.35 * len(ids), 12), 3.2))
     ax.bar([names[i] for i in ids], [counts.get(i, 0) for i in ids], color="#2e86c1")
     absent = sum(1 for i in range(len(names)) if counts.get(i, 0) == 0)
-    ax.set_title(f"{title} ({sum(counts.values())} boxes; {absent} of {len(names)} classes absent)")
+    present = len(names) - absent
+    shown = sum(1 for i in ids if counts.get(i, 0))
+    some = f"; the {shown} most frequent of {present} present shown" if shown < present else ""
+    ax.set_title(f"{title} ({sum(counts.values())} boxes; {absent} of {len(names)} classes absent{some})")
     ax.set_ylabel("boxes")
     ax.tick_params(axis="x", rotation=60 if len(ids) > 8 else 0, labelsize=8)
     fig.tight_layout()

@@ -26,7 +26,7 @@ FOLDER = RESULTS / "sweep-02-h200"  # notebook 02 over the effective batch, two 
 RENAMED = {"effective_batch": "nbs", "micro_batch": "batch", "attention_backend": "attention"}
 # The figures a sweep reports, in its tables' order: (recorded name, column, format).
 FIGURES = (("best_val_mAP50-95", "best mAP50-95", "{:.3f}"), ("last_epoch_mAP50-95", "last mAP50-95", "{:.3f}"),
-           ("train_seconds", "training s", "{:.0f}"), ("train_img_s", "img/s", "{:.0f}"),
+           ("train_seconds", "training s", "{:.0f}"), ("train_img_s", "loop img/s", "{:.0f}"),
            ("train_peak_gib", "peak GiB", "{:.1f}"), ("settle_epoch", "loss settles (epoch)", "{:.0f}"))
 
 

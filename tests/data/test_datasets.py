@@ -57,3 +57,15 @@ def test_root_resolution_matches_ultralytics(tmp_path):
     ours = {s.split: str(s.locations[0]) for s in datasets.split_sources(y)}
     theirs = check_det_dataset(str(y))
     assert ours["train"] == theirs["train"] and ours["val"] == theirs["val"]
+
+
+def test_the_class_histogram_says_how_many_classes_it_leaves_out():
+    from collections import Counter
+
+    from helpers.data import plots
+
+    names = [f"c{i}" for i in range(40)]
+    counts = Counter({i: 40 - i for i in range(35)})  # 35 present, 5 absent
+    assert plots.class_histogram(counts, names, top=30).axes[0].get_title().endswith(
+        "(805 boxes; 5 of 40 classes absent; the 30 most frequent of 35 present shown)")
+    assert plots.class_histogram(counts, names, top=40).axes[0].get_title().endswith("5 of 40 classes absent)")
