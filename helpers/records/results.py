@@ -32,11 +32,12 @@ def read(name: str, folder: Path | None = None) -> dict:
     return json.loads(((folder or RESULTS) / f"{name}.json").read_text())
 
 
-def recorded_error(name: str, folder: Path | None = None) -> str:
-    """The raw error text a doctor record holds (its `RAW: ` line, e.g. doctor-oom-h100): what the doctor is shown
-    where this machine cannot make that failure itself."""
+def recorded_error(name: str, folder: Path | None = None, line: str = "RAW") -> str:
+    """The error text a doctor record holds on its `LINE: ` line (doctor-oom-h100: `RAW`, an oversized allocation;
+    `TRAINING STEP`, a real training step running out): what the doctor is shown where this machine cannot make that
+    failure itself."""
     lines = ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()
-    return next(ln.removeprefix("RAW: ") for ln in lines if ln.startswith("RAW: "))
+    return next(ln.removeprefix(f"{line}: ") for ln in lines if ln.startswith(f"{line}: "))
 
 
 def load(name: str, folder: Path | None = None) -> Run:
