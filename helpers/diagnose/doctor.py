@@ -11,6 +11,7 @@ import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from helpers.core.tables import md_text
@@ -93,6 +94,17 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
         [f"`export MASTER_PORT={free_port()}` (`doctor.free_port()` picks a free one)",
          "find the holder: `ss -ltnp | grep <port>` (or `lsof -i :<port>`); stop stale workers: `pkill -f _temp_`"],
         "02_train_b256 §6")),
+    (r"collective operation timeout|Timed out waiting \d+ ?ms for|Watchdog caught collective|NCCL.*[Tt]imeout|"
+     r"ProcessGroup\w* .*timed out", lambda t: Finding(
+        "collective-hang", "a training process waited in a collective (DDP's gradient all-reduce) until it timed out",
+        "another process never reached it: it stopped or crashed, is stuck (its loader, validation, a file lock), or "
+        "runs a different number of steps (uneven batches, a branch only some ranks take)",
+        ["see where each process is: `py-spy dump --pid <pid>` on every worker (`pip install py-spy`)",
+         "`NCCL_DEBUG=INFO TORCH_DISTRIBUTED_DEBUG=DETAIL` names the rank and the collective that did not match",
+         "every rank must take the same number of steps: the same images per rank each epoch (the workbook's loaders "
+         "split them so), no rank-dependent `if` around a forward/backward",
+         "a process that died: its own error is higher up in the log; torchrun's `--max-restarts N` restarts the group, "
+         "which resumes from last.pt"], "02_train_b256 §6")),
     (r"is not a valid YOLO argument|valid YOLO argument", lambda t: Finding(
         "unknown-argument", "Ultralytics rejected a training argument it does not have",
         "tutorials use names like accumulate, grad_clip_norm, mosaic_prob, amp_dtype that Ultralytics never had",
@@ -194,6 +206,55 @@ def _missing_yaml(t: str) -> Finding | None:
                    "01_dataset_prep §3")
 
 
+def read_run(run: str | Path) -> list[Finding]:
+    """What a finished run's results.csv shows that no error says: mAP that never left 0, or a validated mAP that
+    collapsed to under half its best while training went on. `run` is the run folder or its results.csv."""
+    from helpers.train import curves, lr
+    from helpers.train.plan import TrainPlan
+
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    cols = curves.load(folder / "results.csv" if run.is_dir() else run)
+    maps, epochs = cols.get(curves.MAP50_95, []), [int(e) for e in cols.get("epoch", [])]
+    found = []
+    if maps and max(maps) < MAP_ZERO:
+        plan = TrainPlan.from_json((folder / "plan.json").read_text()) if (folder / "plan.json").exists() else None
+        known = plan is not None and plan.train_images > 0
+        steps = f" ({lr.total_steps(len(maps), plan.train_images, plan.effective_batch):.0f} optimizer steps)" \
+            if known else ""
+        more = lr.proposal(len(maps), plan.train_images, plan.nbs, plan.effective_batch) if known else ""
+        found.append(Finding(
+            "map-zero", f"mAP50-95 stayed below {MAP_ZERO:g} in all {len(maps)} epochs{steps}",
+            "a detector from scratch leaves 0 only after enough optimizer steps (notebook 02's sweep counts them per "
+            "batch); fewer images per step, more epochs or starting weights get there; so do labels that match the "
+            "images",
+            [f"more optimizer steps: {more} would meet the workbook's step floor" if more else
+             "more optimizer steps: a smaller effective batch (`nbs`) or more epochs; the plan's step floor row says "
+             "what it misses",
+             "start from weights: `plan.replace(weights='starter')` or your own `.pt`",
+             "check the labels: `python -m helpers validate path/to/data.yaml`, and look at them drawn (notebook 01)"],
+            "02_train_b256 §4, 02b_when_b256_pays"))
+    for i in range(1, len(maps)):
+        best = max(maps[:i])
+        if best >= COLLAPSE_FROM and maps[i] < best / 2:
+            top = maps.index(best)
+            found.append(Finding(
+                "map-collapse", f"the validated mAP50-95 fell from {best:.3f} (epoch {epochs[top]}) to {maps[i]:.3f} "
+                f"(epoch {epochs[i]})",
+                "validation uses BatchNorm's running statistics, which trail weights that large clipped steps move "
+                "fast; the model itself often recovers the next epoch (a training loss that kept falling says so)",
+                ["BatchNorm momentum that follows the batch: `plan.replace(bn_rule='linear')`",
+                 "a smaller learning rate: `plan.replace(lr_rule='sqrt')`",
+                 "count the collapses over a run, not one epoch: notebook 04 §2 and notebook 02b read them from "
+                 "recorded runs"], "04_stability_recipe §2"))
+            break
+    return found
+
+
+MAP_ZERO = 0.01  # below it a detector finds nothing (notebook 02's step table counts from here)
+COLLAPSE_FROM = 0.1  # a collapse is counted once a run's mAP50-95 has reached this
+
+
 def diagnose(exc_or_text: BaseException | str) -> Finding | None:
     """The first rule that matches the error (its whole exception chain), or None."""
     text = _text(exc_or_text)
@@ -213,6 +274,13 @@ class Findings(dict):
         finding = diagnose(error)
         self[name] = finding.kind if finding else None
         return finding
+
+    def read(self, name: str, run: str | Path) -> Finding | None:
+        """A finished run that raised nothing: what `read_run` finds in its results.csv (the first finding)."""
+        found = read_run(run)
+        print(f"read: {Path(run).name}: {len(found)} finding(s)")
+        self[name] = found[0].kind if found else None
+        return found[0] if found else None
 
 
 def train(plan: Any, retry_oom: bool = False, max_retries: int = 3, **kwargs: Any) -> Any:

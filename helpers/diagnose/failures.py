@@ -178,3 +178,47 @@ def killed_training(plan, profile: str | None = None, after_epochs: int = 1, tim
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return run
+
+
+def _rank(rank: int, port: int, timeout_s: float, out) -> None:
+    """One process of a two-process group: rank 0 enters an all-reduce, rank 1 never does (it is busy past the
+    timeout), as a rank stuck in its loader or on another branch leaves DDP's gradient all-reduce."""
+    import time
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+                            timeout=timedelta(seconds=timeout_s))
+    try:
+        if rank == 0:
+            try:
+                dist.all_reduce(torch.zeros(1))
+                out.put("no error")
+            except Exception as e:  # noqa: BLE001 - the point is to report it
+                out.put(f"{type(e).__module__}.{type(e).__name__}: {e}")
+        else:
+            time.sleep(timeout_s + 3)
+    finally:
+        dist.destroy_process_group()
+
+
+def collective_timeout(timeout_s: float = 3.0) -> str:
+    """What the waiting process of a hung multi-process run raises (gloo on the CPU; NCCL's watchdog says the same
+    of a GPU group): two processes, one of which never reaches the all-reduce the other waits in."""
+    import multiprocessing as mp
+
+    from helpers.diagnose.doctor import free_port
+
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    port = free_port()
+    procs = [ctx.Process(target=_rank, args=(r, port, timeout_s, out)) for r in (0, 1)]
+    for p in procs:
+        p.start()
+    try:
+        return out.get(timeout=120)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()

@@ -82,6 +82,9 @@ RECORDS: dict[str, Record] = {
         "`benchmarks/results/workbook-gpu-h200/03_memory_speed.html`; real-training speed against plain Ultralytics, "
         "each configuration in a fresh process: section 6.",
         omit=("b256_stock_peak_gib", "b256_lean_peak_gib", "b256_lean_speed_vs_stock")),  # section 2's tables, not this run
+    "04.recipe": Record(
+        "the stability recipe of its day, 30 epochs at batch 256: its per-epoch log", H200, "2026-12-01",
+        "python -m helpers run --profile gpu --only 04", ("workbook-gpu-h200/04-recipe-gpu-results.csv",)),
     "04.nan": Record(
         "the NaN guard demo: the images of two consecutive steps made NaN", H200, "2026-12-01",
         "python -m helpers run --profile gpu --only 04", ("workbook-gpu-h200/04-nan-gpu-guard_events.csv",)),

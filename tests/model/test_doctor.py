@@ -166,3 +166,45 @@ def test_a_truncated_checkpoint_is_a_checkpoint_finding(tmp_path):
         YOLO(str(cut))
     f = doctor.diagnose(e.value)
     assert f.kind == "checkpoint" and str(cut) in f.what
+
+
+@pytest.mark.slow
+def test_a_process_that_never_reaches_the_all_reduce_is_a_collective_hang():
+    err = failures.collective_timeout(timeout_s=2.0)
+    assert "Timed out" in err, err  # gloo's own words, from the process left waiting
+    assert doctor.diagnose(err).kind == "collective-hang"
+    nccl = ("[Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=12, OpType=ALLREDUCE, NumelIn=1, "
+            "Timeout(ms)=600000) ran for 600029 milliseconds before timing out.")
+    assert doctor.diagnose(nccl).kind == "collective-hang"
+
+
+def _results(folder, maps, cls=None):
+    """A results.csv with these mAP50-95 values per epoch (Ultralytics' column names)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["epoch,train/cls_loss,metrics/mAP50-95(B)"]
+    rows += [f"{i},{(cls or [1.0] * len(maps))[i - 1]},{m}" for i, m in enumerate(maps, 1)]
+    (folder / "results.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_a_run_whose_map_never_left_zero_is_read_with_its_steps(tmp_path):
+    from helpers.train.plan import TrainPlan
+
+    run = _results(tmp_path / "zero", [0.0, 0.0, 0.004])
+    (run / "plan.json").write_text(TrainPlan(data="d.yaml", train_images=64, batch=16, nbs=16, epochs=3).to_json())
+    (finding,) = doctor.read_run(run)
+    assert finding.kind == "map-zero" and "all 3 epochs (12 optimizer steps)" in finding.what
+    assert "would meet the workbook's step floor" in finding.fix[0]
+    assert doctor.read_run(_results(tmp_path / "learned", [0.0, 0.02, 0.3])) == []
+
+
+def test_a_collapse_of_the_validated_map_is_read_from_the_recorded_recipe_run():
+    from helpers.records import evidence
+
+    path = evidence.get("04.recipe").paths()[0]
+    (finding,) = doctor.read_run(path)
+    maps = [float(r["metrics/mAP50-95(B)"]) for r in evidence.csv_rows(path)]
+    fall = next(i for i in range(1, len(maps)) if doctor.COLLAPSE_FROM <= max(maps[:i]) and maps[i] < max(maps[:i]) / 2)
+    assert finding.kind == "map-collapse"
+    assert f"fell from {max(maps[:fall]):.3f}" in finding.what and f"to {maps[fall]:.3f} (epoch {fall + 1})" in finding.what
+    assert doctor.read_run(evidence.get("02.train").paths()[1]) == []  # a run that rose and stayed up
