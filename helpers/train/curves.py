@@ -35,8 +35,11 @@ def final(cols: dict[str, list[float]]) -> dict[str, float]:
     return {short: cols[k][-1] for short, k in METRICS.items() if k in cols}
 
 
-def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
-    """Three panels: train/val loss components, mAP50-95 and mAP50, and lr (parameter group 0)."""
+def plot(cols: dict[str, list[float]], title: str = "", before: float | None = None) -> Figure:
+    """Three panels: train/val loss components, mAP50-95 and mAP50 (with the model's mAP50-95 `before` training as
+    epoch 0, where given), and lr (parameter group 0); whole epochs on every axis."""
+    from matplotlib.ticker import MaxNLocator
+
     ep = cols["epoch"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     parts = [k.split("/")[1].removesuffix("_loss") for k in cols if k.startswith("train/") and k.endswith("_loss")]
@@ -52,10 +55,14 @@ def plot(cols: dict[str, list[float]], title: str = "") -> Figure:
         key = METRICS[label]
         if key in cols:
             axes[1].plot(ep, cols[key], marker="o", ms=3, label=label)
+    if before is not None:
+        axes[1].plot([0], [before], marker="s", ms=6, color="C0", linestyle="none", label="mAP50-95 before training")
     axes[1].set(title="validation mAP", xlabel="epoch", ylim=(0, None))
     axes[1].legend(fontsize=7)
     axes[2].plot(ep, cols.get("lr/pg0", []), marker="o", ms=3, color="C3")
     axes[2].set(title="lr (end of epoch, group 0)", xlabel="epoch")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
