@@ -51,7 +51,7 @@ STORES = {  # the gpu profile with each store forced (helpers.pipeline.store), a
 PLANS.update(STORES)
 LEAN = {"workbook-lean"}
 DEFAULT_PLANS = "store-gpu,store-host,store-jpeg"
-STEP_PLANS = {"store-gpu"}  # the store plans whose GPU-only step is measured (the others share its step)  # the memory plan: reported beside the fastest, not a candidate for it
+STEP_PLANS = {"store-gpu"}  # the store plans whose GPU-only step is measured (the others share its step)
 # GPU-only step variants measured beside the plans (helpers.train.probe.ProbeConfig fields)
 STEP_VARIANTS: dict[str, dict] = {
     "stock": dict(attention="stock", deterministic=True),
@@ -79,7 +79,6 @@ def child_plan(a: argparse.Namespace) -> dict:
     import helpers  # noqa: F401  (offline before ultralytics is imported)
     from helpers.core import paths, profiles
     from helpers.measure.wallclock import EpochClock
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     from helpers.pipeline import store as stores
@@ -214,7 +213,6 @@ def child_profile(a: argparse.Namespace) -> dict:
 
     import helpers  # noqa: F401
     from helpers.core import profiles
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     state: dict = {"i": 0, "prof": None}
@@ -546,7 +544,7 @@ def orchestrate(a: argparse.Namespace) -> int:
                   "--device", a.device]
         return common, common + ["--epochs", str(a.epochs), "--project", str(work / "runs"), *val]
 
-    common, wb = args(data, a.cache)
+    common, _ = args(data, a.cache)
     plans = [p for p in a.plans.split(",") if p]
     datasets = [("", data, a.cache, plans)]  # (suffix, yaml, cache, plans)
     if a.jpeg_set:  # real JPEG files, decoded from disk every epoch by plain Ultralytics (cache off)

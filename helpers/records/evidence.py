@@ -142,6 +142,29 @@ def summary_figures(path: Path) -> dict[str, Any]:
     return {r["name"]: r["value"] for nb in doc["results"] for r in nb["records"]}
 
 
+RECORDED = "[recorded] "  # how helpers.record prints a figure: `[recorded] name: value unit`
+
+
+def recorded_lines(text: str) -> dict[str, Any]:
+    """{name: value} of the `[recorded] name: value unit` lines in a notebook's saved output (a record's .md)."""
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith(RECORDED) and ": " in line:
+            name, value = line.removeprefix(RECORDED).split(": ", 1)
+            out[name.strip()] = recorded_value(value.strip())
+    return out
+
+
+def recorded_value(text: str) -> Any:
+    """A recorded value as helpers.record writes it: a number (its unit dropped) or the text itself."""
+    first = text.split(" ", 1)[0]
+    try:
+        number = float(first)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in first else number
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]

@@ -12,6 +12,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from helpers.train import lr
 from helpers.core import paths
@@ -87,19 +88,9 @@ def _device(name: str) -> str:
     return results.load(name, RESULTS).device
 
 
-def _recorded(path: str) -> dict[str, float]:
+def _recorded(path: str) -> dict[str, Any]:
     """{name: value} of the `[recorded] name: value unit` lines a notebook printed (saved in a results file)."""
-    out = {}
-    for m in re.finditer(r"^\[recorded\] ([\w.-]+): (\S+)", (RESULTS / path).read_text(), flags=re.M):
-        try:
-            out[m.group(1)] = float(m.group(2))
-        except ValueError:
-            out[m.group(1)] = m.group(2)
-    return out
-
-
-def _csv(path: str) -> list[dict[str, str]]:
-    return evidence.csv_rows(RESULTS / path)
+    return evidence.recorded_lines((RESULTS / path).read_text())
 
 
 def c1() -> Claim:

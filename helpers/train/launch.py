@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
-import json
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from helpers.core import profiles
@@ -74,10 +74,9 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def resume_target(where: str, plan: TrainPlan) -> tuple[TrainPlan, "Path"]:
+def resume_target(where: str, plan: TrainPlan) -> tuple[TrainPlan, Path]:
     """(the plan to resume with, the checkpoint) for --resume: a run folder (its weights/last.pt and plan.json),
     a .pt file (its run folder's plan.json when there is one), or '' (the plan's own last.pt)."""
-    from pathlib import Path
 
     from helpers.train.run import newest_checkpoint
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from helpers.tricks.registry import Option, Row, Trick, with_plan
+from helpers.tricks.registry import Option, Trick, with_plan
 
 
 class AtomicPath(type(Path())):

@@ -259,7 +259,7 @@ def version_rows(installed: dict[str, str | None] | None = None,
         if have is None:
             verdict = "missing"
         elif lock and have != lock:
-            verdict = f"differs from the lock: recorded figures and checked outputs may not match (make setup)"
+            verdict = "differs from the lock: recorded figures and checked outputs may not match (make setup)"
         elif rec and have.split("+")[0] != rec.split("+")[0]:
             verdict = (f"the GPU results were recorded with {rec}: figures measured here are this machine's" if not lock
                        else "as locked; the GPU results were recorded with another version")

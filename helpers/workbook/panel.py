@@ -21,7 +21,6 @@ from helpers.train.plan import TrainPlan
 from helpers.train import plan_view
 from helpers.tricks import registry
 from helpers.workbook import redraw
-from helpers.workbook.redraw import slider  # noqa: F401  (its old home: notebooks' callers may import it from here)
 
 HEADLESS_VAR = "WORKBOOK_HEADLESS"
 

@@ -18,9 +18,12 @@ def test_listing_reads_as_prose():
 
 
 def test_values_as_helpers_record_writes_them():
-    assert lessons._value("epoch-overhead-bound") == "epoch-overhead-bound"
-    assert lessons._value("94.6 %") == 94.6 and lessons._value("286") == 286 and isinstance(lessons._value("2.0"), float)
-    assert lessons._value("12/12") == "12/12"
+    value = evidence.recorded_value
+    assert value("epoch-overhead-bound") == "epoch-overhead-bound"
+    assert value("94.6 %") == 94.6 and value("286") == 286 and isinstance(value("2.0"), float)
+    assert value("12/12") == "12/12"
+    assert evidence.recorded_lines("[recorded] verdict: data-bound\n[recorded] img_s: 82 img/s\nother") == \
+        {"verdict": "data-bound", "img_s": 82}
 
 
 def test_recorded_figures_from_md_tables_and_summaries():

@@ -11,7 +11,6 @@ import pytest
 
 from helpers.core import paths
 from helpers.workbook import params, runner
-from helpers.train import planner
 
 
 def write_nb(path, params_src):

@@ -94,7 +94,6 @@ def test_train_runs_with_panel_values_and_stop_sets_trainer_stop(monkeypatch):
 def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
     """Ultralytics ORs its own stop rule into trainer.stop at the epoch's end: a 5-epoch run stops after epoch 1."""
     from helpers.core import profiles
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     prof = profiles.get("quick").replace(imgsz=64, n_train=16, n_val=4)
@@ -134,7 +133,6 @@ def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
 def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys, runs):
     """After the Train button's run the panel prints its plan, losses and mAP, and keeps it as `latest`."""
     from helpers.core import profiles
-    from helpers.train.plan import TrainPlan
     from helpers.train.run import train
 
     monkeypatch.setenv(P.HEADLESS_VAR, "1")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers.core import profiles
-from helpers.data import sources, synthetic
+from helpers.data import synthetic
 from helpers.pipeline.augment import FILL, GpuAugment, unsupported
 from helpers.train import planner
 
