@@ -10,11 +10,12 @@ or the real batch-256 recipe. Core imports no train module: the package root giv
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from helpers.core.names import closest
 
 ENV_VAR = "WORKBOOK_PROFILE"
 
@@ -32,12 +33,6 @@ def plan_fields() -> dict[str, Any]:
     if _plan_fields is None:
         raise RuntimeError("no TrainPlan fields given to helpers.core.profiles (import the `helpers` package)")
     return _plan_fields()
-
-
-def _closest(name: str, known: list[str]) -> str:
-    """' (did you mean X?)' for the nearest known name, or ''."""
-    near = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class Profile:
     def check(self) -> None:
         """An override naming no TrainPlan field is an error naming the closest field."""
         known = list(plan_fields())
-        bad = [f"{k!r}{_closest(k, known)}" for k in self.overrides if k not in known]
+        bad = [f"{k!r}{closest(k, known)}" for k in self.overrides if k not in known]
         if bad:
             raise KeyError(f"profile {self.name!r} overrides no TrainPlan field {', '.join(bad)}")
 
@@ -77,7 +72,7 @@ class Profile:
         defaults = plan_fields()
         if name in defaults:
             return defaults[name]
-        raise AttributeError(f"{type(self).__name__} has no setting {name!r}{_closest(name, [*self.own(), *defaults])}")
+        raise AttributeError(f"{type(self).__name__} has no setting {name!r}{closest(name, [*self.own(), *defaults])}")
 
     @classmethod
     def own(cls) -> list[str]:
@@ -91,7 +86,7 @@ class Profile:
         unknown = [k for k in changes if k not in own and k not in plan]
         if unknown:
             known = [*own, *plan]
-            raise KeyError(f"Unknown profile field(s) {', '.join(f'{k!r}{_closest(k, known)}' for k in unknown)}")
+            raise KeyError(f"Unknown profile field(s) {', '.join(f'{k!r}{closest(k, known)}' for k in unknown)}")
         coerced = {k: _coerce(getattr(self, k), v) for k, v in changes.items()}
         overrides = {**self.overrides, **{k: v for k, v in coerced.items() if k not in own}}
         return dataclasses.replace(self, **{k: v for k, v in coerced.items() if k in own}, overrides=overrides)

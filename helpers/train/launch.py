@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core import profiles
-from helpers.train.plan import ENV_VAR, TrainPlan, closest
+from helpers.core.names import closest
+from helpers.train.plan import ENV_VAR, TrainPlan
 from helpers.train.planner import profile_values
 from helpers.train import plan_view
 from helpers.train import planner

@@ -18,7 +18,6 @@ as rows, tables and a summary is `helpers.train.plan_view` (`plan_view.explain(p
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core import paths
+from helpers.core.names import closest
 from helpers.train import lr
 from helpers.tricks import registry
 from helpers.tricks.recipe import AUGMENT_PRESETS
@@ -47,13 +47,6 @@ OWNED.update(lr0="lr_fixed", warmup_epochs="warmup_fixed")
 
 class PlanError(ValueError):
     """A plan that cannot run as given; the message names the field and what it accepts."""
-
-
-def closest(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """' (did you mean X?)' for the nearest known name, or ''."""
-    spelled = {str(k).lower(): k for k in known}  # case aside: 'adamx' is nearest 'Adamax'
-    near = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.5)
-    return f" (did you mean {spelled[near[0]]!r}?)" if near else ""
 
 
 def one_size(imgsz: Any) -> Any:

@@ -10,9 +10,10 @@ are recognised.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
+
+from helpers.core import names
 
 # train_dual.py / YOLOv5-style command-line spellings -> the Ultralytics argument (or why there is none)
 TRAIN_DUAL = {
@@ -75,8 +76,8 @@ def did_you_mean(key: str, real: set[str] | None = None) -> str:
     real = real if real is not None else _ultralytics_keys()
     if key in TRAIN_DUAL:
         return f"did you mean {TRAIN_DUAL[key]}? ('{key}' is a train_dual.py spelling)"
-    near = difflib.get_close_matches(key.replace("-", "_"), sorted(real | set(TUTORIAL_KEYS)), n=1, cutoff=0.6)
-    return f"did you mean {near[0]!r}?" if near else "not an Ultralytics argument nor a known tutorial argument"
+    near = names.nearest(key.replace("-", "_"), sorted(real | set(TUTORIAL_KEYS)), cutoff=0.6)
+    return f"did you mean {near!r}?" if near else "not an Ultralytics argument nor a known tutorial argument"
 
 
 def translate(tutorial: dict[str, Any]) -> Translation:

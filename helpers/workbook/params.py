@@ -8,12 +8,12 @@ cell binds (`P`, imports) are not parameters. Papermill itself only logs "Passed
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.core import names
 from helpers.records.sweep_record import RENAMED  # parameters renamed to the TrainPlan field they set: old -> new
 
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
@@ -89,8 +89,8 @@ def _problem(name: str, value: Any, where: dict[str, Parameter], known: set[str]
     if not where:
         if RENAMED.get(name) in known:
             return f"unknown parameter {name!r}: it is now called {RENAMED[name]!r}, the TrainPlan field it sets"
-        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
-        hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(known))}"
+        near = names.nearest(name, sorted(known))
+        hint = f"; did you mean {near!r}?" if near else f"; known: {', '.join(sorted(known))}"
         return f"unknown parameter {name!r}{hint}"
     wrong = [f"{nb} expects {p.annotation}" for nb, p in where.items() if not p.accepts(value)]
     if wrong:

@@ -120,3 +120,11 @@ def test_every_notebook_parameter_named_like_a_plan_field_reaches_the_plan_under
         for field, name in passed:  # a parameter handed to a plan field of another name is a hand mapping
             if field in fields and name in declared:  # lr0 -> lr_fixed: Ultralytics' own name, the plan's OWNED
                 assert field == name or OWNED.get(name) == field, f"{nb.stem}: {field}={name}"
+
+
+def test_one_nearest_name_rule_case_aside():
+    from helpers.core import names
+
+    assert names.nearest("adamx", ["SGD", "Adamax", "AdamW"]) == "Adamax"
+    assert names.closest("atention", ["attention", "amp"]) == " (did you mean 'attention'?)"
+    assert names.nearest("zzz", ["attention"]) is None and names.closest("zzz", ["attention"]) == ""
