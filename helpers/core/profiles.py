@@ -197,16 +197,21 @@ def resolve(name: str | None, base: Profile | None = None, **values: Any) -> Pro
     return target.replace(**overrides)
 
 
-def parse_assignments(items: list[str] | None) -> dict[str, Any]:
-    """Parse ['imgsz=96', 'cache=false'] from the command line into typed values (YAML scalars)."""
+def parse_value(raw: str) -> Any:
+    """A command-line value as YAML reads it: 64 -> int, 0.01 -> float, false -> False, ram -> 'ram', '' -> ''."""
     import yaml
 
+    return yaml.safe_load(raw) if raw.strip() else ""  # NAME= sets the empty string
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """Parse ['imgsz=96', 'cache=false'] from the command line into typed values (YAML scalars)."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise ValueError(f"Expected NAME=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""  # NAME= sets the empty string
+        out[key.strip()] = parse_value(raw)
     return out
 
 

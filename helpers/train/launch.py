@@ -37,13 +37,6 @@ FLAGS = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(Tra
 PLAN_OPTIONS = {"profile": "--profile", "data": "--data", **FLAGS, "set": "--set"}
 
 
-def _value(text: str) -> Any:
-    """A command-line value as YAML reads it: 64 -> int, 0.01 -> float, false -> False, ram -> 'ram'."""
-    import yaml
-
-    return yaml.safe_load(text) if text.strip() else ""
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that names the nearest option for one it does not know (`--attenton` -> `--attention`)."""
 
@@ -63,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
                     help="synthetic | coco8 | coco128 | path/to/data.yaml | a folder (default: synthetic)")
     for f in dataclasses.fields(TrainPlan):
         if f.name in FLAGS:
-            ap.add_argument(FLAGS[f.name], dest=f.name, type=_value, default=None, metavar="VALUE",
+            ap.add_argument(FLAGS[f.name], dest=f.name, type=profiles.parse_value, default=None, metavar="VALUE",
                             help=f"TrainPlan.{f.name} (default: the profile's, else {f.default!r})")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a further real Ultralytics argument, e.g. close_mosaic=15 (repeatable)")
@@ -183,12 +176,7 @@ def given_plan_options(a: argparse.Namespace) -> list[str]:
 def plan_from_args(a: argparse.Namespace) -> TrainPlan:
     """The plan the parsed options describe: the profile's defaults, the dataset resolved, then the options."""
     overrides = {name: getattr(a, name) for name in FLAGS if getattr(a, name) is not None}
-    extra = {}
-    for item in a.set:
-        if "=" not in item:
-            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        extra[k.strip()] = _value(v)
+    extra = profiles.parse_assignments(a.set)  # --set NAME=VALUE, values as YAML reads them
     if extra:
         overrides["extra"] = extra
     return planner.from_profile(profiles.get(a.profile), dataset="synthetic" if a.data is None else a.data,
