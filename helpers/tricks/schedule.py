@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from helpers.train import lr
 from helpers.tricks.registry import Option, Row, Trick
 
 
@@ -36,7 +37,7 @@ class Schedule:
         """Ultralytics' own factor at epoch e (its one_cycle cosine or its linear decay)."""
         if self.cos:
             return ((1 - math.cos(e * math.pi / self.epochs)) / 2) * (self.lrf - 1) + 1
-        return max(1 - e / self.epochs, 0) * (1.0 - self.lrf) + self.lrf
+        return lr.ultralytics_lf(e, self.epochs, self.lrf)
 
     def __call__(self, e: float) -> float:
         r = self.restart_epoch
