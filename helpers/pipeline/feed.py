@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from helpers.pipeline import augment, store as stores
+from helpers.pipeline.images import batch_boxes
 from helpers.pipeline.loader import IndexLoader
 
 WORDS = {"gpu": "resident on the GPU", "host": "pinned host memory, staged one step ahead",
@@ -92,7 +93,7 @@ class Feed:
                 self._pool = torch.arange(len(s), device=idx.device)
             pool = self._pool
         else:  # the batch's own images, staged for it; mosaic partners from the batch
-            images, hw, boxes = batch.pop("store_images"), s.hw[idx], stores.batch_boxes(s.boxes, idx)
+            images, hw, boxes = batch.pop("store_images"), s.hw[idx], batch_boxes(s.boxes, idx)
             sample = pool = torch.arange(idx.numel(), device=device)
         out = self._augment(images, hw, boxes, sample, pool, device, dtype)
         batch.update(out)

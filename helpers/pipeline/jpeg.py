@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from helpers.pipeline.augment import FILL, BoxSource
-from helpers.pipeline.store import box_table, load_rgb
+from helpers.pipeline.images import box_table, load_rgb
 
 QUALITY = 95
 CHUNK = 1024  # images encoded at a time (their bytes then join the one buffer)

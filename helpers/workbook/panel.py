@@ -11,7 +11,6 @@ calls the same functions. `panel.plan(base)` is the base plan with the panel's v
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +20,8 @@ from helpers.train.plan import TrainPlan
 from helpers.train import plan_view
 from helpers.tricks import registry
 from helpers.workbook import redraw
+from helpers.workbook.redraw import headless
 
-HEADLESS_VAR = "WORKBOOK_HEADLESS"
 
 def _choices() -> dict[str, tuple]:
     """A TrainPlan field -> the values its dropdown offers: the panel's own lists for the sizes, the plan's tables for
@@ -48,17 +47,6 @@ NUMBERS = {"epochs": (1, 2000)}  # name -> (min, max): an integer box
 FLAGS = tuple(o.name for o in registry.options() if o.type is bool)  # the tricks' switches (nan_guard ...): checkboxes
 LABELS = {"nbs": "effective batch (nbs)", "batch": "micro-batch (0 = plan)", "lr_rule": "lr rule",
           "attention": "attention", "amp": "AMP dtype", "weights": "start from", "imgsz": "image size"}
-
-
-def headless() -> bool:
-    """True when no one can click: $WORKBOOK_HEADLESS is set (the workbook runner sets it) or ipywidgets is missing."""
-    if os.environ.get(HEADLESS_VAR, "").strip() not in ("", "0"):
-        return True
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return True
-    return False
 
 
 def as_plan(v: dict[str, Any], base: TrainPlan | None = None) -> TrainPlan:

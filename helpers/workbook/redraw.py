@@ -11,8 +11,22 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Callable
 from typing import Any
+
+HEADLESS_VAR = "WORKBOOK_HEADLESS"  # set by the workbook's runner: nobody can click
+
+
+def headless() -> bool:
+    """True when no one can click: $WORKBOOK_HEADLESS is set (the workbook runner sets it) or ipywidgets is missing."""
+    if os.environ.get(HEADLESS_VAR, "").strip() not in ("", "0"):
+        return True
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return True
+    return False
 
 
 def png(fig: Any) -> bytes:
@@ -45,8 +59,6 @@ def slider(fn: Callable[[float], Any], name: str, value: float, lo: float = 0.0,
     """Draw `fn(value)` (the matplotlib figure it returns, or else draws) as plain output; with widgets, a slider
     over `name` redraws it when released. Returns that widget (None headless: no ipywidgets, or $WORKBOOK_HEADLESS)."""
     from IPython.display import display
-
-    from helpers.workbook.panel import headless
 
     first = image(fn(value), f"{name} = {value:g}")
     if headless():

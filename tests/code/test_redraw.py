@@ -24,7 +24,7 @@ def figure(conf: float):
 
 
 def test_headless_draws_once_as_plain_output(monkeypatch, shown):
-    monkeypatch.setenv(panel.HEADLESS_VAR, "1")
+    monkeypatch.setenv(redraw.HEADLESS_VAR, "1")
     open_before = plt.get_fignums()  # other tests' figures
     assert redraw.slider(figure, "conf", 0.25) is None
     ((bundle, raw),) = shown
@@ -33,7 +33,7 @@ def test_headless_draws_once_as_plain_output(monkeypatch, shown):
 
 
 def test_with_widgets_one_output_holds_the_widget_and_the_drawing_and_a_move_redraws(monkeypatch, shown):
-    monkeypatch.delenv(panel.HEADLESS_VAR, raising=False)
+    monkeypatch.delenv(redraw.HEADLESS_VAR, raising=False)
     seen, open_before = [], plt.get_fignums()
 
     def draw(conf):
@@ -56,7 +56,7 @@ def test_with_widgets_one_output_holds_the_widget_and_the_drawing_and_a_move_red
 
 
 def test_panel_shows_its_values_as_text_beside_the_widgets(monkeypatch, shown):
-    monkeypatch.delenv(panel.HEADLESS_VAR, raising=False)
+    monkeypatch.delenv(redraw.HEADLESS_VAR, raising=False)
     p = panel.Panel({"epochs": 3, "nbs": 64, "batch": 8}, title="t")
     p.show()
     ((bundle, raw),) = shown

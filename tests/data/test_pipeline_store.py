@@ -13,7 +13,7 @@ import torch
 
 from helpers.data import synthetic
 from helpers.pipeline import augment as gpu_augment
-from helpers.pipeline import jpeg, store as stores
+from helpers.pipeline import images, jpeg, store as stores
 from helpers.pipeline.loader import IndexLoader
 from helpers.pipeline.augment import FILL, GpuAugment
 
@@ -136,9 +136,9 @@ def test_a_batch_staged_from_host_memory_is_the_same_batch(shapes):
         idx = batch["store_idx"]
         assert torch.equal(batch["store_images"], store.images[idx])
         local = torch.arange(idx.numel())
-        a = aug.augment(store.images[idx], store.hw[idx], stores.batch_boxes(store.boxes, idx), local, local,
+        a = aug.augment(store.images[idx], store.hw[idx], images.batch_boxes(store.boxes, idx), local, local,
                         torch.Generator().manual_seed(1))
-        b = aug.augment(batch["store_images"], host.hw[idx], stores.batch_boxes(host.boxes, idx), local, local,
+        b = aug.augment(batch["store_images"], host.hw[idx], images.batch_boxes(host.boxes, idx), local, local,
                         torch.Generator().manual_seed(1))
         assert torch.equal(a["img"], b["img"]) and torch.allclose(a["bboxes"], b["bboxes"])
         seen += idx.tolist()

@@ -6,6 +6,7 @@ import types
 import pytest
 
 from helpers.workbook import panel as P
+from helpers.workbook import redraw
 from helpers.train import planner
 
 VALUES = {"model": "yolo12n.yaml", "imgsz": 640, "epochs": 30, "nbs": 256, "batch": 64,
@@ -51,7 +52,7 @@ def test_every_panel_value_reaches_the_plan_field_of_the_same_name():
 
 
 def test_headless_panel_holds_the_parameters(monkeypatch, capsys):
-    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+    monkeypatch.setenv(redraw.HEADLESS_VAR, "1")
     p = P.Panel(VALUES)
     assert p.values() == VALUES and p.get("imgsz", "epochs") == (640, 30)
     p.show()
@@ -63,7 +64,7 @@ def test_headless_panel_holds_the_parameters(monkeypatch, capsys):
 
 
 def test_widgets_follow_and_drive_the_values(monkeypatch):
-    monkeypatch.delenv(P.HEADLESS_VAR, raising=False)
+    monkeypatch.delenv(redraw.HEADLESS_VAR, raising=False)
     p = P.Panel(VALUES, on_plan=lambda v: None, on_train=lambda v, panel: None)
     box = p.widget()
     assert box.children and set(p.controls) == set(VALUES)
@@ -78,7 +79,7 @@ def test_widgets_follow_and_drive_the_values(monkeypatch):
 
 
 def test_train_runs_with_panel_values_and_stop_sets_trainer_stop(monkeypatch):
-    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+    monkeypatch.setenv(redraw.HEADLESS_VAR, "1")
     seen = {}
     p = P.Panel(VALUES, on_train=lambda v, panel: seen.update(v))
     p.start_training()  # headless: in the foreground
@@ -105,7 +106,7 @@ def test_stop_button_ends_a_real_training_after_the_current_epoch(runs):
 
 
 def test_background_training_reports_its_end_and_errors(monkeypatch, capsys):
-    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+    monkeypatch.setenv(redraw.HEADLESS_VAR, "1")
 
     def fake_train(values, panel):
         t = types.SimpleNamespace(stop=False, epochs=3, start_epoch=0, epoch=0)
@@ -135,7 +136,7 @@ def test_train_in_the_background_shows_that_runs_own_figures(monkeypatch, capsys
     from helpers.core import profiles
     from helpers.train.run import train
 
-    monkeypatch.setenv(P.HEADLESS_VAR, "1")
+    monkeypatch.setenv(redraw.HEADLESS_VAR, "1")
     prof = profiles.get("quick").replace(imgsz=64, n_train=8, n_val=4)
     plan = planner.from_profile(prof, epochs=1, batch=4, nbs=4, weights="", name="panel", plots=False)
     p = P.Panel({"epochs": 1, "nbs": 4}, base=plan,
