@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from helpers.tricks.schedule import ultralytics_lf
+
 
 def scale_lr(lr_ref: float, batch_ref: int, batch: int, rule: str = "linear") -> float:
     """The lr for `batch`, from one tuned at `batch_ref`: linear (lr ∝ batch) or sqrt (lr ∝ √batch)."""
@@ -151,11 +153,6 @@ def warmup_reason(epochs: int, images: int, effective: int, base: float = 3.0, m
     if per_epoch > 0 and min_steps / per_epoch > base:
         return f"{min_steps} optimizer steps at {steps}"
     return f"Ultralytics' {base:g} epochs ({steps}; already >= {min_steps} steps)"
-
-
-def ultralytics_lf(epoch: float, epochs: int, lrf: float = 0.01) -> float:
-    """Ultralytics' default (linear) lr factor at an epoch: from 1 down to lrf at the last epoch."""
-    return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf
 
 
 def warmup_peak(lr0: float, warmup: float, epochs: int, lrf: float = 0.01) -> float:

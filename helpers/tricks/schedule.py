@@ -13,8 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from helpers.train import lr
 from helpers.tricks.registry import Option, Row, Trick
+
+
+def ultralytics_lf(epoch: float, epochs: int, lrf: float = 0.01) -> float:
+    """Ultralytics' default (linear) lr factor at an epoch: from 1 down to lrf at the last epoch."""
+    return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Schedule:
         """Ultralytics' own factor at epoch e (its one_cycle cosine or its linear decay)."""
         if self.cos:
             return ((1 - math.cos(e * math.pi / self.epochs)) / 2) * (self.lrf - 1) + 1
-        return lr.ultralytics_lf(e, self.epochs, self.lrf)
+        return ultralytics_lf(e, self.epochs, self.lrf)
 
     def __call__(self, e: float) -> float:
         r = self.restart_epoch
