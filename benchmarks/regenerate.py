@@ -34,6 +34,7 @@ RT = "python benchmarks/real_training.py"
 TTA = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320 --imgsz 320 --out $OUT"
 SOLO = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320-solo --imgsz 320 --jobs 1 --workers 1 --seeds 0 --out $OUT"
 RUN = "python -m helpers run --profile gpu --out $OUT"
+CUT = "python benchmarks/cut_outputs.py"  # a cell's tables and figures out of an executed notebook's HTML
 MERGE = f"{RT} merge"
 SWEEP = "python -m helpers sweep --only 02 --profile gpu --out $OUT/sweep"
 
@@ -96,7 +97,11 @@ RECORDS: tuple[Record, ...] = (
     Record("workbook-gpu-$DEV", (  # notebook 08 took 729 s: its models in two calls, each model a fresh process
         f"{RUN} --only 08 --set 'models=[yolo12n.yaml, yolo11n.yaml]'",
         f"{RUN}/08b --only 08 --set 'models=[yolo26n.yaml, yolov9s.yaml]' && cp $OUT/08b/08-gpu-*-results.csv $OUT/",
-        f"{RUN} --only 02,03", f"{RUN} --only 04,05", f"{RUN} --only 00,07,10"),
+        f"{RUN} --only 02,03 && {CUT} $OUT/02_train_b256.html --cell 'planner.fit_memory(plan)' --out $OUT/02-memory-plan",
+        f"{RUN} --only 04,05 && {CUT} $OUT/04_stability_recipe.html --cell 'if rt.memory_log' --take 1 "
+        "--out $OUT/04-empty_cache && " f"{CUT} $OUT/05_monitoring.html --cell 'panel.result  # the latest run' "
+        "--cell 'timing = timer.summary()' --cell 'v = telemetry.verdict(' --out $OUT/05-monitor",
+        f"{RUN} --only 00,07,10"),
            1524, "notebooks 03, 08; README (The notebooks)"),
     Record("b256-$DEV", ("python benchmarks/train_throughput.py --matrix b256 --tag b256-$DEV --out-dir $OUT",), 0,
            "notebooks 02b, 03, 09; README (claims)"),
@@ -110,9 +115,12 @@ RECORDS: tuple[Record, ...] = (
     Record("export-$DEV", ("python benchmarks/export_latency.py --weights yolo12n-shapes --imgsz 640 "
                            "--tag export-$DEV --out-dir $OUT",), 0, "notebooks 06, 09"),
     Record("doctor-oom-$DEV", (
-        'python -c "import torch; from helpers.diagnose import doctor, failures; e = failures.cuda_oom(); '
-        "print(torch.cuda.get_device_name(0), torch.__version__); print('RAW:', type(e).__name__, e); "
-        'print(doctor.diagnose(e))" > $OUT/doctor-oom-$DEV.txt',), 0, "notebook 07"),
+        'python -c "import torch; from helpers.diagnose import doctor, failures; from helpers.train import probe; '
+        "e = failures.cuda_oom(); print(torch.cuda.get_device_name(0), torch.__version__); "
+        "print('RAW:', type(e).__name__, e); print(doctor.diagnose(e)); "
+        "c = probe.ProbeConfig(model='yolo12s.yaml', batch=512, nbs=512, attention='stock'); r = probe.run(c); "
+        "print('TRAINING STEP:', c.label(), r.error or 'no error: it fit'); print(doctor.diagnose(r.error or 'fit'))"
+        '" > $OUT/doctor-oom-$DEV.txt',), 0, "notebook 07"),
     Record("ddp-2x$DEV", ("python -m helpers train --profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3 "
                           "--project $OUT",),
            0, "notebooks 02, 09; README (Several GPUs)", kind="nvidia-h200-x2"),

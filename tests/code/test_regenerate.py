@@ -109,3 +109,22 @@ def test_the_plan_fits_the_budget_and_merges_cost_nothing():
     rec = regen.Record("r", ("a", "b", f"{regen.MERGE} x"), 600, "")
     assert [c for _, _, c in regen.plan((rec,), 300)] == ["a"]
     assert len(regen.plan((rec,), 600)) == 3  # the merge after the two device calls fits
+
+
+@pytest.mark.parametrize("prefix, html, cells, take", [
+    ("02-memory-plan", "02_train_b256.html", ["an explicit choice wins over the planner"], None),
+    ("04-empty_cache", "04_stability_recipe.html", ["if rt.memory_log"], 1),
+    ("05-monitor", "05_monitoring.html", ["panel.result  # the latest run", "timing = timer.summary()",
+                                          "v = telemetry.verdict("], None)])
+def test_the_cut_records_are_what_cut_outputs_makes_of_their_executed_notebook(prefix, html, cells, take, tmp_path):
+    """The tables and figures notebooks 02, 04 and 05 show as evidence are the executed notebooks' own outputs."""
+    from helpers.records.results import RESULTS
+
+    spec = importlib.util.spec_from_file_location("cut_outputs", ROOT / "benchmarks" / "cut_outputs.py")
+    cut = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cut)
+    folder = RESULTS / "workbook-gpu-h200"
+    args = [str(folder / html), *(a for c in cells for a in ("--cell", c)), "--out", str(tmp_path / prefix)]
+    assert cut.main(args + (["--take", str(take)] if take else [])) == 0
+    for made in tmp_path.iterdir():
+        assert made.read_bytes() == (folder / made.name).read_bytes(), made.name
