@@ -75,6 +75,9 @@ def probe_config(plan: TrainPlan) -> ProbeConfig:
 
     shared = {f.name for f in dataclasses.fields(ProbeConfig)} & {f.name for f in dataclasses.fields(TrainPlan)}
     values = {name: getattr(plan, name) for name in shared - {"batch", "nbs", "seed"}}
+    classes = dataset_classes(plan)
+    if classes:  # the head's outputs, and the loss's tensors, grow with the classes
+        values["nc"] = classes
     if not torch.cuda.is_available():
         values["amp"] = "fp32"
     return ProbeConfig(**values)
@@ -89,6 +92,20 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
     mem = memory.plan(probe_config(plan), target=per_gpu, fallback_batch=max(plan.per_gpu_batch, 1),
                       reserved_gib=gpu_store_gib(plan), **kwargs)
     return with_memory(plan, mem), mem
+
+
+def dataset_classes(plan: TrainPlan) -> int | None:
+    """The classes the plan's detection head gets: its dataset yaml's (1 with single_cls); None where it cannot be
+    read (the probe then keeps its default)."""
+    import yaml
+
+    from helpers.data import sources
+
+    try:
+        n = len(sources.class_names(yaml.safe_load(Path(plan.data).read_text()) or {}))
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return None
+    return 1 if plan.extra.get("single_cls") else n or None
 
 
 def gpu_store_gib(plan: TrainPlan) -> float:

@@ -39,6 +39,7 @@ class ProbeConfig:
     sdpa_kernel: str = ""  # pin PyTorch SDPA to one backend (tricks.attention.SDPA_KERNELS); '' lets PyTorch choose
     fused_sgd: bool = False  # SGD(fused=True): one kernel for the whole update
     boxes_per_image: int = 8
+    nc: int = 80  # classes of the detection head (the dataset's, when the planner probes for a run)
     warmup: int = 3  # optimizer steps not timed
     steps: int = 8  # optimizer steps timed
     seed: int = 0
@@ -115,7 +116,7 @@ def training_model(model: str, device: torch.device, checkpoint: str = "", nc: i
 def _build(cfg: ProbeConfig, device: torch.device):
     from ultralytics.utils.torch_utils import ModelEMA
 
-    model = training_model(cfg.model, device, cfg.checkpoint)
+    model = training_model(cfg.model, device, cfg.checkpoint, nc=cfg.nc)
     fused = {"fused": True} if cfg.fused_sgd and device.type == "cuda" else {}
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4, **fused)
     ema = ModelEMA(model)
@@ -152,7 +153,7 @@ def run(cfg: ProbeConfig, device: str | torch.device | None = None) -> ProbeResu
             amp_on = cuda and cfg.amp in ("fp16", "bf16")
             dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
             scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp == "fp16")
-            batch = fake_batch(cfg.batch, cfg.imgsz, cfg.boxes_per_image, 80, dev, gen)
+            batch = fake_batch(cfg.batch, cfg.imgsz, cfg.boxes_per_image, cfg.nc, dev, gen)
             times = []
             for step in range(cfg.warmup + cfg.steps):
                 if cuda:

@@ -312,3 +312,13 @@ def test_the_training_set_stored_on_the_gpu_is_planned_around(monkeypatch):
     assert (mem.micro_batch, fitted.batch) == (64, 64) and "9.4 GiB" in mem.notes[0]  # 128 needs 58.4 GiB of 0.9 x 60.6
     monkeypatch.setattr(store, "choose", lambda mode, n, imgsz, device, sharers=1: store.Choice("host", "fits"))
     assert planner.fit_memory(plan, run=fake, card_gib=70.0)[1].micro_batch == 128  # 58.4 of 0.9 x 70
+
+
+def test_the_probe_gets_the_datasets_classes(tmp_path):
+    """The head's outputs and the loss's tensors grow with the classes: the planner probes with the dataset's."""
+    yaml = tmp_path / "d.yaml"
+    yaml.write_text("path: .\ntrain: images\nval: images\nnames: [a, b, c, d, e]\n")
+    plan = TrainPlan(data=str(yaml), batch=16, nbs=16)
+    assert planner.probe_config(plan).nc == 5
+    assert planner.probe_config(plan.replace(extra={"single_cls": True})).nc == 1
+    assert planner.probe_config(plan.replace(data=str(tmp_path / "gone.yaml"))).nc == 80  # unread: the default

@@ -106,3 +106,9 @@ def test_tricks_are_restored_even_when_training_fails(runs):
             assert attention.current() == "sdpa" and checkpointing._ORIGINAL
             raise RuntimeError("boom")
     assert attention.current() == "stock" and not checkpointing._ORIGINAL
+
+
+def test_the_probe_trains_a_head_of_the_classes_it_is_given():
+    r = probe.run(probe.ProbeConfig(batch=2, nbs=2, imgsz=64, warmup=1, steps=1, nc=3), "cpu")
+    assert r.ok, r.error
+    assert probe.training_model("yolo12n.yaml", torch.device("cpu"), nc=3).model[-1].nc == 3
