@@ -1,6 +1,7 @@
 """Every figure the README and the results README state is held by a record the section cites (or a section above
 it), at the precision shown; what is a setting rather than a measurement is listed here with where it is checked.
-Notebooks state their figures through the record readers (tests/notebooks/test_notebooks_style.py)."""
+Notebooks print their measured figures through the record readers, so their Markdown may state only figures that
+the workbook's own settings and constants give, each recomputed here."""
 
 import functools
 import re
@@ -126,3 +127,79 @@ def test_the_profiles_table_is_the_profiles():
 def test_the_lr_rule_as_the_readme_states_it():
     assert lr.scale_lr(0.01, 64, 256, "linear") == 0.04
     assert "(0.04 at 256 from 0.01 at 64)" in (ROOT / "README.md").read_text()
+
+
+# Figures a notebook's Markdown may state: arithmetic of the workbook's own settings and constants, each recomputed
+# here (so a changed constant fails), keyed by (notebook prefix, the figure as written). Anything else with a unit of
+# measurement in notebook prose is a measurement typed by hand: a notebook prints those from its records.
+def _parameter_default(notebook: str, name: str) -> float:
+    """A notebook parameter's default as its parameters cell writes it."""
+    import ast
+
+    from helpers.workbook import params, runner
+
+    (nb,) = runner.discover([notebook])
+    for node in ast.parse(params.parameters_cell(nb)).body:
+        if isinstance(node, ast.AnnAssign) and node.target.id == name:
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
+
+
+def derived() -> dict[tuple[str, str], tuple[float, float]]:
+    """(notebook, figure) -> (the value it states, the value recomputed from its source)."""
+    import inspect
+
+    from helpers.pipeline import store
+    from helpers.records import results
+    from helpers.train import memory
+    from helpers.tricks import schedule
+
+    label = "yolo12n b64x4 fp16 stock"  # one configuration in two runs on the same kind of machine
+    runs = [next(r["img_s"] for r in results.load(n).rows if r["label"] == label) for n in ("b256-h100", "ckpt-h100")]
+    return {
+        ("02", "20%"): (20, 100 * inspect.signature(lr.warmup_epochs).parameters["max_fraction"].default),
+        ("02", "10%"): (10, 100 * memory.MARGIN),
+        ("03", "20%"): (20, 100 * (1 - min(runs) / max(runs))),
+        ("03", "14.9 GiB"): (14.9, memory.card_gib(16)),
+        ("03", "7 GiB"): (7, store.decoded_bytes(6144, 640) / 2**30),
+        ("03", "135 GiB"): (135, store.decoded_bytes(118_000, 640) / 2**30),
+        ("03", "35%"): (35, 100 * store.GPU_SHARE),
+        ("04", "0.5×"): (0.5, 300 / 600),  # the tutorials' restart: at 300 of 600 epochs, to half of lr0
+        ("04", "0.505×"): (0.505, schedule.ultralytics_lf(300, 600)),
+        ("04", "0.7×"): (0.7, _parameter_default("04", "restart_fraction")),
+        ("04", "60%"): (60, 100 * _parameter_default("04", "restart_at")),
+    }
+
+
+NOTEBOOK_FIGURE = re.compile(r"(?<![\w.$/-])(\d+(?:\.\d+)?)(\s?)(GiB|MB|img/s|ms\b|s\b|%|×|x\b)")
+NOT_FIGURES = {"95%", "90%", "100%"}  # shares of a target or of a chart's axis, named in their own sentences
+
+
+def notebook_figures() -> list[tuple[str, str, str]]:
+    """(notebook prefix, figure, its sentence) for every figure with a unit in a notebook's Markdown; code spans are
+    left out (commands and arguments are settings), and so are a product like "64 × 4" (micro-batch × accumulation)
+    and a machine like "2x H200"."""
+    import json
+
+    out = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            text = re.sub(r"`[^`]*`", "", "".join(cell["source"]))
+            for m in NOTEBOOK_FIGURE.finditer(text):
+                if m.group(3) in "×x" and re.match(r"\s?(\d|[A-Z]\d)", text[m.end():]):
+                    continue  # "64 × 4", or a machine: "2x H200"
+                out.append((nb.name.split("_")[0], f"{m.group(1)}{m.group(2)}{m.group(3)}",
+                            text[max(0, m.start() - 60):m.end() + 20].replace("\n", " ")))
+    return out
+
+
+def test_notebook_prose_types_only_figures_its_sources_recompute():
+    """A measured figure typed into a notebook's Markdown fails here: notebooks print those from their records."""
+    known = derived()
+    for stated, recomputed in known.values():
+        assert abs(stated - recomputed) <= half_unit(f"{stated:g}") + 0.01 * (stated >= 1), (stated, recomputed)
+    typed = [(nb, fig, where) for nb, fig, where in notebook_figures()
+             if (nb, fig) not in known and fig not in NOT_FIGURES and not re.fullmatch(r"\d+×", fig)]
+    assert typed == [], typed
