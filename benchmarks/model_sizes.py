@@ -13,19 +13,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers  # noqa: E402,F401  (offline before ultralytics is imported)
 from helpers.core.versions import describe  # noqa: E402
+from helpers.measure import model_size  # noqa: E402
 
 MODELS = ("yolo12n.yaml", "yolo12s.yaml", "yolo12m.yaml", "yolo12l.yaml", "yolo12x.yaml", "yolov9s.yaml")
 
 
 def size(model: str, nc: int) -> dict:
-    from ultralytics.nn.tasks import DetectionModel
-    from ultralytics.utils.torch_utils import get_flops
-
-    m = DetectionModel(model, nc=nc, verbose=False).eval()
-    out = {"params": sum(p.numel() for p in m.parameters()), "gflops_640": round(get_flops(m, 640), 2)}
-    m.fuse(verbose=False)  # Conv + BatchNorm folded, as deployed (and as `model.info()` reports after fusing)
-    out.update(params_fused=sum(p.numel() for p in m.parameters()), gflops_640_fused=round(get_flops(m, 640), 2))
-    return out
+    """The record's row: parameters and GFLOPs at 640 px, as built and fused (Conv + BatchNorm folded, as deployed
+    and as `model.info()` reports after fusing)."""
+    plain, fused = model_size.size(model, nc), model_size.size(model, nc, fused=True)
+    return {"params": plain["params"], "gflops_640": round(plain["gflops"], 2),
+            "params_fused": fused["params"], "gflops_640_fused": round(fused["gflops"], 2)}
 
 
 def main() -> int:

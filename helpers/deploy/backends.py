@@ -48,3 +48,12 @@ def raw_ort(session, x: np.ndarray) -> np.ndarray:
     inp = session.get_inputs()[0]
     x = x.astype(np.float16) if "float16" in inp.type else x
     return session.run(None, {inp.name: x})[0].astype(np.float32)
+
+
+def detections(weights: str | Path, images: Sequence[np.ndarray], imgsz: int, device: str = "cpu") -> list:
+    """Ultralytics' own predictions (its pre- and post-processing) of a .pt, or of an exported .onnx run through
+    ONNX Runtime, on BGR images."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights), task="detect") if str(weights).endswith(".onnx") else YOLO(str(weights))
+    return model.predict(list(images), imgsz=imgsz, device=device, verbose=False)

@@ -53,7 +53,7 @@ def names_a_result(node: ast.AST) -> bool:
 
 def problems(path: Path) -> list[str]:
     """What in a notebook's code cells should be a helper call: definitions that are not a widget callback, lambdas
-    kept under a name, and results read past the reader."""
+    kept under a name, results read past the reader, and Ultralytics imported past the helpers."""
     cells = code_cells(path)
     allowed = callbacks([t for _, t in cells])
     found = []
@@ -68,6 +68,10 @@ def problems(path: Path) -> list[str]:
                     found.append(f"{where}: def {node.name} (not a widget callback)")
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and isinstance(node.value, ast.Lambda):
                 found.append(f"{where}: a lambda kept under a name")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if any(m.split(".")[0] == "ultralytics" for m in mods):
+                    found.append(f"{where}: imports Ultralytics (notebooks -> helpers -> ultralytics)")
             elif isinstance(node, ast.Call):
                 f = node.func
                 if isinstance(f, ast.Name) and f.id == "open":
@@ -107,6 +111,7 @@ def test_the_check_fails_on_a_definition_or_a_direct_read(tmp_path):
         "doc = json.loads((results.RESULTS / 'memory-h100.json').read_text())",
         "rows = list(csv.DictReader(open(rt.save_dir / 'tricks_log.csv')))",
         "text = (paths.ROOT / 'benchmarks/results/doctor-oom-h100.txt').read_text()",
+        "from ultralytics import YOLO",
         "def go(_b):\n    print('clicked')\n\nbutton.on_click(go)",  # a callback: allowed
     ]
     nb = json.loads(clean.read_text())
@@ -118,7 +123,7 @@ def test_the_check_fails_on_a_definition_or_a_direct_read(tmp_path):
     found = problems(broken)
     text = "\n".join(found)
     for expected in ("def helper", "class Report", "lambda kept", "json.loads()", "read_text() reads a results",
-                     "csv.DictReader()", "open() reads", "doctor-oom-h100.txt').read_text()"):
+                     "csv.DictReader()", "open() reads", "doctor-oom-h100.txt').read_text()", "imports Ultralytics"):
         assert expected in text, (expected, found)
     assert "def go" not in text
-    assert len(found) == 8, found
+    assert len(found) == 9, found
