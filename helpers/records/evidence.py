@@ -71,7 +71,9 @@ RECORDS: dict[str, Record] = {
     "02.ddp": Record(
         "1 vs 2 GPUs through the workbook's multi-GPU path: yolo12n, 640 px, 8192 synthetic images, 256 per GPU",
         "2x NVIDIA H200 (torch 2.11.0+cu130, Ultralytics 8.4.190)", "2026-11-24",
-        "python -m helpers train --profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3",
+        "python -m helpers synth --out shapes --n-train 8192 --n-val 256 --imgsz 640 && python -m helpers train "
+        "--profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3 --data shapes/dataset.yaml --augment-device cpu "
+        "--lr-rule sqrt",
         ("ddp-2xh200.json",),
         "img/s from results.csv epoch times with the real loader (3 epochs, so mosaic was already closed); the whole "
         "record, with the fixed-global-batch run: `benchmarks/results/ddp-2xh200.md`."),
@@ -95,17 +97,23 @@ RECORDS: dict[str, Record] = {
         "04_stability_recipe.html`), cut out by `benchmarks/cut_outputs.py`."),
     "05.monitor": Record(
         "a monitored 5-epoch run: yolo12n, batch 256, the gpu profile of its day", H200, "2026-12-01",
-        "python -m helpers run --profile gpu --only 05",
+        "python -m helpers run --profile gpu --only 05 --set lr_rule=sqrt",
         ("workbook-gpu-h200/05-monitor-fig1.jpg", "workbook-gpu-h200/05-monitor.md",
          "workbook-gpu-h200/05_monitoring-summary.json"),
         "The run's figure, step table and verdict in the executed notebook (`benchmarks/results/workbook-gpu-h200/"
         "05_monitoring.html`), cut out by `benchmarks/cut_outputs.py`."),
+    "05.fed": Record(
+        "the same monitored run with Ultralytics' CPU loader, 8 workers and the images cached in RAM", H100, "2026-11-23",
+        "python -m helpers run --profile gpu --only 05 --set augment_device=cpu --set workers=8 --set cache=ram "
+        "--set lr_rule=sqrt", ("monitor-gpu-h100/default-fig1.png", "monitor-gpu-h100/default-tables.md")),
     "05.data_bound": Record(
         "a monitored run fed by Ultralytics' CPU loader with 1 worker and no cache: the loader starves the GPU", H100,
         "2026-11-23", "python -m helpers run --profile gpu --only 05 --set augment_device=cpu --set workers=1 "
-        "--set cache=false", ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md"),
+        "--set cache=false --set epochs=2 --set lr_rule=sqrt",
+        ("monitor-gpu-h100/workers1-nocache-fig1.png", "monitor-gpu-h100/workers1-nocache-tables.md"),
         "The only record of this case, made on the H100 (not the H200 above); its own baseline, the same run with 8 "
-        "workers and the cache on that H100, is `benchmarks/results/monitor-gpu-h100/default-tables.md`."),
+        "workers and the cache on that H100, is `benchmarks/results/monitor-gpu-h100/default-tables.md`. It ran 2 "
+        "epochs."),
     "08.models": Record(
         "yolo12n, yolo11n, yolo26n and yolov9s at effective batch 256, 30 epochs, 640 px, one plan, same data",
         H200, "2026-12-01", "python -m helpers run --profile gpu --only 08 --set lr_rule=sqrt",

@@ -136,18 +136,27 @@ def recorded_command(command: str) -> tuple[str, str | None, list[str], dict]:
 
 
 @pytest.mark.parametrize("key", sorted(evidence.RECORDS))
-def test_a_records_command_runs_today_and_trains_at_the_recorded_lr(key):
+def test_a_records_command_runs_today_and_trains_at_the_recorded_lr(key, capsys):
     """Its names pass today's parameter check (a renamed parameter fails here), and the lr0 the command's plan gets
     today is the lr0 the record ran at (a changed profile default the command does not set fails here)."""
+    from helpers.__main__ import main
     from helpers.core import profiles
     from helpers.train import launch, planner
     from helpers.train.plan import TrainPlan
 
     rec = evidence.get(key)
-    if rec.command.startswith("python -m helpers train "):
-        launch.add_launcher_options(launch.parser()).parse_args(shlex.split(rec.command)[4:])
+    *before, command = rec.command.split(" && ")
+    for part in before:  # what the command prepares first, e.g. `python -m helpers synth ...`: its options exist
+        words = shlex.split(part)
+        assert words[:3] == ["python", "-m", "helpers"], part
+        with pytest.raises(SystemExit):
+            main([words[3], "--help"])
+        shown = capsys.readouterr().out
+        assert all(w in shown for w in words[4:] if w.startswith("--")), part
+    if command.startswith("python -m helpers train "):
+        launch.add_launcher_options(launch.parser()).parse_args(shlex.split(command)[4:])
         return
-    sub, profile, only, values = recorded_command(rec.command)
+    sub, profile, only, values = recorded_command(command)
     assert sub in ("run", "sweep") and only, rec.command
     params.check(values, runner.discover(only))
     summaries = [p for p in rec.paths() if p.name.endswith("-summary.json")]
