@@ -103,8 +103,9 @@ RULES: list[tuple[str, Callable[[str], Finding]]] = [
          "`NCCL_DEBUG=INFO TORCH_DISTRIBUTED_DEBUG=DETAIL` names the rank and the collective that did not match",
          "every rank must take the same number of steps: the same images per rank each epoch (the workbook's loaders "
          "split them so), no rank-dependent `if` around a forward/backward",
-         "a process that died: its own error is higher up in the log; torchrun's `--max-restarts N` restarts the group, "
-         "which resumes from last.pt"], "02_train_b256 §6")),
+         "a process that died: its own error is higher up in the log; a run started through torchrun "
+         "(`python -m helpers train ... --nnodes N --max-restarts N`) restarts the group, which resumes from last.pt"],
+        "02_train_b256 §6")),
     (r"is not a valid YOLO argument|valid YOLO argument", lambda t: Finding(
         "unknown-argument", "Ultralytics rejected a training argument it does not have",
         "tutorials use names like accumulate, grad_clip_norm, mosaic_prob, amp_dtype that Ultralytics never had",
@@ -216,6 +217,7 @@ def read_run(run: str | Path) -> list[Finding]:
     folder = run if run.is_dir() else run.parent
     cols = curves.load(folder / "results.csv" if run.is_dir() else run)
     maps, epochs = cols.get(curves.MAP50_95, []), [int(e) for e in cols.get("epoch", [])]
+    lrs = cols.get("lr/pg0", [])
     found = []
     if maps and max(maps) < MAP_ZERO:
         plan = TrainPlan.from_json((folder / "plan.json").read_text()) if (folder / "plan.json").exists() else None
@@ -244,7 +246,8 @@ def read_run(run: str | Path) -> list[Finding]:
                 "validation uses BatchNorm's running statistics, which trail weights that large clipped steps move "
                 "fast; the model itself often recovers the next epoch (a training loss that kept falling says so)",
                 ["BatchNorm momentum that follows the batch: `plan.replace(bn_rule='linear')`",
-                 "a smaller learning rate: `plan.replace(lr_rule='sqrt')`",
+                 (f"a lower learning rate: this run's peaked at {max(lrs):.3g}; e.g. half of it, "
+                  f"`plan.replace(lr_fixed={max(lrs) / 2:.2g})`" if lrs else "a lower learning rate (`lr_fixed=`)"),
                  "count the collapses over a run, not one epoch: notebook 04 §2 and notebook 02b read them from "
                  "recorded runs"], "04_stability_recipe §2"))
             break

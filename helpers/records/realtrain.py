@@ -269,10 +269,11 @@ def step_reading(doc: dict[str, Any]) -> str:
            f"- **Compiling the model** (`compile=True`) trained at {lo:.0f}-{hi:.0f} img/s against {eager['img_s']:.0f} "
            f"eager and used {comp[0]['peak_allocated_gib']:.0f} GiB against {eager['peak_allocated_gib']:.0f}. "
            f"Its first epoch took {comp[0]['loop_s'][0]:.0f} s with a cold compile cache and "
-           f"{comp[-1]['loop_s'][0]:.0f} s with a warm one, against {eager['loop_s'][0]:.0f} s, and with validation "
-           f"the warm run's epochs were no faster ({comp[-1]['img_s_wall']:.0f} img/s against "
-           f"{eager['img_s_wall']:.0f}; one run each). So no profile compiles: a run of hundreds of epochs may set "
-           "`compile=True` for the loop and the memory."]
+           f"{comp[-1]['loop_s'][0]:.0f} s with a warm one, against {eager['loop_s'][0]:.0f} s. With validation the "
+           f"cold run's epochs ran at {comp[0]['img_s_wall']:.0f} img/s and the warm run's at "
+           f"{comp[-1]['img_s_wall']:.0f}, against {eager['img_s_wall']:.0f} eager: the same configuration twice, one "
+           "run each, so that gap between the two compiled runs is the noise these single runs carry. So no profile "
+           "compiles: a run of hundreds of epochs may set `compile=True` for the loop and the memory."]
     if pe and pc:
         out.append(f"- **Where a step's time goes**: the GPU is busy {pe['gpu_ms_per_step']:.0f} ms of an eager step "
                    f"(the ceiling that gives: {1000 * batch / pe['gpu_ms_per_step']:.0f} img/s) and "
