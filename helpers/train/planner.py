@@ -39,7 +39,7 @@ def from_profile(profile: Profile, *, dataset: str | Path = "synthetic", **overr
     base.update(data=str(data), train_images=sources.count_images(data, "train"))
     base.update(overrides)
     if base.get("workers") == AUTO_WORKERS:  # sized from this machine's cores
-        base["workers"] = auto_workers(base.get("device", ""), base.get("nnodes", 1))
+        base["workers"] = auto_workers(base.get("device", ""))
     plan = TrainPlan(**base)
     chosen = {"batch", "nbs"} & (set(overrides) | profiles.changed(profile))
     return plan if chosen else fit_steps(plan)
@@ -145,14 +145,14 @@ def translated(plan: TrainPlan, tutorial: dict[str, Any]) -> tuple[TrainPlan, Tr
     return plan.replace(**changes, extra=extra), tr
 
 
-def auto_workers(device: str = "", nnodes: int = 1, cpus: int | None = None) -> int:
-    """Loader workers per training process: the cores of this host shared by its GPU processes, one core left to
-    each training process itself (Ultralytics' CPU loader gives about 123 img/s per worker on 640 px mosaics)."""
-    ids = [d for d in str(device).split(",") if d.strip()]
+def auto_workers(device: str = "", cpus: int | None = None) -> int:
+    """Loader workers per training process: the cores of this host shared by its GPU processes (one per GPU of the
+    device list, on every host alike), one core left to each training process itself (Ultralytics' CPU loader gives
+    about 123 img/s per worker on 640 px mosaics)."""
+    cores = cpus or os.cpu_count() or 1
     if str(device).strip() == "cpu":
-        return 0 if (cpus or os.cpu_count() or 1) <= 2 else min(4, (cpus or os.cpu_count() or 1) - 1)
-    per_host = len(ids) if len(ids) > 1 else 1
-    return max(1, (cpus or os.cpu_count() or 1) // per_host - 1)
+        return 0 if cores <= 2 else min(4, cores - 1)
+    return max(1, cores // TrainPlan(data="", device=str(device)).per_host - 1)
 
 
 def profile_values(profile: Profile) -> dict[str, Any]:
