@@ -19,6 +19,9 @@ from pathlib import Path
 
 import bs4
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.core.tables import markdown  # noqa: E402
+
 
 def cell_outputs(page: str, marker: str) -> list[bs4.Tag]:
     """The output areas of the one code cell whose source contains `marker`."""
@@ -30,13 +33,12 @@ def cell_outputs(page: str, marker: str) -> list[bs4.Tag]:
 
 
 def markdown_table(table: bs4.Tag) -> str:
-    """An HTML table as a Markdown table (cells' text, pipes escaped)."""
-    rows = [[c.get_text(" ", strip=True).replace("|", "\\|") for c in tr.select("th, td")] for tr in table.select("tr")]
+    """An HTML table as a Markdown table of its cells' text, short rows padded to the widest."""
+    rows = [[c.get_text(" ", strip=True) for c in tr.select("th, td")] for tr in table.select("tr")]
     rows = [r for r in rows if r]
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
-    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * width] + ["| " + " | ".join(r) + " |"
-                                                                                  for r in rows[1:]])
+    return markdown(rows[0], rows[1:])
 
 
 def cut(page: str, marker: str, take: int | None = None) -> tuple[str, list[tuple[str, bytes]]]:

@@ -121,8 +121,10 @@ RECORDS: tuple[Record, ...] = (
         "c = probe.ProbeConfig(model='yolo12s.yaml', batch=512, nbs=512, attention='stock'); r = probe.run(c); "
         "print('TRAINING STEP:', c.label(), r.error or 'no error: it fit'); print(doctor.diagnose(r.error or 'fit'))"
         '" > $OUT/doctor-oom-$DEV.txt',), 0, "notebook 07"),
-    Record("ddp-2x$DEV", ("python -m helpers train --profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3 "
-                          "--project $OUT",),
+    Record("ddp-2x$DEV", (  # as notebook 02's record of it ran (helpers.records.evidence, 02.ddp)
+        "python -m helpers synth --out $OUT/shapes --n-train 8192 --n-val 256 --imgsz 640 && python -m helpers train "
+        "--profile gpu --device 0,1 --batch 512 --nbs 512 --epochs 3 --data $OUT/shapes/dataset.yaml "
+        "--augment-device cpu --lr-rule sqrt --project $OUT",),
            0, "notebooks 02, 09; README (Several GPUs)", kind="nvidia-h200-x2"),
 )
 # under benchmarks/results, recorded once and read by nothing the reader sees, or a CPU result: kept, not regenerated

@@ -219,14 +219,14 @@ def read_run(run: str | Path) -> list[Finding]:
     maps, epochs = cols.get(curves.MAP50_95, []), [int(e) for e in cols.get("epoch", [])]
     lrs = cols.get("lr/pg0", [])
     found = []
-    if maps and max(maps) < MAP_ZERO:
+    if maps and curves.first_epoch_at(epochs, maps) is None:
         plan = TrainPlan.from_json((folder / "plan.json").read_text()) if (folder / "plan.json").exists() else None
         known = plan is not None and plan.train_images > 0
         steps = f" ({lr.total_steps(len(maps), plan.train_images, plan.effective_batch):.0f} optimizer steps)" \
             if known else ""
         more = lr.proposal(len(maps), plan.train_images, plan.nbs, plan.effective_batch) if known else ""
         found.append(Finding(
-            "map-zero", f"mAP50-95 stayed below {MAP_ZERO:g} in all {len(maps)} epochs{steps}",
+            "map-zero", f"mAP50-95 stayed below {curves.MAP_ZERO:g} in all {len(maps)} epochs{steps}",
             "a detector from scratch leaves 0 only after enough optimizer steps (notebook 02's sweep counts them per "
             "batch); fewer images per step, more epochs or starting weights get there; so do labels that match the "
             "images",
@@ -254,7 +254,6 @@ def read_run(run: str | Path) -> list[Finding]:
     return found
 
 
-MAP_ZERO = 0.01  # below it a detector finds nothing (notebook 02's step table counts from here)
 COLLAPSE_FROM = 0.1  # a collapse is counted once a run's mAP50-95 has reached this
 
 

@@ -84,7 +84,8 @@ def train(plan: TrainPlan, timeout_s: float | None = None) -> IsolatedRun:
         r = fresh_process([sys.executable, "-m", "helpers.measure.isolated", str(spec), str(out)], out, timeout_s, log)
         text = log.read_text(errors="replace")
         if "error" in r:
-            raise (IsolatedTimeout if r.get("timed_out") else IsolatedRunError)(f"training {plan.model} in its own process failed ({r['error']}):\n{r['tail']}")
+            failed = IsolatedTimeout if r.get("timed_out") else IsolatedRunError
+            raise failed(f"training {plan.model} in its own process failed ({r['error']}):\n{r['tail']}")
     save_dir = Path(r["save_dir"])
     (save_dir / "child.log").write_text(text)
     return IsolatedRun(TrainPlan.from_json(r["plan"]), save_dir, r["seconds"], r["img_s"], r["peak_gib"], r["clock"])

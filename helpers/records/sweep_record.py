@@ -171,20 +171,20 @@ class SweepRecord:
         return Table(tuple(heads), rows, f"{self.notebook} over {', '.join(self.grid)} on {self.device} "
                                          f"({self.profile} profile): median (min-max)")
 
-    def leaves_zero(self, level: float = 0.01, name: str = "nbs") -> Table:
-        """Per finished point, the epoch and the optimizer step at which its mAP50-95 first reached `level`: a model
-        from scratch leaves 0 after a number of steps, not of epochs."""
+    def leaves_zero(self, name: str = "nbs") -> Table:
+        """Per finished point, the epoch and the optimizer step at which its mAP50-95 first left 0 (reached
+        `curves.MAP_ZERO`): a model from scratch leaves 0 after a number of steps, not of epochs."""
         from helpers.core import profiles
-        from helpers.train.curves import first_epoch_at
+        from helpers.train.curves import MAP_ZERO, first_epoch_at
 
         images = profiles.get(self.profile).n_train
         rows = []
         for p in self.ok():
             steps = images // p.params[name]
-            epoch = first_epoch_at(p.curves["epoch"], p.curves["mAP50-95"], level)
+            epoch = first_epoch_at(p.curves["epoch"], p.curves["mAP50-95"])
             rows.append((p.params[name], p.params.get("seed", ""), steps, epoch or "never",
                          epoch * steps if epoch else "-"))
-        return Table((name, "seed", "steps per epoch", f"first epoch at mAP50-95 >= {level:g}", "optimizer step"),
+        return Table((name, "seed", "steps per epoch", f"first epoch at mAP50-95 >= {MAP_ZERO:g}", "optimizer step"),
                      rows, f"when each recorded run left 0 ({self.device})")
 
     def setup(self, name: str = "nbs") -> str:

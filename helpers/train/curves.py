@@ -89,8 +89,11 @@ def settle_epoch(cols: dict[str, list[float]], share: float = 0.9) -> int | None
     return None
 
 
-def first_epoch_at(epochs: list[float], values: list[float], level: float = 0.01) -> int | None:
-    """The first epoch whose value reaches `level` (0.01 mAP50-95: a detector leaving 0), or None."""
+MAP_ZERO = 0.01  # mAP50-95 below it: a detector that finds nothing yet
+
+
+def first_epoch_at(epochs: list[float], values: list[float], level: float = MAP_ZERO) -> int | None:
+    """The first epoch whose value reaches `level` (by default: a detector's mAP50-95 leaving 0), or None."""
     return next((int(e) for e, v in zip(epochs, values) if v >= level), None)
 
 

@@ -97,13 +97,11 @@ def fit_memory(plan: TrainPlan, **kwargs: Any) -> tuple[TrainPlan, MemoryPlan]:
 def dataset_classes(plan: TrainPlan) -> int | None:
     """The classes the plan's detection head gets: its dataset yaml's (1 with single_cls); None where it cannot be
     read (the probe then keeps its default)."""
-    import yaml
-
     from helpers.data import sources
 
     try:
-        n = len(sources.class_names(yaml.safe_load(Path(plan.data).read_text()) or {}))
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        n = len(sources.class_names(sources.load_yaml(plan.data)))
+    except (OSError, TypeError, ValueError):  # sources.DatasetError is a ValueError
         return None
     return 1 if plan.extra.get("single_cls") else n or None
 

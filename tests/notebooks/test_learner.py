@@ -26,8 +26,9 @@ def exercises() -> list[tuple[str, str]]:
     return out
 
 
-def parse(command: str) -> tuple[str | None, list[str], dict]:
-    """(profile, only, parameters) of a `python -m helpers run ...` command."""
+def parse(command: str, sweep: bool = False) -> tuple[str | None, list[str], dict]:
+    """(profile, only, parameters) of a `python -m helpers run ...` command; with `sweep`, of a `run` or `sweep`
+    command too, whose grid's first value stands for its values (`--seeds` skipped)."""
     from helpers.core import profiles
 
     words = shlex.split(command)[4:]
@@ -40,7 +41,9 @@ def parse(command: str) -> tuple[str | None, list[str], dict]:
             only = value.split(",")
         elif flag == "--set":
             sets.append(value)
-        else:
+        elif sweep and flag == "--grid":
+            sets.append(value.split(",")[0])
+        elif not (sweep and flag == "--seeds"):
             raise AssertionError(f"unexpected {flag} in {command!r}")
     return profile, only, profiles.parse_assignments(sets)
 
@@ -114,27 +117,6 @@ def test_a_findings_commands_render_exactly_in_the_html(tmp_path, runs):
     assert "batch=&lt;half&gt;" in page or "batch=128" in page
 
 
-def recorded_command(command: str) -> tuple[str, str | None, list[str], dict]:
-    """(subcommand, profile, notebooks, parameters) of a record's `python -m helpers run|sweep ...` line; a grid's
-    first value stands for its values."""
-    from helpers.core import profiles
-
-    words = shlex.split(command)
-    sub, words = words[3], words[4:]
-    profile, only, sets = None, [], []
-    while words:
-        flag, value = words.pop(0), words.pop(0)
-        if flag == "--profile":
-            profile = value
-        elif flag == "--only":
-            only = value.split(",")
-        elif flag in ("--set", "--grid"):
-            sets.append(value.split(",")[0] if flag == "--grid" else value)
-        elif flag != "--seeds":
-            raise AssertionError(f"unexpected {flag} in {command!r}")
-    return sub, profile, only, profiles.parse_assignments(sets)
-
-
 @pytest.mark.parametrize("key", sorted(evidence.RECORDS))
 def test_a_records_command_runs_today_and_trains_at_the_recorded_lr(key, capsys):
     """Its names pass today's parameter check (a renamed parameter fails here), and the lr0 the command's plan gets
@@ -156,8 +138,9 @@ def test_a_records_command_runs_today_and_trains_at_the_recorded_lr(key, capsys)
     if command.startswith("python -m helpers train "):
         launch.add_launcher_options(launch.parser()).parse_args(shlex.split(command)[4:])
         return
-    sub, profile, only, values = recorded_command(command)
-    assert sub in ("run", "sweep") and only, rec.command
+    assert shlex.split(command)[3] in ("run", "sweep"), rec.command
+    profile, only, values = parse(command, sweep=True)
+    assert only, rec.command
     params.check(values, runner.discover(only))
     summaries = [p for p in rec.paths() if p.name.endswith("-summary.json")]
     recorded = evidence.summary_figures(summaries[0]).get("lr0") if summaries else None
