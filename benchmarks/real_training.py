@@ -47,6 +47,7 @@ STORES = {  # the gpu profile with each store forced (helpers.pipeline.store), a
     "store-jpeg": dict(FAST, store="jpeg"), "store-off": dict(FAST, store="off"),
     "store-auto": dict(FAST, store="auto"), "store-auto-16gb": dict(FAST, store="auto", card_gib=16.0),
     "store-gpu-compile": dict(FAST, store="gpu", compile=True),
+    "store-gpu-nobench": dict(FAST, store="gpu", cudnn_benchmark=False),  # the first step without cuDNN autotuning
 }
 PLANS.update(STORES)
 LEAN = {"workbook-lean"}

@@ -25,6 +25,7 @@ class Point:
     batch: int
     peak_gib: float | None  # None: the probe ran out of memory
     img_s: float | None = None
+    reused: bool = False  # measured by an earlier run on this machine (helpers.train.probe_cache)
 
     @property
     def oom(self) -> bool:
@@ -139,7 +140,7 @@ def probe_point(base: ProbeConfig, batch: int, run: Callable[[ProbeConfig], Prob
     """One short probe (1 warm-up + 2 timed steps) at `batch`; out of memory is a point, any other failure raises."""
     r = run(replace(base, batch=batch, nbs=batch, warmup=1, steps=2))
     if r.ok:
-        return Point(batch, r.peak_allocated_gib, r.img_s)
+        return Point(batch, r.peak_allocated_gib, r.img_s, reused=r.reused)
     if "out of memory" in r.error:
         return Point(batch, None)
     raise RuntimeError(f"probe at batch {batch} failed: {r.error}")
@@ -157,12 +158,13 @@ def probe_points(base: ProbeConfig, batches: Sequence[int], run: Callable[[Probe
 
 def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 32), margin: float = MARGIN,
          card_gib: float | None = None, run: Callable[[ProbeConfig], ProbeResult] | None = None,
-         fallback_batch: int = 8, verify: bool = True, reserved_gib: float = 0.0) -> Plan:
+         fallback_batch: int = 8, verify: bool = True, reserved_gib: float = 0.0, reuse: bool = True) -> Plan:
     """Probe on the GPU and plan; without CUDA, explain and fall back to `fallback_batch` (the profile's batch).
 
     `reserved_gib` of the card are taken before training (the training set stored on the GPU): the micro-batch is
     planned on the rest. With `verify`, the chosen micro-batch is probed too (a prediction is not a measurement); if it runs out of
-    memory, that point joins the others and the choice is made again below it."""
+    memory, that point joins the others and the choice is made again below it. With `reuse`, a probe already
+    measured on this machine is read back (helpers.train.probe_cache) instead of run again."""
     import torch
 
     if run is None:
@@ -171,9 +173,9 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
             p.notes.append("no CUDA GPU: nothing to probe, so the profile's micro-batch is used as is; "
                            "on a GPU the planner measures real training steps")
             return p
-        from helpers.train import probe
+        from helpers.train import probe, probe_cache
 
-        run = probe.run
+        run = probe_cache.cached(probe.run) if reuse else probe.run
         if card_gib is None:
             card_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     if card_gib is None:
@@ -187,6 +189,12 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
         chosen = choose(points, card_gib, target, margin)
         chosen.notes.insert(0, f"checked: micro-batch {checked.batch} " +
                             ("ran out of memory" if checked.oom else f"measured {checked.peak_gib:.1f} GiB"))
+    reused = [p.batch for p in points if p.reused]
+    if reused:
+        from helpers.train import probe_cache
+
+        chosen.notes.insert(0, f"micro-batch {', '.join(map(str, reused))}: measured by an earlier run on this GPU, "
+                               f"read back from {probe_cache.cache_dir()} (delete it to measure again)")
     if reserved_gib:
         chosen.notes.insert(0, f"the training set stored on the GPU takes {reserved_gib:.1f} GiB: the micro-batch is "
                                f"planned on the card's other {card_gib:.1f} GiB")

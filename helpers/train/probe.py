@@ -81,6 +81,7 @@ class ProbeResult:
     peak_reserved_gib: float | None = None
     loss: float | None = None
     first_step_s: float | None = None  # the first step: lazy start-up, cuDNN autotuning, compilation
+    reused: bool = False  # read back from an earlier probe on this machine (helpers.train.probe_cache)
 
 
 def fake_batch(n: int, imgsz: int, boxes: int, nc: int, device: torch.device, gen: torch.Generator) -> dict:
