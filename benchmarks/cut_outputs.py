@@ -8,12 +8,21 @@ also showed an older record after its own result).
 
     python benchmarks/cut_outputs.py benchmarks/results/workbook-gpu-h200/05_monitoring.html \
         --cell "timing = timer.summary()" --out benchmarks/results/workbook-gpu-h200/05-monitor
+
+An executed notebook (`.ipynb`) may stand for its page: it is rendered with nbconvert first. `--text-only` keeps
+such a notebook whole instead, small enough to commit: every cell, its text outputs and Papermill's timing of it,
+without figures or large HTML. `--seconds` writes that timing as a Markdown table, every code cell slowest first
+(`helpers.workbook.runner.cell_seconds`).
+
+    python benchmarks/cut_outputs.py RUN/02_train_b256.ipynb --text-only --out benchmarks/results/step-h200/nb02-call5.ipynb
+    python benchmarks/cut_outputs.py benchmarks/results/step-h200/nb02-call5.ipynb --seconds --out benchmarks/results/step-h200/nb02-call5-cells
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 from pathlib import Path
 
@@ -61,14 +70,53 @@ def cut(page: str, marker: str, take: int | None = None) -> tuple[str, list[tupl
     return "\n\n".join(parts) + "\n", figures
 
 
+TEXT = ("text/plain", "text/markdown")  # what --text-only keeps of a rich output, with HTML under HTML_MAX characters
+HTML_MAX = 20_000
+
+
+def text_only(nb: dict) -> dict:
+    """An executed notebook with its figures and large HTML outputs dropped (streams, errors and text kept)."""
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if "data" in out:
+                out["data"] = {k: v for k, v in out["data"].items()
+                               if k in TEXT or (k == "text/html" and len("".join(v)) < HTML_MAX)}
+    return nb
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("html", type=Path)
-    ap.add_argument("--cell", required=True, action="append", help="text of a code cell's source that names it")
+    ap.add_argument("html", type=Path, help="an executed notebook's HTML page (its .ipynb with --text-only)")
+    ap.add_argument("--cell", action="append", help="text of a code cell's source that names it")
+    ap.add_argument("--text-only", action="store_true", help="write the whole notebook without figures (see above)")
+    ap.add_argument("--seconds", action="store_true", help="write PREFIX.md: each code cell's seconds (Papermill)")
     ap.add_argument("--take", type=int, default=None, help="only the first K outputs of each cell")
     ap.add_argument("--out", required=True, type=Path, help="path prefix of the files written")
     a = ap.parse_args(argv)
+    if a.text_only:
+        nb = text_only(json.loads(a.html.read_text()))
+        a.out.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        print(a.out)
+        return 0
+    if a.seconds:
+        import nbformat
+
+        from helpers.workbook.runner import cell_seconds
+
+        cells = cell_seconds(nbformat.read(a.html, as_version=4), top=10_000)
+        rows = [(c["cell"], f"{c['seconds']:.1f}", f"`{c['source']}`") for c in cells]
+        a.out.with_suffix(".md").write_text(
+            f"Each code cell of `{a.html.name}` by Papermill's timing, slowest first ({len(rows)} cells, "
+            f"{sum(c['seconds'] for c in cells):.1f} s together):\n\n" + markdown(("code cell", "seconds", "first line"), rows) + "\n")
+        print(f"{a.out}.md")
+        return 0
+    if not a.cell:
+        ap.error("--cell is needed (or --text-only, --seconds)")
     page, texts, figures = a.html.read_text(), [], []
+    if a.html.suffix == ".ipynb":
+        from nbconvert import HTMLExporter
+
+        page = HTMLExporter().from_filename(str(a.html))[0]
     for marker in a.cell:
         text, figs = cut(page, marker, a.take)
         texts.append(text)

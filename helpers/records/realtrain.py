@@ -46,9 +46,11 @@ def provenance(doc: dict[str, Any], command: str = COMMAND) -> str:
     """Device, date and command; for a record merged from several calls, how many (the command is their union)."""
     env = doc["environment"]
     calls = {m["record"] for m in doc["setup"].get("merged_from", [])}
-    calls |= {v["from"].split(",")[0] for v in doc.get("pieces", {}).values() if isinstance(v, dict) and v.get("from")}
+    froms = [v["from"] for v in doc.get("pieces", {}).values() if isinstance(v, dict) and v.get("from")]
+    calls |= {f.split(",")[0] for f in froms}
+    days = sorted({str(env["date"])[:10]} | {f.split(", ")[-1][:10] for f in froms})
     line = results.provenance(f"{env['device']}, {env.get('cpu_count')} CPU cores (torch {env['torch']}, Ultralytics "
-                              f"{env['ultralytics']})", str(env["date"])[:10], command)
+                              f"{env['ultralytics']})", " and ".join(days), command)
     if len(calls) > 1:
         line += (f" — recorded as {len(calls)} calls of at most ten minutes each, merged by `real_training.py merge` "
                  "(`benchmarks/results/README.md` lists each call's arguments).")
@@ -195,8 +197,8 @@ def _process_s(runs: list[dict[str, Any]], config: str) -> str:
 
 STEP_RECORD = "step-h200/step-h200"
 STEP_COMMAND = ("python benchmarks/real_training.py --tag step-h200 --plans store-gpu-compile,store-gpu,store-gpu-compile "
-                "--one-plain --epochs 3 --repeats 1 --pieces probe,profile --steps sdpa-compiled,sdpa-cudagraphs "
-                "--profile-config store-gpu,store-gpu-compile")
+                "--one-plain --epochs 3 --repeats 1 --pieces probe,profile "
+                "--steps sdpa-nondet,sdpa-nondet-bench,sdpa-compiled,sdpa-cudagraphs --profile-config store-gpu,store-gpu-compile")
 STEP_NAMES = {"store-gpu": "gpu profile (set on the GPU), eager", "store-gpu-compile": "the same, model compiled"}
 
 
@@ -250,6 +252,25 @@ def step_kernels(doc: dict[str, Any]) -> Table:
                  f"a real training step at batch {doc['setup']['batch']}, profiled (torch.profiler, kernels only)")
 
 
+PROBE_NAMES = {  # the GPU-only step variants of the step record (benchmarks/real_training.py STEPS), in this order
+    "sdpa-nondet": "eager, no cuDNN autotuning", "sdpa-nondet-bench": "eager, cuDNN autotuning (the gpu profile)",
+    "sdpa-compiled": "compiled (torch.compile)", "sdpa-cudagraphs": "compiled, CUDA graphs (mode reduce-overhead)"}
+
+
+def step_probes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The step record's GPU-only steps that ran (pieces `probe:NAME` of PROBE_NAMES), in PROBE_NAMES' order."""
+    return {k: doc["pieces"][f"probe:{k}"] for k in PROBE_NAMES if doc["pieces"].get(f"probe:{k}", {}).get("ok")}
+
+
+def step_probe_table(doc: dict[str, Any]) -> Table:
+    """The GPU-only step (pre-loaded tensors, no loader, no validation): speed, first step, peak memory per variant."""
+    rows = [(PROBE_NAMES[k], f"{v['img_s']:.0f}", f"{v['step_ms']:.1f}", f"{v['first_step_s']:.1f}",
+             f"{v['peak_allocated_gib']:.1f}", v.get("from", "").split(", ")[-1]) for k, v in step_probes(doc).items()]
+    return Table(("GPU-only step", "img/s", "ms per step", "first step s", "peak GiB", "recorded"), rows,
+                 f"the training step alone at batch {doc['setup']['batch']} (each variant a fresh process; the first "
+                 "step includes CUDA's start-up, cuDNN's autotuning and compilation where they apply)")
+
+
 def step_reading(doc: dict[str, Any]) -> str:
     """What the step record says, as Markdown bullets whose every figure comes from the record."""
     runs = step_runs(doc)
@@ -288,4 +309,22 @@ def step_reading(doc: dict[str, Any]) -> str:
                + (f" ({aug:.1f} s of it the augmentation's first batch)" if aug else "")
                + f", {plain['first_step_s']:.0f} s of {plain['loop_s'][0]:.0f} s for plain Ultralytics: the run's "
                "start-up, paid in its first step.")
+    probes = step_probes(doc)
+    off, on = probes.get("sdpa-nondet"), probes.get("sdpa-nondet-bench")
+    if off and on:
+        cost, saved_ms = on["first_step_s"] - off["first_step_s"], off["step_ms"] - on["step_ms"]
+        per_epoch = doc["setup"]["images"] // batch
+        steps = cost / (saved_ms / 1000)
+        out.append(f"- **cuDNN's autotuning** (`cudnn_benchmark`) made the GPU-only step's first step "
+                   f"{on['first_step_s']:.1f} s against {off['first_step_s']:.1f} s without it, and each later step "
+                   f"{on['step_ms']:.1f} ms against {off['step_ms']:.1f} ms: its {cost:.0f} s are repaid after about "
+                   f"{steps:.0f} steps ({steps / per_epoch:.0f} epochs of {per_epoch} steps). A run shorter than that "
+                   "is faster without it (one process each).")
+    comp, graphs = probes.get("sdpa-compiled"), probes.get("sdpa-cudagraphs")
+    if comp and on:
+        out.append(f"- **The step alone, compiled**: {comp['img_s']:.0f} img/s against {on['img_s']:.0f} eager"
+                   + (f", and {graphs['img_s']:.0f} with CUDA graphs on top: no faster. Only the model is "
+                      "compiled and graphed (as in Ultralytics' trainer); the loss, gradient clipping, the optimizer "
+                      "and the EMA stay eager kernels launched by the host" if graphs else "")
+                   + f". Compiling cost a first step of {comp['first_step_s']:.0f} s with a cold cache.")
     return "\n".join(out)

@@ -36,6 +36,7 @@ class NotebookResult:
     html: str | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None  # {"cell": n, "ename": ..., "evalue": ..., "source": first line}
+    slowest: list[dict[str, Any]] = field(default_factory=list)  # cell_seconds(): where its time went
 
 
 def discover(only: list[str] | None = None, folder: Path | None = None) -> list[Path]:
@@ -73,6 +74,20 @@ def first_error(nb: Any) -> dict[str, Any] | None:
                 src = next((ln for ln in cell["source"].splitlines() if ln.strip()), "")
                 return {"cell": n, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:500], "source": src[:120]}
     return None
+
+
+def cell_seconds(nb: Any, top: int = 5) -> list[dict[str, Any]]:
+    """The `top` slowest code cells by Papermill's own timing: their number among code cells, seconds, first line."""
+    cells, n = [], 0
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" or "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        n += 1
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if isinstance(seconds, (int, float)):
+            src = next((ln for ln in cell["source"].splitlines() if ln.strip()), "")
+            cells.append({"cell": n, "seconds": round(float(seconds), 1), "source": src[:100]})
+    return sorted(cells, key=lambda c: -c["seconds"])[:top]
 
 
 def _to_html(nb_path: Path) -> Path | None:
@@ -143,6 +158,7 @@ def run_one(nb: Path, out_dir: Path, profile: str, parameters: dict[str, Any], t
     executed = nbformat.read(out, as_version=4)
     res.records = read_records(executed)
     res.error = first_error(executed)
+    res.slowest = cell_seconds(executed)
     if status == "timeout":
         res.error = res.error or {"cell": None, "ename": "Timeout", "evalue": f"stopped after {timeout_s:.0f} s", "source": ""}
     elif rc != 0 or res.error:
@@ -191,7 +207,9 @@ def write_summary(results: list[NotebookResult], out_dir: Path, profile: str) ->
     rows = [(r.name, r.status.upper(), f"{r.seconds:.1f}", _records_text(r.records), error_text(r.error)) for r in results]
     ok = sum(r.status == "ok" for r in results)
     title = f"Workbook run: profile '{profile}', {ok}/{len(results)} notebooks ok"
-    md = f"# {title}\n\n{markdown(headers, rows)}\n\nExecuted notebooks: `{out_dir}`\n"
+    slow = [(r.name, c["cell"], f"{c['seconds']:.1f}", f"`{c['source']}`") for r in results for c in r.slowest]
+    md = (f"# {title}\n\n{markdown(headers, rows)}\n\n## The slowest cells (Papermill's timing)\n\n"
+          f"{markdown(('notebook', 'code cell', 'seconds', 'first line'), slow)}\n\nExecuted notebooks: `{out_dir}`\n")
     colours = ["#1e8449" if r.status == "ok" else "#c0392b" for r in results]
     links = "".join(
         f"<li><a href='{Path(r.html).name}'>{r.name}</a></li>" for r in results if r.html

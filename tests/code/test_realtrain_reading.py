@@ -60,6 +60,22 @@ def test_the_step_record_is_read_with_its_own_figures():
     assert f"{doc['pieces']['profile:store-gpu']['gpu_ms_per_step']:.0f} ms of an eager step" in text
 
 
+def test_the_gpu_only_steps_and_what_autotuning_and_compiling_cost_are_the_records():
+    doc = realtrain.read(realtrain.STEP_RECORD)
+    probes = realtrain.step_probes(doc)
+    assert list(probes) == list(realtrain.PROBE_NAMES)  # all four variants ran and are shown in this order
+    table = str(realtrain.step_probe_table(doc))
+    for k, v in probes.items():
+        assert f"| {realtrain.PROBE_NAMES[k]} | {v['img_s']:.0f} | {v['step_ms']:.1f} | {v['first_step_s']:.1f} |" in table
+    off, on, comp = probes["sdpa-nondet"], probes["sdpa-nondet-bench"], probes["sdpa-compiled"]
+    text = realtrain.step_reading(doc)
+    cost = on["first_step_s"] - off["first_step_s"]
+    assert f"its {cost:.0f} s are repaid after about {cost / ((off['step_ms'] - on['step_ms']) / 1000):.0f} steps" in text
+    assert f"{comp['img_s']:.0f} img/s against {on['img_s']:.0f} eager" in text
+    bare = {**doc, "pieces": {k: v for k, v in doc["pieces"].items() if not k.startswith("probe:sdpa")}}
+    assert "autotuning" not in realtrain.step_reading(bare) and not realtrain.step_probe_table(bare).rows
+
+
 def test_a_compiled_run_is_cold_or_warm_by_the_cache_it_found_where_the_record_says():
     run = {"config": "store-gpu-compile"}
     doc = {"runs": [{**run, "compile_cache_files_before": 12}, {**run, "compile_cache_files_before": 0}, run, run]}
@@ -71,8 +87,9 @@ def test_a_merged_record_says_how_many_calls_made_it():
     step = realtrain.read(realtrain.STEP_RECORD)
     sources = {m["record"] for m in step["setup"]["merged_from"]} | {
         v["from"].split(",")[0] for v in step["pieces"].values() if v.get("from")}
-    assert len(sources) == 4  # call 2's runs, the pieces of calls 1, 3 and 4
-    assert "recorded as 4 calls" in realtrain.provenance(step, realtrain.STEP_COMMAND)
+    assert len(sources) == 5  # call 2's runs, the pieces of calls 1 and 3 (12-04) and of calls 5 and 6 (12-05)
+    line = realtrain.provenance(step, realtrain.STEP_COMMAND)
+    assert "recorded as 5 calls" in line and "2026-12-04 and 2026-12-05" in line
     one = {**step, "setup": {k: v for k, v in step["setup"].items() if k != "merged_from"},
            "pieces": {k: {x: y for x, y in v.items() if x != "from"} for k, v in step["pieces"].items()}}
     assert "calls" not in realtrain.provenance(one, realtrain.STEP_COMMAND)

@@ -128,3 +128,33 @@ def test_the_cut_records_are_what_cut_outputs_makes_of_their_executed_notebook(p
     assert cut.main(args + (["--take", str(take)] if take else [])) == 0
     for made in tmp_path.iterdir():
         assert made.read_bytes() == (folder / made.name).read_bytes(), made.name
+
+
+def test_text_only_keeps_every_cell_its_text_and_timing_but_no_figure(tmp_path):
+    """`cut_outputs.py --text-only`: the executed notebooks committed as records keep what runner.cell_seconds reads."""
+    import nbformat
+
+    from helpers.workbook import runner
+
+    spec = importlib.util.spec_from_file_location("cut_outputs", ROOT / "benchmarks" / "cut_outputs.py")
+    cut = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cut)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.metadata["papermill"] = {"duration": 140.4}
+    cell.outputs = [nbformat.v4.new_output("stream", text="epoch 1/30\n"),
+                    nbformat.v4.new_output("display_data", data={"text/plain": "<Figure>", "image/png": "iVBOR" * 9,
+                                                                 "text/html": "<b>t</b>"}),
+                    nbformat.v4.new_output("display_data", data={"text/html": "<i>x</i>" * 5000})]
+    nb.cells = [cell]
+    src, out = tmp_path / "ran.ipynb", tmp_path / "kept.ipynb"
+    nbformat.write(nb, src)
+    assert cut.main([str(src), "--text-only", "--out", str(out)]) == 0
+    kept = nbformat.read(out, as_version=4)
+    assert [o.get("data", {}) for o in kept.cells[0].outputs] == [{}, {"text/plain": "<Figure>", "text/html": "<b>t</b>"}, {}]
+    assert kept.cells[0].outputs[0]["text"] == "epoch 1/30\n"
+    assert runner.cell_seconds(kept) == [{"cell": 1, "seconds": 140.4, "source": "train()"}]
+    assert cut.main([str(out), "--seconds", "--out", str(tmp_path / "cells")]) == 0
+    assert "| 1 | 140.4 | `train()` |" in (tmp_path / "cells.md").read_text()
+    assert cut.main([str(out), "--cell", "train()", "--out", str(tmp_path / "train")]) == 0  # a notebook as its page
+    assert "epoch 1/30" in (tmp_path / "train.md").read_text()

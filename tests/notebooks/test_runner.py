@@ -62,6 +62,19 @@ def test_summary_files(results, tmp_path):
     assert "TIMEOUT" in md
     assert json.loads(files["json"].read_text())["results"][1]["status"] == "failed"
     assert "<table>" in files["html"].read_text()
+    assert "## The slowest cells" in md and "| 10_ok | 1 |" in md  # the ok notebook's one code cell, timed
+
+
+def test_cell_seconds_ranks_by_papermills_timing():
+    nb = nbformat.v4.new_notebook()
+    injected = nbformat.v4.new_code_cell("x = 2")
+    injected.metadata["tags"] = ["injected-parameters"]
+    cells = [nbformat.v4.new_code_cell(f"step_{i}()\nmore()") for i in range(3)]
+    for c, sec in zip(cells, (0.4, 112.04, 16.0)):
+        c.metadata["papermill"] = {"duration": sec}
+    nb.cells = [injected, nbformat.v4.new_markdown_cell("prose"), *cells, nbformat.v4.new_code_cell("never ran")]
+    assert runner.cell_seconds(nb, top=2) == [{"cell": 2, "seconds": 112.0, "source": "step_1()"},
+                                              {"cell": 3, "seconds": 16.0, "source": "step_2()"}]
 
 
 def test_discover_filters_and_rejects_unknown(tmp_path):
