@@ -80,11 +80,18 @@ RECORDS: tuple[Record, ...] = (
         "--profile-config store-gpu,store-gpu-compile",
         f"{RT} --tag step-$DEV-call3 --out-dir $OUT --plans '' --repeats 0 --pieces probe --images 256 "
         "--val-images 16 --steps sdpa-compiled,sdpa-cudagraphs --timeout 280",
-        f"{RT} --tag step-$DEV-call4 --out-dir $OUT --plans '' --repeats 0 --pieces probe "  # the first step: autotuning
-        "--steps sdpa-nondet,sdpa-nondet-bench",
-        f"{RT} merge $OUT/step-$DEV-call1.json --pieces-from $OUT/step-$DEV-call2.json,$OUT/step-$DEV-call3.json,"
-        "$OUT/step-$DEV-call4.json --tag step-$DEV --out-dir $OUT"),
-        1311, "notebooks 02, 03 §7; README (Where the training set lives)"),
+        f"{RT} --tag step-$DEV-call4 --out-dir $OUT --plans '' --repeats 0 --pieces probe --images 256 "
+        "--val-images 16 --steps sdpa-nondet,sdpa-nondet-bench --timeout 75",  # the first step: autotuning
+        # notebook 02 timed in a runs folder of its own: the planner's probes measured (cold), then read back (warm)
+        "rm -rf runs/nb02-timed; export WORKBOOK_RUNS=$PWD/runs/nb02-timed; " + " && ".join(
+            f"python -m helpers run --profile gpu --only 02 --out $OUT/nb02-{r}" for r in ("cold", "warm")) + "".join(
+            f" && {CUT} $OUT/nb02-{r}/02_train_b256.ipynb --text-only --out $OUT/nb02-{r}.ipynb"
+            f" && {CUT} $OUT/nb02-{r}.ipynb --seconds --out $OUT/nb02-{r}-cells"
+            f" && {CUT} $OUT/nb02-{r}.ipynb --cell 'clock = EpochClock()' --cell 'planner.fit_memory(plan)'"
+            f" --out $OUT/nb02-{r}-train" for r in ("cold", "warm")),
+        f"{RT} merge $OUT/step-$DEV-call1.json --pieces-from $OUT/step-$DEV-call3.json,$OUT/step-$DEV-call4.json,"
+        "$OUT/step-$DEV-call2.json --tag step-$DEV --out-dir $OUT"),
+        1311, "notebooks 02, 03 §7; README (Where the training set lives, the targets)"),
     Record("sweep-02-$DEV", (
         f"{SWEEP} --grid nbs=64,128 --seeds 0", f"{SWEEP} --grid nbs=256 --seeds 0,1",
         f"{SWEEP} --grid nbs=64,128 --seeds 1", f"{SWEEP} --grid nbs=64,128,256 --seeds 0,1"),
