@@ -43,8 +43,10 @@ def fingerprint() -> dict:
 
 
 def key(cfg: ProbeConfig, fp: dict) -> str:
-    """The file name of a configuration probed under fingerprint `fp`."""
-    text = json.dumps({"config": asdict(cfg), "fingerprint": fp}, sort_keys=True)
+    """The file name of a configuration probed under fingerprint `fp` (a model yaml of the user's by its content)."""
+    model = Path(cfg.model)
+    content = hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else ""
+    text = json.dumps({"config": asdict(cfg), "model_file": content, "fingerprint": fp}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24] + ".json"
 
 

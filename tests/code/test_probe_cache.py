@@ -46,6 +46,17 @@ def test_another_configuration_or_machine_runs_again(runs, monkeypatch):
     assert seen == [16, 32, 16, 16]
 
 
+def test_a_model_yaml_edited_in_place_is_probed_again(runs, tmp_path):
+    fake_run, seen = counting()
+    yaml = tmp_path / "mine.yaml"
+    yaml.write_text("nc: 3\n")
+    probe_cache.cached(fake_run)(ProbeConfig(model=str(yaml)))
+    probe_cache.cached(fake_run)(ProbeConfig(model=str(yaml)))
+    yaml.write_text("nc: 3\ndepth_multiple: 0.5\n")
+    probe_cache.cached(fake_run)(ProbeConfig(model=str(yaml)))
+    assert len(seen) == 2
+
+
 def test_out_of_memory_is_not_kept_and_a_broken_file_is_measured_again(runs):
     fake_run, seen = counting(oom_at=64)
     run = probe_cache.cached(fake_run)
