@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
         cells = cell_seconds(nbformat.read(a.html, as_version=4), top=10_000)
         rows = [(c["cell"], f"{c['seconds']:.1f}", f"`{c['source']}`") for c in cells]
-        a.out.with_suffix(".md").write_text(
-            f"Each code cell of `{a.html.name}` by Papermill's timing, slowest first ({len(rows)} cells, "
-            f"{sum(c['seconds'] for c in cells):.1f} s together):\n\n" + markdown(("code cell", "seconds", "first line"), rows) + "\n")
+        head = (f"Each code cell of `{a.html.name}` by Papermill's timing, slowest first ({len(rows)} cells, "
+                f"{sum(c['seconds'] for c in cells):.1f} s together):\n\n")
+        a.out.with_suffix(".md").write_text(head + markdown(("code cell", "seconds", "first line"), rows) + "\n")
         print(f"{a.out}.md")
         return 0
     if not a.cell:

@@ -34,7 +34,7 @@ RT = "python benchmarks/real_training.py"
 TTA = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320 --imgsz 320 --out $OUT"
 SOLO = "python benchmarks/time_to_accuracy.py --tag tta-$DEV-320-solo --imgsz 320 --jobs 1 --workers 1 --seeds 0 --out $OUT"
 RUN = "python -m helpers run --profile gpu --out $OUT"
-CUT = "python benchmarks/cut_outputs.py"  # a cell's tables and figures out of an executed notebook's HTML
+CUT = "python benchmarks/cut_outputs.py"  # a cell's tables and figures out of an executed notebook (or its HTML)
 MERGE = f"{RT} merge"
 SWEEP = "python -m helpers sweep --only 02 --profile gpu --out $OUT/sweep"
 

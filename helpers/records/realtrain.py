@@ -198,7 +198,8 @@ def _process_s(runs: list[dict[str, Any]], config: str) -> str:
 STEP_RECORD = "step-h200/step-h200"
 STEP_COMMAND = ("python benchmarks/real_training.py --tag step-h200 --plans store-gpu-compile,store-gpu,store-gpu-compile "
                 "--one-plain --epochs 3 --repeats 1 --pieces probe,profile "
-                "--steps sdpa-nondet,sdpa-nondet-bench,sdpa-compiled,sdpa-cudagraphs --profile-config store-gpu,store-gpu-compile")
+                "--steps sdpa-nondet,sdpa-nondet-bench,sdpa-compiled,sdpa-cudagraphs "
+                "--profile-config store-gpu,store-gpu-compile")
 STEP_NAMES = {"store-gpu": "gpu profile (set on the GPU), eager", "store-gpu-compile": "the same, model compiled"}
 
 
@@ -252,7 +253,7 @@ def step_kernels(doc: dict[str, Any]) -> Table:
                  f"a real training step at batch {doc['setup']['batch']}, profiled (torch.profiler, kernels only)")
 
 
-PROBE_NAMES = {  # the GPU-only step variants of the step record (benchmarks/real_training.py STEPS), in this order
+PROBE_NAMES = {  # the step record's GPU-only step variants (benchmarks/real_training.py STEP_VARIANTS), in this order
     "sdpa-nondet": "eager, no cuDNN autotuning", "sdpa-nondet-bench": "eager, cuDNN autotuning (the gpu profile)",
     "sdpa-compiled": "compiled (torch.compile)", "sdpa-cudagraphs": "compiled, CUDA graphs (mode reduce-overhead)"}
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from helpers.train import lr
+from helpers.train import lr, probe, probe_cache
 from helpers.train.probe import ProbeConfig, ProbeResult
 from helpers.core.tables import Table
 
@@ -173,8 +173,6 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
             p.notes.append("no CUDA GPU: nothing to probe, so the profile's micro-batch is used as is; "
                            "on a GPU the planner measures real training steps")
             return p
-        from helpers.train import probe, probe_cache
-
         run = probe_cache.cached(probe.run) if reuse else probe.run
         if card_gib is None:
             card_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
@@ -191,8 +189,6 @@ def plan(base: ProbeConfig, target: int = 256, batches: Sequence[int] = (8, 16, 
                             ("ran out of memory" if checked.oom else f"measured {checked.peak_gib:.1f} GiB"))
     reused = [p.batch for p in points if p.reused]
     if reused:
-        from helpers.train import probe_cache
-
         chosen.notes.insert(0, f"micro-batch {', '.join(map(str, reused))}: measured by an earlier run on this GPU, "
                                f"read back from {probe_cache.cache_dir()} (delete it to measure again)")
     if reserved_gib:

@@ -3,8 +3,8 @@ again, when the same configuration is probed on the same GPU with the same libra
 
 Each probe is a few real training steps, and the first step on a new shape pays CUDA's start-up and cuDNN's
 autotuning, most of a probe's time (`benchmarks/results/step-h200/`). Notebooks 02, 03, 04, 05, 08 and 10 all plan
-the micro-batch, most of them the same configuration, so each probe is measured once per machine. A probe that ran out of memory or failed is not kept (the
-card may have been busy); deleting the folder measures everything again.
+the micro-batch, most of them the same configuration, so each probe is measured once per machine. A probe that ran
+out of memory or failed is not kept (the card may have been busy); deleting the folder measures everything again.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def cached(run: Callable[[ProbeConfig], ProbeResult]) -> Callable[[ProbeConfig],
         if result.ok:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"fingerprint": fp, "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                       "result": asdict(result)}, indent=1))
+            measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            tmp.write_text(json.dumps({"fingerprint": fp, "measured": measured, "result": asdict(result)}, indent=1))
             tmp.replace(path)
         return result
 

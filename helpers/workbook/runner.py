@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,33 +61,31 @@ def kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def first_error(nb: Any) -> dict[str, Any] | None:
-    """The first cell with an error output: its number among code cells, exception name, message, first source line."""
+def code_cells(nb: Any) -> Iterator[tuple[int, Any, str]]:
+    """(its number among code cells, the cell, its first non-blank source line) for each code cell but Papermill's
+    injected parameters: the numbering a reader counts in the notebook."""
     n = 0
     for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+        if cell["cell_type"] != "code" or "injected-parameters" in cell.get("metadata", {}).get("tags", []):
             continue
         n += 1
+        yield n, cell, next((ln for ln in cell["source"].splitlines() if ln.strip()), "")
+
+
+def first_error(nb: Any) -> dict[str, Any] | None:
+    """The first cell with an error output: its number among code cells, exception name, message, first source line."""
+    for n, cell, src in code_cells(nb):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                src = next((ln for ln in cell["source"].splitlines() if ln.strip()), "")
-                return {"cell": n, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:500], "source": src[:120]}
+                return {"cell": n, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:500],
+                        "source": src[:120]}
     return None
 
 
 def cell_seconds(nb: Any, top: int = 5) -> list[dict[str, Any]]:
     """The `top` slowest code cells by Papermill's own timing: their number among code cells, seconds, first line."""
-    cells, n = [], 0
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code" or "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
-        n += 1
-        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
-        if isinstance(seconds, (int, float)):
-            src = next((ln for ln in cell["source"].splitlines() if ln.strip()), "")
-            cells.append({"cell": n, "seconds": round(float(seconds), 1), "source": src[:100]})
+    cells = [{"cell": n, "seconds": round(float(sec), 1), "source": src[:100]} for n, cell, src in code_cells(nb)
+             if isinstance(sec := cell.get("metadata", {}).get("papermill", {}).get("duration"), (int, float))]
     return sorted(cells, key=lambda c: -c["seconds"])[:top]
 
 
