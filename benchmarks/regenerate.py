@@ -2,7 +2,9 @@
 
     python benchmarks/regenerate.py list                         # records, calls, the device time each took
     python benchmarks/regenerate.py plan --budget 1800           # the calls that fit in that much device time
+    python benchmarks/regenerate.py plan --sessions              # every call, in sessions of that much device time
     python benchmarks/regenerate.py run --out DIR [NAME ...]     # run the calls not yet done by this tree, in order
+    python benchmarks/regenerate.py run --out DIR --pack $OUT/regenerate.tgz   # DIR packed after each call
     python benchmarks/regenerate.py tree                         # this tree's fingerprint
 
 The GPU machine runs one command for at most ten minutes, so a record is regenerated as calls that each fit, and a
@@ -11,7 +13,12 @@ exit status), and `run` skips a call done by the same tree. One tree regenerates
 tree is run again. In a call, `$OUT` is the record's folder under DIR, `$DEV` the device tag of the names (`h200`).
 On the GPU machine DIR must outlive the call: keep it under the tree's ignored `runs/` while the machine stays warm,
 or copy it to the command's `$OUT` at the end of each call and back into the tree before the next (`--max-calls 1`
-runs one call at a time).
+runs one call at a time). `--pack FILE` writes DIR as one archive after every call, so that a call cut off at the
+machine's time limit still brings back every call finished before it.
+
+Once every call of a record is done, its files go under benchmarks/results under its name (a record of one file beside
+the others, `b256-h200.json`; a record of several in its folder), and `helpers/records/shown.py` is pointed at the
+records it names: the notebooks, the ledger and the README read them from there.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,26 +180,37 @@ def named(rec: Record, dev: str) -> str:
     return rec.name.replace("$DEV", dev)
 
 
-def plan(records: tuple[Record, ...], budget_s: float) -> list[tuple[str, int, str]]:
-    """(record, call number, command) in order while the records' recorded device time fits the budget; a record
-    whose time is not recorded counts one call limit (600 s) a call."""
-    out, spent = [], 0.0
+def plan(records: tuple[Record, ...], budget_s: float, sessions: bool = False) -> list[tuple[str, int, str, int]]:
+    """(record, call number, command, session) in order while the records' recorded device time fits the budget, or,
+    with `sessions`, every call, a new session (1, 2, ...) starting where the budget is spent; a record whose time is
+    not recorded counts one call limit (600 s) a call."""
+    out, spent, session = [], 0.0, 1
     for rec in records:
         device_calls = [c for c in rec.calls if not c.startswith(MERGE)]
         per_call = rec.seconds / len(device_calls) if rec.seconds else 600.0
         for i, cmd in enumerate(rec.calls, 1):
             cost = 0.0 if cmd.startswith(MERGE) else per_call  # a merge is a few seconds of the CPU
             if spent + cost > budget_s:
-                return out
+                if not sessions:
+                    return out
+                spent, session = 0.0, session + 1
             spent += cost
-            out.append((rec.name, i, cmd))
+            out.append((rec.name, i, cmd, session))
     return out
 
 
+def pack(folder: Path, archive: Path) -> None:
+    """The regeneration folder as one .tgz, written whole or not at all (a call cut off leaves the last one)."""
+    part = archive.with_name(archive.name + ".part")
+    with tarfile.open(part, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    part.replace(archive)
+
+
 def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict | None = None,
-        max_calls: int = 0) -> list[dict]:
+        max_calls: int = 0, archive: Path | None = None) -> list[dict]:
     """Each call not yet done by this tree, in order (at most `max_calls`, 0: all); stops at the first call that
-    fails (a later run resumes)."""
+    fails (a later run resumes). With `archive`, the folder is packed there after each call."""
     from helpers.core.versions import describe  # device, versions and date: the benchmarks' one definition
 
     done = []
@@ -212,9 +231,13 @@ def run(records: tuple[Record, ...], out: Path, dev: str, tree: str, env: dict |
             done.append(note)
             if rc != 0:
                 (folder / f"call{i}.failed.json").write_text(json.dumps(note, indent=1))
+            else:
+                mark.write_text(json.dumps(note, indent=1))
+                (folder / f"call{i}.failed.json").unlink(missing_ok=True)
+            if archive:
+                pack(out, archive)
+            if rc != 0:
                 return done
-            mark.write_text(json.dumps(note, indent=1))
-            (folder / f"call{i}.failed.json").unlink(missing_ok=True)
     return done
 
 
@@ -226,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", default="h200", help="the device tag in the records' names")
     ap.add_argument("--budget", type=float, default=1800.0, help="plan: device seconds available")
     ap.add_argument("--kind", default="nvidia-h200")
+    ap.add_argument("--sessions", action="store_true", help="plan: every call, in sessions of --budget each")
     ap.add_argument("--max-calls", type=int, default=0, help="run: stop after this many calls (0: all)")
+    ap.add_argument("--pack", default="", help="run: write the --out folder to this .tgz after each call")
     a = ap.parse_args(argv)
     unknown = [n for n in a.names if n not in {r.name for r in RECORDS} | {named(r, a.dev) for r in RECORDS}]
     if unknown:
@@ -241,10 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(r.seconds for r in RECORDS if r.kind == a.kind)
         print(f"recorded device time of the {a.kind} records that state it: {total} s")
     elif a.action == "plan":
-        for name, i, cmd in plan(chosen, a.budget):
-            print(f"{name.replace('$DEV', a.dev)} call {i}: {cmd.replace('$DEV', a.dev)}")
+        for name, i, cmd, session in plan(chosen, a.budget, a.sessions):
+            print(f"{f'session {session}: ' if a.sessions else ''}{name.replace('$DEV', a.dev)} call {i}: "
+                  f"{cmd.replace('$DEV', a.dev)}")
     else:
-        notes = run(chosen, Path(a.out).resolve(), a.dev, fingerprint(), max_calls=a.max_calls)
+        notes = run(chosen, Path(a.out).resolve(), a.dev, fingerprint(), max_calls=a.max_calls,
+                    archive=Path(a.pack).resolve() if a.pack else None)
         print(json.dumps(notes, indent=1))
         return 1 if notes and notes[-1]["rc"] != 0 else 0
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from helpers.train import lr
 from helpers.core import paths
-from helpers.records import evidence, results, sweep_record
+from helpers.records import evidence, results, shown, sweep_record
 from helpers.core.tables import Table, markdown
 
 RESULTS = results.RESULTS
@@ -53,10 +53,10 @@ class MemoryClaim:
 
 
 MEMORY = {c.n: c for c in (
-    MemoryClaim("1", "yolo12n b256", 14.2, "b256-h100", "yolo12n b256 fp16 stock"),
-    MemoryClaim("2", "yolo12n 64x4", 11.3, "b256-h100", "yolo12n b64x4 fp16 stock"),
-    MemoryClaim("9", "yolo12l b32 ckpt", 8.0, "large-h100", "yolo12l b32x2 fp16 sdpa ckpt-all+head"),  # the card
-    MemoryClaim("11", "yolov9s b64", 19.1, "b256-h100", "yolov9s b64 fp16 stock"))}
+    MemoryClaim("1", "yolo12n b256", 14.2, shown.THROUGHPUT, "yolo12n b256 fp16 stock"),
+    MemoryClaim("2", "yolo12n 64x4", 11.3, shown.THROUGHPUT, "yolo12n b64x4 fp16 stock"),
+    MemoryClaim("9", "yolo12l b32 ckpt", 8.0, shown.LARGE, "yolo12l b32x2 fp16 sdpa ckpt-all+head"),  # the card
+    MemoryClaim("11", "yolov9s b64", 19.1, shown.THROUGHPUT, "yolov9s b64 fp16 stock"))}
 PHYSICAL_256_GB = 15.2  # claim 2's second figure: physical batch 256 on the T4
 PARAMS_M = {"yolo12n": 2.5, "yolo12s": 9.1, "yolo12l": 26.5, "yolo12x": 59.3}  # claim 10: million parameters
 SQRT_GAIN_PCT = 0.8  # claim 4: square-root lr scaling's mAP gain over linear, in percent (on COCO)
@@ -88,6 +88,11 @@ def _device(name: str) -> str:
     return results.load(name, RESULTS).device
 
 
+def _card(name: str) -> str:
+    """The recorded GPU in a sentence's words: "NVIDIA H200" -> "H200"."""
+    return _device(name).removeprefix("NVIDIA ").split(" ")[0]
+
+
 def _recorded(path: str) -> dict[str, Any]:
     """{name: value} of the `[recorded] name: value unit` lines a notebook printed (saved in a results file)."""
     return evidence.recorded_lines((RESULTS / path).read_text())
@@ -96,7 +101,7 @@ def _recorded(path: str) -> dict[str, Any]:
 def c1() -> Claim:
     claim = MEMORY["1"]
     stock = claim.measured()
-    lean_run = _rows("ckpt-h100")
+    lean_run = _rows(shown.LEAN)
     lean, base = lean_run["yolo12n b256 fp16 sdpa ckpt-all+head"], lean_run["yolo12n b256 fp16 stock"]
     status = "refuted" if stock["peak_allocated_gib"] > T4_GB else "confirmed"
     fit = ("fits with these tricks only" if lean["peak_reserved_gib"] < T4_GB else
@@ -125,14 +130,15 @@ def c2() -> Claim:
 def c3() -> Claim:
     from helpers.tricks import precision
 
-    r = _rows("b256-h100")
+    r = _rows(shown.THROUGHPUT)
     ratio = r["yolo12n b256 bf16 sdpa"]["img_s"] / r["yolo12n b256 fp16 sdpa"]["img_s"]
     value, why = precision.choose_amp("bf16", capability=(7, 5))
     t4 = "the workbook refuses bf16 on a T4 (compute capability 7.5, no bf16 tensor cores)" if value != "bf16" else ""
     return Claim("3", "bf16 autocast on a T4 gives +22% throughput with no accuracy loss", "refuted",
-                 f"{t4}; on the H100, which has them, bf16 ran at {ratio:.2f}x fp16 speed for yolo12n at batch 256 "
+                 f"{t4}; on the {_card(shown.THROUGHPUT)}, which has them, bf16 ran at {ratio:.2f}x fp16 speed for "
+                 "yolo12n at batch 256 "
                  "(same run, same memory); it needs no loss scaling, and its effect on stability was not measured",
-                 _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256")
+                 _device(shown.THROUGHPUT), "python benchmarks/train_throughput.py --matrix b256")
 
 
 def _tta():
@@ -266,15 +272,15 @@ def c7() -> Claim:
 
 
 def c8() -> Claim:
-    r = _rows("b256-h100")
+    r = _rows(shown.THROUGHPUT)
     s, f = r["yolo12n b256 fp16 stock"], r["yolo12n b256 fp16 sdpa"]
-    layer = _doc("attention-h100-run1")["layer_fwd_bwd_fp16_b256"]
+    layer = _doc(shown.ATTENTION)["layer_fwd_bwd_fp16_b256"]
     return Claim("8", "flash attention makes YOLOv12 training faster and leaner", "partly",
                  f"PyTorch's fused attention (SDPA, a flash kernel under fp16) in place of the stock area attention: "
                  f"{f['img_s'] / s['img_s']:.2f}x speed and {s['peak_allocated_gib'] - f['peak_allocated_gib']:.1f} GiB "
                  f"less at batch 256; one layer {layer['stock']['ms']:.1f} -> {layer['sdpa_auto']['ms']:.1f} ms. The "
                  "flash-attn package ships as source only and is not built for this stack, so it is not measured",
-                 _device("b256-h100"), "python benchmarks/train_throughput.py --matrix b256; benchmarks/attention_check.py")
+                 _device(shown.THROUGHPUT), "python benchmarks/train_throughput.py --matrix b256; benchmarks/attention_check.py")
 
 
 def c9() -> Claim:
@@ -296,7 +302,7 @@ def c10() -> Claim:
     sizes = _doc("model-sizes")["models"]
     got = {m: sizes[f"{m}.yaml"]["nc80"]["params"] / 1e6 for m in PARAMS_M}
     worst = max(abs(got[m] - c) / c for m, c in PARAMS_M.items())
-    gpu = _doc("export-h100")
+    gpu = _doc(shown.EXPORT)
     b1 = next(r for r in gpu["latency"] if r["backend"] == "pytorch cuda fp16 + CUDA graph" and r["batch"] == 1)
     params = ", ".join(f"{m[6:].upper()} {got[m]:.2f}" for m in PARAMS_M)
     return Claim("10", f"YOLOv12 {'/'.join(m[6:].upper() for m in PARAMS_M)}: "
@@ -314,7 +320,8 @@ def c10() -> Claim:
 def c11() -> Claim:
     claim = MEMORY["11"]
     r = claim.measured()
-    mon = {tag: _recorded(f"monitor-gpu-h100/{tag}-tables.md") for tag in ("default", "workers1-nocache")}
+    mon = {tag: _recorded(next(f for f in evidence.get(key).files if f.endswith("-tables.md")))
+           for tag, key in (("default", "05.fed"), ("workers1-nocache", "05.data_bound"))}
     loader = ""
     if all("train_img_s" in v for v in mon.values()):
         loader = (f"; the loader does matter: yolo12n at batch 256 trained at {mon['workers1-nocache']['train_img_s']:.0f} "
@@ -331,12 +338,13 @@ def c11() -> Claim:
 
 
 def c12() -> Claim:
+    rec = evidence.get("04.empty_cache")
     return Claim("12", "calling torch.cuda.empty_cache() every 50 epochs keeps memory drift under 0.5 GB over 600 "
                  "epochs", "not checkable here",
-                 "no 600-epoch run was possible. What it does is measured in notebook 04 (tricks-gpu-h100): it returns "
-                 "PyTorch's cached blocks to the driver (reserved drops), live tensors (allocated) are unchanged, and "
-                 "the next epoch reserves the blocks again; it cannot fix a leak", "NVIDIA H100 80GB HBM3",
-                 "python -m helpers run --profile gpu --only 04")
+                 f"no 600-epoch run was possible. What it does is measured in notebook 04 ({rec.files[0]}): it "
+                 "returns PyTorch's cached blocks to the driver (reserved drops), live tensors (allocated) are "
+                 "unchanged, and the next epoch reserves the blocks again; it cannot fix a leak", rec.device,
+                 rec.command)
 
 
 def c13() -> Claim:

@@ -32,8 +32,13 @@ def read(name: str, folder: Path | None = None) -> dict:
     return json.loads(((folder or RESULTS) / f"{name}.json").read_text())
 
 
+def recorded_device(name: str, folder: Path | None = None) -> str:
+    """The first line of a text record (a doctor record's): the GPU and the torch it was made with."""
+    return ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()[0]
+
+
 def recorded_error(name: str, folder: Path | None = None, line: str = "RAW") -> str:
-    """The error text a doctor record holds on its `LINE: ` line (doctor-oom-h100: `RAW`, an oversized allocation;
+    """The error text a doctor record holds on its `LINE: ` line (`RAW`, an oversized allocation;
     `TRAINING STEP`, a real training step running out): what the doctor is shown where this machine cannot make that
     failure itself."""
     lines = ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()
@@ -107,6 +112,26 @@ def label(run: Run, command: str) -> str:
     env = run.environment
     return provenance(f"{run.device} (torch {env.get('torch')}, Ultralytics {env.get('ultralytics')})",
                       str(env.get("date", "?"))[:10], command)
+
+
+def amp_reading(run: Run, model: str = "yolo12n", batch: int = 256) -> str:
+    """bf16 against fp16 in one probe run, the configuration otherwise the same (SDPA), in one sentence."""
+    rows = {r["label"]: r for r in run.rows if r["ok"]}
+    half, bf = rows.get(f"{model} b{batch} fp16 sdpa"), rows.get(f"{model} b{batch} bf16 sdpa")
+    if not (half and bf):
+        return ""
+    ratio = bf["img_s"] / half["img_s"]
+    pace = "slower" if ratio < 0.97 else "faster" if ratio > 1.03 else "as fast"
+    return (f"bf16 against fp16 ({model}, batch {batch}, SDPA, the same run on {run.device}): {pace}, {ratio:.2f}x "
+            f"the speed, with {bf['peak_allocated_gib']:.1f} against {half['peak_allocated_gib']:.1f} GiB allocated.")
+
+
+def dfl_reading(doc: dict, name: str) -> str:
+    """How far the loss components under fp16 autocast are from fp32, as a memory record holds them."""
+    rel = doc["dfl"]["relative_difference"]
+    worst = max(rel, key=rel.get)
+    return (f"The loss components under fp16 autocast against fp32, same batch: at most {rel[worst]:.0e} relative "
+            f"difference ({worst}); `benchmarks/results/{name}.json`, recorded on {doc['environment']['device']}.")
 
 
 def table(run: Run) -> Table:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from helpers.records import results
+from helpers.records import results, shown
 from helpers.train import memory
 from helpers.pipeline import store as stores
 
@@ -48,7 +48,7 @@ def test_the_store_takes_its_bytes_where_it_goes_on_the_card():
 
 
 def test_the_recorded_fit_puts_a_16_gb_card_between_64_and_256():
-    run = results.load("b256-h100")
+    run = results.load(shown.THROUGHPUT)
     pts = [memory.Point(r["config"]["batch"], r["peak_allocated_gib"]) for r in run.rows
            if r["ok"] and r["config"]["model"] == "yolo12n.yaml" and r["label"].split(" ", 2)[2] == "fp16 sdpa"]
     assert sorted(p.batch for p in pts) == [64, 256]

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.core import paths
 from helpers.deploy import latency
-from helpers.records import results
+from helpers.records import results, shown
 
 matplotlib.use("Agg")
 
@@ -65,7 +65,7 @@ def test_fp16_reading_states_the_slower_batch_and_a_likely_reason():
 
 
 def test_fp16_reading_of_the_gpu_record_follows_its_figures():
-    gpu = results.read("export-h100")
+    gpu = results.read(shown.EXPORT)
     ms = {(r["backend"], r["batch"]): r["median_ms"] / r["batch"] for r in gpu["latency"]}
     text = latency.fp16_reading(gpu["latency"], gpu["environment"]["device"])
     if ms[("pytorch cuda fp16", 8)] > ms[("pytorch cuda fp32", 8)] * 1.05:

@@ -150,12 +150,12 @@ def derived() -> dict[tuple[str, str], tuple[float, float]]:
     import inspect
 
     from helpers.pipeline import store
-    from helpers.records import results
+    from helpers.records import results, shown
     from helpers.train import memory
     from helpers.tricks import schedule
 
     label = "yolo12n b64x4 fp16 stock"  # one configuration in two runs on the same kind of machine
-    runs = [next(r["img_s"] for r in results.load(n).rows if r["label"] == label) for n in ("b256-h100", "ckpt-h100")]
+    runs = [next(r["img_s"] for r in results.load(n).rows if r["label"] == label) for n in (shown.THROUGHPUT, shown.LEAN)]
     return {
         ("02", "20%"): (20, 100 * inspect.signature(lr.warmup_epochs).parameters["max_fraction"].default),
         ("02", "10%"): (10, 100 * memory.MARGIN),

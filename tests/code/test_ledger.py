@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from helpers.records import ledger
+from helpers.records import ledger, shown
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,16 @@ def test_statuses_follow_the_recorded_figures(tmp_path, monkeypatch):
     shutil.copytree(ledger.RESULTS, copy)
     monkeypatch.setattr(ledger, "RESULTS", copy)
     assert ledger.c1().status == "refuted"
-    doc = json.loads((copy / "b256-h100.json").read_text())
+    doc = json.loads((copy / f"{shown.THROUGHPUT}.json").read_text())
     for r in doc["results"]:
         if r["label"] == "yolo12n b256 fp16 stock":
             r["peak_allocated_gib"] = 14.2  # as the tutorial says
-    (copy / "b256-h100.json").write_text(json.dumps(doc))
+    (copy / f"{shown.THROUGHPUT}.json").write_text(json.dumps(doc))
     assert ledger.c1().status == "confirmed"
-    big = json.loads((copy / "large-h100.json").read_text())
+    big = json.loads((copy / f"{shown.LARGE}.json").read_text())
     for r in big["results"]:
         r["peak_reserved_gib"] = 7.0
-    (copy / "large-h100.json").write_text(json.dumps(big))
+    (copy / f"{shown.LARGE}.json").write_text(json.dumps(big))
     assert ledger.c9().status == "confirmed"
     assert ledger.c6().status == "partly" and "1.73x" in ledger.c6().measured  # the recorded 2x H200 figures
     ddp = json.loads((copy / "ddp-2xh200.json").read_text())

@@ -107,8 +107,26 @@ def test_the_fingerprint_follows_the_sources(tmp_path):
 
 def test_the_plan_fits_the_budget_and_merges_cost_nothing():
     rec = regen.Record("r", ("a", "b", f"{regen.MERGE} x"), 600, "")
-    assert [c for _, _, c in regen.plan((rec,), 300)] == ["a"]
+    assert [c for _, _, c, _ in regen.plan((rec,), 300)] == ["a"]
     assert len(regen.plan((rec,), 600)) == 3  # the merge after the two device calls fits
+    # every call, in sessions: the second device call does not fit beside the first in 300 s
+    assert [(c, n) for _, _, c, n in regen.plan((rec,), 300, sessions=True)] == [("a", 1), ("b", 2),
+                                                                                 (f"{regen.MERGE} x", 2)]
+
+
+def test_a_packed_run_brings_back_every_finished_call(tmp_path):
+    import tarfile
+
+    rec = regen.Record("demo-$DEV", ("echo one > $OUT/a.txt", "exit 3"), 0, "a test")
+    archive = tmp_path / "back" / "regenerate.tgz"
+    archive.parent.mkdir()
+    regen.run((rec,), tmp_path / "regenerate", "h200", tree="t1", archive=archive)
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    # the failed call is packed too: what it left, and why it stopped
+    assert {"regenerate/demo-h200/a.txt", "regenerate/demo-h200/call1.done.json",
+            "regenerate/demo-h200/call2.failed.json"} <= names
+    assert not list(archive.parent.glob("*.part"))
 
 
 @pytest.mark.parametrize("prefix, html, cells, take", [
@@ -158,3 +176,33 @@ def test_text_only_keeps_every_cell_its_text_and_timing_but_no_figure(tmp_path):
     assert "| 1 | 140.4 | `train()` |" in (tmp_path / "cells.md").read_text()
     assert cut.main([str(out), "--cell", "train()", "--out", str(tmp_path / "train")]) == 0  # a notebook as its page
     assert "epoch 1/30" in (tmp_path / "train.md").read_text()
+
+
+def _shown() -> dict[str, str]:
+    from helpers.records import shown
+
+    return {k: v for k, v in vars(shown).items() if k.isupper() and isinstance(v, str)}
+
+
+def test_the_records_read_are_named_in_one_place():
+    """helpers.records.shown names each such record; no notebook or helper spells its name again."""
+    names = set(_shown().values())
+    sources = [p for p in (ROOT / "helpers").rglob("*.py") if p.name != "shown.py"]
+    for path in [*sources, *sorted((ROOT / "notebooks").glob("*.ipynb"))]:
+        text = path.read_text()
+        if path.suffix == ".ipynb":
+            text = "".join("".join(c["source"]) for c in json.loads(text)["cells"])
+        for name in names:
+            for spelt in (f'"{name}"', f"'{name}'", f"{name}.json", f"{name}.txt", f"{name}.md"):
+                assert spelt not in text, f"{path.relative_to(ROOT)} names {name}: read it as helpers.records.shown"
+
+
+def test_each_record_read_exists_and_a_regeneration_makes_its_successor():
+    """Regenerating a record makes `NAME-$DEV`: pointing shown.py at it is the one change the readers need."""
+    made = {r.name for r in regen.RECORDS}
+    for key, name in _shown().items():
+        assert any(regen.RESULTS.glob(f"{name}.*")), (key, name)
+        if any(regen.named(r, dev) == name for r in regen.RECORDS for dev in ("h100", "h200")):
+            continue  # made under this very name
+        reason = next(why for kept, why in regen.NOT_REGENERATED.items() if kept.split(".")[0] == name)
+        assert reason.removeprefix("regenerated as ") in made, (key, name, reason)

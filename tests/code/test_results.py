@@ -2,12 +2,12 @@
 
 import json
 
-from helpers.records import results
+from helpers.records import results, shown
 
 
 def test_every_results_file_names_device_and_versions():
     names = results.available()
-    assert "b256-h100" in names and "ckpt-h100" in names
+    assert shown.THROUGHPUT in names and shown.LEAN in names and shown.LARGE in names
     for name in names:
         run = results.load(name)
         env = run.environment
@@ -27,7 +27,7 @@ def test_only_probe_runs_are_listed_and_every_record_names_device_and_versions()
 
 
 def test_table_ratios_come_from_the_same_run():
-    run = results.load("ckpt-h100")
+    run = results.load(shown.LEAN)
     table = results.table(run)
     base = run.rows[0]
     lean = results.find(run, "yolo12n b256 fp16 sdpa ckpt-all+head")
