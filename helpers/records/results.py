@@ -33,8 +33,9 @@ def read(name: str, folder: Path | None = None) -> dict:
 
 
 def recorded_device(name: str, folder: Path | None = None) -> str:
-    """The first line of a text record (a doctor record's): the GPU and the torch it was made with."""
-    return ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()[0]
+    """The GPU and the torch a doctor record was made with (its first line: the device name, then torch's version)."""
+    device, torch_version = ((folder or RESULTS) / f"{name}.txt").read_text().splitlines()[0].rsplit(" ", 1)
+    return f"{device}, torch {torch_version}"
 
 
 def recorded_error(name: str, folder: Path | None = None, line: str = "RAW") -> str:

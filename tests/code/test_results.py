@@ -43,3 +43,21 @@ def test_a_run_with_a_failed_row_is_flagged(tmp_path):
         (tmp_path / f"{name}.json").write_text(json.dumps({"environment": {}, "results": rows}))
         assert results.load(name, tmp_path).contaminated_after_failure is flagged
     assert results.load("b256-extra-h100").contaminated_after_failure
+
+
+def test_the_amp_and_loss_readings_follow_their_records(tmp_path):
+    from helpers.records import shown
+
+    row = {"ok": True, "error": "", "peak_allocated_gib": 37.6}
+    rows = [dict(row, label="yolo12n b256 fp16 sdpa", img_s=1000.0), dict(row, label="yolo12n b256 bf16 sdpa", img_s=1200.0)]
+    (tmp_path / "r.json").write_text(json.dumps({"environment": {"device": "GPU X"}, "results": rows}))
+    text = results.amp_reading(results.load("r", tmp_path))
+    assert "faster, 1.20x" in text and "GPU X" in text
+    rows[1]["img_s"] = 840.0
+    (tmp_path / "r.json").write_text(json.dumps({"environment": {"device": "GPU X"}, "results": rows}))
+    assert "slower, 0.84x" in results.amp_reading(results.load("r", tmp_path))
+    assert results.amp_reading(results.load("r", tmp_path), model="yolo12s") == ""  # no such rows: nothing said
+    mem = results.read(shown.MEMORY)
+    worst = max(mem["dfl"]["relative_difference"].values())
+    assert f"at most {worst:.0e}" in results.dfl_reading(mem, shown.MEMORY)
+    assert results.recorded_device(shown.DOCTOR_OOM).startswith("NVIDIA ")
