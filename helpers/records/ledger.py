@@ -88,9 +88,9 @@ def _device(name: str) -> str:
     return results.load(name, RESULTS).device
 
 
-def _card(name: str) -> str:
-    """The recorded GPU in a sentence's words: "NVIDIA H200" -> "H200"."""
-    return _device(name).removeprefix("NVIDIA ").split(" ")[0]
+def _card(device: str) -> str:
+    """A recorded GPU in a sentence's words: "NVIDIA H100 80GB HBM3" -> "H100"."""
+    return device.removeprefix("NVIDIA ").split(" ")[0]
 
 
 def _recorded(path: str) -> dict[str, Any]:
@@ -130,15 +130,15 @@ def c2() -> Claim:
 def c3() -> Claim:
     from helpers.tricks import precision
 
-    r = _rows(shown.THROUGHPUT)
+    r, device = _rows(shown.THROUGHPUT), _device(shown.THROUGHPUT)
     ratio = r["yolo12n b256 bf16 sdpa"]["img_s"] / r["yolo12n b256 fp16 sdpa"]["img_s"]
     value, why = precision.choose_amp("bf16", capability=(7, 5))
     t4 = "the workbook refuses bf16 on a T4 (compute capability 7.5, no bf16 tensor cores)" if value != "bf16" else ""
     return Claim("3", "bf16 autocast on a T4 gives +22% throughput with no accuracy loss", "refuted",
-                 f"{t4}; on the {_card(shown.THROUGHPUT)}, which has them, bf16 ran at {ratio:.2f}x fp16 speed for "
+                 f"{t4}; on the {_card(device)}, which has them, bf16 ran at {ratio:.2f}x fp16 speed for "
                  "yolo12n at batch 256 "
                  "(same run, same memory); it needs no loss scaling, and its effect on stability was not measured",
-                 _device(shown.THROUGHPUT), "python benchmarks/train_throughput.py --matrix b256")
+                 device, "python benchmarks/train_throughput.py --matrix b256")
 
 
 def _tta():
